@@ -1,0 +1,150 @@
+"""``platform-jobs``: the dev stack, migrations, users and tokens, jobs, benchmark."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+@click.group()
+def main() -> None:
+    """platform_jobs: background jobs for the PaaS control plane."""
+
+
+@main.command()
+def migrate() -> None:
+    """Apply the Alembic migrations to DATABASE_URL."""
+    from platform_jobs import migrate as migrations
+
+    migrations.upgrade()
+    click.echo("migrations applied")
+
+
+@main.command()
+@click.argument("job_type")
+@click.option("--payload", default="{}", help="JSON object")
+@click.option("--delay", type=float, default=None)
+@click.option("--priority", type=int, default=None)
+@click.option("--max-attempts", type=int, default=None)
+def enqueue(job_type: str, payload: str, delay: float | None, priority: int | None,
+            max_attempts: int | None) -> None:
+    """Enqueue a job and print its id."""
+    from platform_jobs.errors import InvalidJob
+    from platform_jobs.jobs.queue import enqueue_job
+
+    try:
+        job_id = enqueue_job(job_type, json.loads(payload), delay=delay, priority=priority,
+                             max_attempts=max_attempts)
+    except (InvalidJob, json.JSONDecodeError) as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(job_id)
+
+
+@main.command()
+def sweep() -> None:
+    """Run one maintenance sweep now (reaper, dispatcher, republisher, pruning)."""
+    from dataclasses import asdict
+
+    from platform_jobs.jobs.maintenance import sweep as run_sweep
+
+    click.echo(json.dumps(asdict(run_sweep())))
+
+
+def _start(name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    click.echo(f"starting {name}: {' '.join(args)}")
+    return subprocess.Popen(args, env=env, start_new_session=True)
+
+
+@main.command()
+@click.option("--port", default=8000, show_default=True, help="web port")
+@click.option("--data-dir", default=".platform_jobs", show_default=True,
+              help="where the embedded Postgres and Redis keep their data")
+def dev(port: int, data_dir: str) -> None:
+    """Run the whole system on this machine: Postgres, Redis, migrations, worker, beat and web."""
+    from platform_jobs.embedded import EmbeddedPostgres, EmbeddedRedis
+
+    env = dict(os.environ)
+    stoppers: list[Any] = []
+    data = Path(data_dir).resolve()
+    if not env.get("DATABASE_URL"):
+        postgres = EmbeddedPostgres(data / "postgres")
+        stoppers.append(postgres.stop)
+        env["DATABASE_URL"] = postgres.url()
+    if not env.get("REDIS_URL"):
+        redis_server = EmbeddedRedis(data / "redis").start()
+        stoppers.append(redis_server.stop)
+        env["REDIS_URL"] = redis_server.url
+    env.setdefault("PJ_SWEEP_INTERVAL", "2")
+    os.environ.update(env)
+
+    from platform_jobs import migrate as migrations
+    from platform_jobs.settings import get_settings
+
+    get_settings.cache_clear()
+    migrations.upgrade(env["DATABASE_URL"])
+    demo_login = _ensure_demo_operator()
+
+    celery = [sys.executable, "-m", "celery", "-A", "platform_jobs"]
+    processes = {
+        "worker": _start("worker", [*celery, "worker", "-l", "info", "-E"], env),
+        "beat": _start("beat", [*celery, "beat", "-l", "info"], env),
+        "web": _start("web", [sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{port}", "-w", "2",
+                              "--threads", "4", "platform_jobs.web.wsgi:app"], env),
+    }
+    click.echo("")
+    click.echo(f"  web:      http://127.0.0.1:{port}/jobs")
+    if demo_login:
+        click.echo(f"  login:    {demo_login[0]} / {demo_login[1]}")
+    click.echo(f"  postgres: {env['DATABASE_URL']}")
+    click.echo(f"  redis:    {env['REDIS_URL']}")
+    click.echo("  Ctrl-C stops everything.")
+    click.echo("")
+
+    stopping = False
+
+    def stop(*_: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while not stopping:
+            for name, process in processes.items():
+                if process.poll() is not None:
+                    click.echo(f"{name} exited with {process.returncode}; stopping", err=True)
+                    stopping = True
+            time.sleep(0.5)
+    finally:
+        for process in processes.values():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in processes.values():
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+        for stopper in reversed(stoppers):
+            stopper()
+        click.echo("stopped")
+
+
+def _ensure_demo_operator() -> tuple[str, str] | None:
+    """The dev stack's demo operator, when the web package provides users."""
+    try:
+        from platform_jobs.web.users import ensure_demo_operator
+    except ImportError:
+        return None
+    return ensure_demo_operator()
+
+
+if __name__ == "__main__":
+    main()

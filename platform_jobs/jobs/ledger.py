@@ -1,0 +1,479 @@
+"""All SQL on ``jobs`` and ``job_logs`` that the queue core runs.
+
+Functions take the caller's session and never commit. Every state change is a compare-and-set:
+its WHERE clause names the state (and, for a run's outcome, the attempt) it moves from, so a
+duplicated, late or reordered signal changes nothing.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import CursorResult, delete, func, insert, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import Session
+
+from platform_jobs.jobs.states import JobStatus
+from platform_jobs.models import Job, JobLog
+
+ERROR_MAX_CHARS = 4000
+
+
+def _lease_until(seconds: float) -> Any:
+    return func.now() + func.make_interval(0, 0, 0, 0, 0, 0, seconds)
+
+
+def _rowcount(result: Any) -> int:
+    assert isinstance(result, CursorResult)
+    return result.rowcount
+
+
+def clip_error(error: str) -> str:
+    return error if len(error) <= ERROR_MAX_CHARS else error[: ERROR_MAX_CHARS - 1] + "…"
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """A row to insert: everything enqueue_job decided."""
+
+    id: uuid.UUID
+    type: str
+    payload: dict[str, Any]
+    max_attempts: int
+    priority: int
+    queue: str
+    scheduled_at: datetime | None
+    published: bool
+    workspace_id: uuid.UUID | None = None
+    project_id: uuid.UUID | None = None
+    created_by: dict[str, Any] | None = None
+
+
+def insert_jobs(session: Session, jobs: Sequence[NewJob]) -> None:
+    if not jobs:
+        return
+    now = datetime.now(UTC)
+    session.execute(
+        insert(Job),
+        [
+            {
+                "id": job.id,
+                "type": job.type,
+                "payload": job.payload,
+                "status": JobStatus.PENDING,
+                "max_attempts": job.max_attempts,
+                "priority": job.priority,
+                "queue": job.queue,
+                "scheduled_at": job.scheduled_at,
+                "published_at": now if job.published else None,
+                "workspace_id": job.workspace_id,
+                "project_id": job.project_id,
+                "created_by": job.created_by,
+            }
+            for job in jobs
+        ],
+    )
+
+
+def record_external_publish(session: Session, job: NewJob) -> None:
+    """A task published with ``delay()`` outside enqueue_job: make sure its row exists."""
+    stmt = pg_insert(Job).values(
+        id=job.id,
+        type=job.type,
+        payload=job.payload,
+        status=JobStatus.PENDING,
+        max_attempts=job.max_attempts,
+        priority=job.priority,
+        queue=job.queue,
+        scheduled_at=job.scheduled_at,
+        published_at=func.now(),
+    )
+    session.execute(stmt.on_conflict_do_nothing(index_elements=[Job.id]))
+
+
+def set_published(session: Session, job_ids: Iterable[uuid.UUID], published: bool) -> None:
+    session.execute(
+        update(Job)
+        .where(Job.id.in_(list(job_ids)), Job.status == JobStatus.PENDING)
+        .values(published_at=func.now() if published else None)
+    )
+
+
+class ClaimOutcome(enum.Enum):
+    RUN = "run"  # this delivery owns the job now
+    SKIP = "skip"  # finished, canceled, or running elsewhere: do nothing
+    MISSING = "missing"  # no row: the caller records one and claims again
+    EXHAUSTED = "exhausted"  # no attempts left: the job was marked failed
+    CANCELED = "canceled"  # a cancel was requested before it ran: marked canceled
+
+
+@dataclass(frozen=True)
+class Claim:
+    outcome: ClaimOutcome
+    attempt: int = 0
+    max_attempts: int = 0
+
+
+_CLAIMABLE = Job.status == JobStatus.PENDING
+
+
+def claim(
+    session: Session,
+    job_id: uuid.UUID,
+    worker: str,
+    lease_seconds: float,
+    is_dead: Callable[[str | None], bool] = lambda _worker: False,
+) -> Claim:
+    """Move a job to ``running`` for this delivery, or tell why it must not run."""
+    row = session.execute(
+        update(Job)
+        .where(
+            Job.id == job_id,
+            _CLAIMABLE,
+            Job.cancel_requested_at.is_(None),
+            Job.attempts < Job.max_attempts,
+        )
+        .values(
+            status=JobStatus.RUNNING,
+            attempts=Job.attempts + 1,
+            started_at=func.now(),
+            updated_at=func.now(),
+            lease_expires_at=_lease_until(lease_seconds),
+            worker=worker,
+        )
+        .returning(Job.attempts, Job.max_attempts)
+    ).first()
+    if row is not None:
+        return Claim(ClaimOutcome.RUN, row.attempts, row.max_attempts)
+    return _claim_slow_path(session, job_id, worker, lease_seconds, is_dead)
+
+
+def _claim_slow_path(
+    session: Session,
+    job_id: uuid.UUID,
+    worker: str,
+    lease_seconds: float,
+    is_dead: Callable[[str | None], bool],
+) -> Claim:
+    current = session.execute(
+        select(
+            Job.status,
+            Job.attempts,
+            Job.max_attempts,
+            Job.worker,
+            Job.cancel_requested_at,
+            (Job.lease_expires_at < func.now()).label("lease_expired"),
+        )
+        .where(Job.id == job_id)
+        .with_for_update()
+    ).first()
+    if current is None:
+        return Claim(ClaimOutcome.MISSING)
+    orphaned = current.status == JobStatus.RUNNING and (
+        bool(current.lease_expired) or is_dead(current.worker)
+    )
+    if current.status != JobStatus.PENDING and not orphaned:
+        return Claim(ClaimOutcome.SKIP)
+    if current.cancel_requested_at is not None:
+        _finish(session, job_id, JobStatus.CANCELED, "canceled before it ran", attempt=None)
+        return Claim(ClaimOutcome.CANCELED)
+    if current.attempts >= current.max_attempts:
+        reason = (
+            f"worker lost during attempt {current.attempts}; no attempts left"
+            if orphaned
+            else f"all {current.max_attempts} attempts used"
+        )
+        _finish(session, job_id, JobStatus.FAILED, reason, attempt=None)
+        return Claim(ClaimOutcome.EXHAUSTED, current.attempts, current.max_attempts)
+    row = session.execute(
+        update(Job)
+        .where(Job.id == job_id)
+        .values(
+            status=JobStatus.RUNNING,
+            attempts=Job.attempts + 1,
+            started_at=func.now(),
+            updated_at=func.now(),
+            lease_expires_at=_lease_until(lease_seconds),
+            worker=worker,
+            last_error=(
+                f"worker {current.worker} lost during attempt {current.attempts}" if orphaned else Job.last_error
+            ),
+        )
+        .returning(Job.attempts, Job.max_attempts)
+    ).one()
+    return Claim(ClaimOutcome.RUN, row.attempts, row.max_attempts)
+
+
+def _finish(
+    session: Session,
+    job_id: uuid.UUID,
+    status: JobStatus,
+    error: str | None,
+    attempt: int | None,
+    result: Any = None,
+    late: bool = False,
+) -> bool:
+    """Move a running (or, without an attempt, pending) job to a final status.
+
+    ``late`` is for an outcome written after the database came back: the reaper may have handed the
+    run back to pending meanwhile, and the outcome still lands as long as no new run has started.
+    """
+    where = [Job.id == job_id]
+    if attempt is None:
+        where.append(Job.status.in_([JobStatus.PENDING, JobStatus.RUNNING]))
+    elif late:
+        where += [Job.status.in_([JobStatus.PENDING, JobStatus.RUNNING]), Job.attempts == attempt]
+    else:
+        where += [Job.status == JobStatus.RUNNING, Job.attempts == attempt]
+    values: dict[str, Any] = {
+        "status": status,
+        "completed_at": func.now(),
+        "updated_at": func.now(),
+        "lease_expires_at": None,
+    }
+    if status == JobStatus.COMPLETED:
+        values.update(result=result, progress=100, last_error=None)
+    else:
+        values["last_error"] = clip_error(error or status.value)
+    return _rowcount(session.execute(update(Job).where(*where).values(**values))) == 1
+
+
+def finish_completed(
+    session: Session, job_id: uuid.UUID, attempt: int, result: Any, late: bool = False
+) -> bool:
+    return _finish(session, job_id, JobStatus.COMPLETED, None, attempt, result, late)
+
+
+def finish_failed(
+    session: Session, job_id: uuid.UUID, attempt: int | None, error: str, late: bool = False
+) -> bool:
+    """Fail a run; ``attempt=None`` (the worker's main process knows no attempt) fails any active run."""
+    return _finish(session, job_id, JobStatus.FAILED, error, attempt, late=late)
+
+
+def finish_canceled(
+    session: Session, job_id: uuid.UUID, attempt: int | None, reason: str, late: bool = False
+) -> bool:
+    return _finish(session, job_id, JobStatus.CANCELED, reason, attempt, late=late)
+
+
+def mark_retry(
+    session: Session,
+    job_id: uuid.UUID,
+    attempt: int,
+    error: str,
+    retry_at: datetime | None,
+    published: bool,
+) -> bool:
+    """A run failed and will run again at ``retry_at``."""
+    stmt = (
+        update(Job)
+        .where(Job.id == job_id, Job.status == JobStatus.RUNNING, Job.attempts == attempt)
+        .values(
+            status=JobStatus.PENDING,
+            last_error=clip_error(error),
+            scheduled_at=retry_at,
+            published_at=func.now() if published else None,
+            lease_expires_at=None,
+            worker=None,
+            updated_at=func.now(),
+        )
+    )
+    return _rowcount(session.execute(stmt)) == 1
+
+
+def extend_leases(session: Session, job_ids: Sequence[uuid.UUID], lease_seconds: float) -> set[uuid.UUID]:
+    """Heartbeat of one worker process; returns the ids whose cancellation was requested."""
+    if not job_ids:
+        return set()
+    rows = session.execute(
+        update(Job)
+        .where(Job.id.in_(job_ids), Job.status == JobStatus.RUNNING)
+        .values(lease_expires_at=_lease_until(lease_seconds))
+        .returning(Job.id, Job.cancel_requested_at)
+    ).all()
+    return {row.id for row in rows if row.cancel_requested_at is not None}
+
+
+def set_progress(
+    session: Session, job_id: uuid.UUID, attempt: int, pct: int, step: str | None, lease_seconds: float
+) -> bool:
+    """Record progress of the current run; returns True when a cancel was requested."""
+    values: dict[str, Any] = {
+        "progress": pct,
+        "updated_at": func.now(),
+        "lease_expires_at": _lease_until(lease_seconds),
+    }
+    if step is not None:
+        values["step"] = step
+    row = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == JobStatus.RUNNING, Job.attempts == attempt)
+        .values(**values)
+        .returning(Job.cancel_requested_at)
+    ).first()
+    return row is None or row.cancel_requested_at is not None
+
+
+def append_log(session: Session, job_id: uuid.UUID, line: str, keep_lines: int) -> None:
+    """Add a line to the job's log, keeping only its newest ``keep_lines`` lines."""
+    seq = session.execute(
+        update(Job).where(Job.id == job_id).values(log_seq=Job.log_seq + 1).returning(Job.log_seq)
+    ).scalar_one_or_none()
+    if seq is None:
+        return
+    session.execute(insert(JobLog).values(job_id=job_id, seq=seq, line=line[:4000]))
+    if seq > keep_lines and seq % 50 == 0:
+        session.execute(delete(JobLog).where(JobLog.job_id == job_id, JobLog.seq <= seq - keep_lines))
+
+
+def log_tail(session: Session, job_id: uuid.UUID, limit: int = 200) -> list[JobLog]:
+    rows = session.scalars(
+        select(JobLog).where(JobLog.job_id == job_id).order_by(JobLog.seq.desc()).limit(limit)
+    ).all()
+    return list(reversed(rows))
+
+
+class CancelOutcome(enum.Enum):
+    CANCELED = "canceled"  # it was pending: it will never run
+    REQUESTED = "requested"  # it is running: it stops at its next progress/log/check
+
+
+def request_cancel(session: Session, job_id: uuid.UUID) -> CancelOutcome | None:
+    """None when the job has already finished (or does not exist)."""
+    canceled = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == JobStatus.PENDING)
+        .values(
+            status=JobStatus.CANCELED,
+            cancel_requested_at=func.now(),
+            completed_at=func.now(),
+            updated_at=func.now(),
+            last_error="canceled before it ran",
+        )
+    )
+    if _rowcount(canceled):
+        return CancelOutcome.CANCELED
+    requested = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == JobStatus.RUNNING)
+        .values(cancel_requested_at=func.coalesce(Job.cancel_requested_at, func.now()), updated_at=func.now())
+    )
+    return CancelOutcome.REQUESTED if _rowcount(requested) else None
+
+
+def reset_for_retry(session: Session, job_id: uuid.UUID, max_attempts: int | None) -> Job | None:
+    """Put a failed or canceled job back to pending (published now). None if not allowed."""
+    new_max = max_attempts if max_attempts is not None else Job.max_attempts
+    return session.scalars(
+        update(Job)
+        .where(
+            Job.id == job_id,
+            Job.status.in_([JobStatus.FAILED, JobStatus.CANCELED]),
+            Job.attempts < new_max,
+        )
+        .values(
+            status=JobStatus.PENDING,
+            max_attempts=new_max,
+            cancel_requested_at=None,
+            completed_at=None,
+            scheduled_at=None,
+            progress=0,
+            step=None,
+            published_at=func.now(),
+            updated_at=func.now(),
+        )
+        .returning(Job)
+    ).one_or_none()
+
+
+def get_job(session: Session, job_id: uuid.UUID) -> Job | None:
+    return session.get(Job, job_id)
+
+
+def lock_due_unpublished(session: Session, horizon: timedelta, limit: int) -> list[Job]:
+    """Pending jobs not in the broker and due within ``horizon``; locked against other sweeps."""
+    return list(
+        session.scalars(
+            select(Job)
+            .where(
+                Job.status == JobStatus.PENDING,
+                Job.published_at.is_(None),
+                (Job.scheduled_at.is_(None)) | (Job.scheduled_at <= func.now() + horizon),
+            )
+            .order_by(Job.scheduled_at.nulls_first())
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).all()
+    )
+
+
+def lock_stale_published(session: Session, older_than: timedelta | None, limit: int) -> list[Job]:
+    """Pending jobs published long ago (or at all, with ``older_than=None``) whose message may be lost."""
+    where = [Job.status == JobStatus.PENDING, Job.published_at.is_not(None)]
+    if older_than is not None:
+        where.append(Job.published_at < func.now() - older_than)
+    return list(
+        session.scalars(
+            select(Job).where(*where).order_by(Job.published_at).limit(limit).with_for_update(skip_locked=True)
+        ).all()
+    )
+
+
+def reap_expired_leases(session: Session) -> dict[str, int]:
+    """Running jobs whose worker stopped heartbeating: cancel, fail or hand back to pending."""
+    expired = (Job.status == JobStatus.RUNNING) & (Job.lease_expires_at < func.now())
+    counts: dict[str, int] = {}
+    counts["canceled"] = _rowcount(
+        session.execute(
+            update(Job)
+            .where(expired, Job.cancel_requested_at.is_not(None))
+            .values(status=JobStatus.CANCELED, completed_at=func.now(), updated_at=func.now(),
+                    lease_expires_at=None, last_error="canceled; its worker was lost")
+        )
+    )
+    counts["failed"] = _rowcount(
+        session.execute(
+            update(Job)
+            .where(expired, Job.attempts >= Job.max_attempts)
+            .values(
+                status=JobStatus.FAILED,
+                completed_at=func.now(),
+                updated_at=func.now(),
+                lease_expires_at=None,
+                last_error=func.concat("worker ", Job.worker, " lost during the last attempt; no attempts left"),
+            )
+        )
+    )
+    counts["requeued"] = _rowcount(
+        session.execute(
+            update(Job)
+            .where(expired)
+            .values(
+                status=JobStatus.PENDING,
+                published_at=None,
+                lease_expires_at=None,
+                updated_at=func.now(),
+                last_error=func.concat("worker ", Job.worker, " lost (lease expired); requeued"),
+                worker=None,
+            )
+        )
+    )
+    return counts
+
+
+def prune_finished(session: Session, older_than: timedelta) -> int:
+    stmt = delete(Job).where(
+        Job.status.in_([JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELED]),
+        Job.completed_at < func.now() - older_than,
+    )
+    return _rowcount(session.execute(stmt))
+
+
+def database_now(session: Session) -> datetime:
+    return session.execute(text("SELECT now()")).scalar_one()

@@ -1,0 +1,99 @@
+"""Maintenance sweeps run by beat: reaper, dispatcher, republisher and pruning.
+
+The ledger is the source of truth; these sweeps make the broker agree with it again after a
+crash, a long delay, or a Redis that lost its data.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from datetime import timedelta
+
+from celery import shared_task
+
+from platform_jobs.db import session_scope
+from platform_jobs.jobs import ledger
+from platform_jobs.jobs.queue import publish
+from platform_jobs.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+BATCH = 1000
+# A key the sweep keeps in Redis; when it is gone, Redis lost its data (flush or restart without
+# persistence) and every pending job is published again at once.
+BROKER_EPOCH_KEY = "platform_jobs:broker-epoch"
+
+
+@dataclass
+class SweepReport:
+    reaped: int = 0
+    dispatched: int = 0
+    republished: int = 0
+    pruned: int = 0
+    broker_was_reset: bool = False
+
+
+def _broker_was_reset() -> bool:
+    from platform_jobs.celery import app
+
+    with app.connection_for_write() as connection:
+        client = connection.default_channel.client
+        return bool(client.set(BROKER_EPOCH_KEY, "1", nx=True))
+
+
+def dispatch_due(horizon_seconds: float | None = None) -> int:
+    """Publish pending jobs that are not in the broker and are due soon."""
+    settings = get_settings()
+    horizon = timedelta(seconds=horizon_seconds if horizon_seconds is not None else settings.sweep_interval)
+    total = 0
+    while True:
+        with session_scope() as session:
+            jobs = ledger.lock_due_unpublished(session, horizon, BATCH)
+            if not jobs:
+                return total
+            ledger.set_published(session, [job.id for job in jobs], published=True)
+            session.flush()
+            failed = publish(jobs)
+            if failed:
+                raise RuntimeError(f"broker refused {len(failed)} jobs; they stay unpublished")
+        total += len(jobs)
+        if len(jobs) < BATCH:
+            return total
+
+
+def republish_stale(everything: bool = False) -> int:
+    """Publish again pending jobs whose message may be lost (duplicates are refused by the claim)."""
+    settings = get_settings()
+    older_than = None if everything else timedelta(seconds=settings.republish_after)
+    with session_scope() as session:
+        jobs = ledger.lock_stale_published(session, older_than, BATCH * 10)
+        if jobs:
+            ledger.set_published(session, [job.id for job in jobs], published=True)
+            session.flush()
+            publish(jobs)
+    return len(jobs)
+
+
+def sweep() -> SweepReport:
+    settings = get_settings()
+    report = SweepReport()
+    with session_scope() as session:
+        counts = ledger.reap_expired_leases(session)
+        report.reaped = sum(counts.values())
+    try:
+        report.broker_was_reset = _broker_was_reset()
+    except Exception as exc:
+        log.warning("could not read the broker epoch: %s", exc)
+    report.dispatched = dispatch_due()
+    report.republished = republish_stale(everything=report.broker_was_reset)
+    with session_scope() as session:
+        report.pruned = ledger.prune_finished(session, timedelta(days=settings.retention_days))
+    if report.reaped or report.republished or report.pruned or report.broker_was_reset:
+        log.info("maintenance sweep: %s", asdict(report))
+    return report
+
+
+@shared_task(name="platform_jobs.maintenance.sweep", ignore_result=True)
+def sweep_task() -> dict[str, object]:
+    return asdict(sweep())

@@ -1,0 +1,243 @@
+"""Celery signal receivers that mirror every task state into the jobs ledger.
+
+Each receiver is thin, idempotent and monotonic (the ledger's compare-and-set does the guarding),
+and never raises into Celery: a failure is logged, and a run's outcome that could not be written is
+kept and written again once Postgres answers.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from celery import Task, signals
+from celery.exceptions import TimeLimitExceeded
+
+from platform_jobs.db import session_scope
+from platform_jobs.errors import JobCanceled
+from platform_jobs.jobs import ledger
+from platform_jobs.jobs.registry import JobType, job_type_for_task
+from platform_jobs.jobs.runs import Run, tracker, worker_name
+from platform_jobs.jobs.task import CLAIM_FAILED_ATTR, DEFERRED_ATTR, RUN_ATTR, current_run
+from platform_jobs.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+LEDGER_HEADER = "pj_ledger"  # set by enqueue_job: the row already exists
+
+
+def _never_raise(fn: Callable[..., None]) -> Callable[..., None]:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        try:
+            fn(*args, **kwargs)
+        except Exception:
+            log.exception("platform_jobs hook %s failed", fn.__name__)
+
+    return wrapper
+
+
+def describe_error(exc: BaseException | None) -> str:
+    if exc is None:
+        return "unknown error"
+    if isinstance(exc, TimeLimitExceeded):
+        return f"timeout: hard time limit ({exc.args[0] if exc.args else '?'} s) exceeded"
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def to_json(value: Any) -> Any:
+    """Results are stored as JSON; anything else is stored as its string form."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def payload_from_call(task: Task | None, args: Any, kwargs: Any) -> dict[str, Any]:
+    payload = dict(kwargs or {})
+    if args and task is not None:
+        params = list(inspect.signature(task.run).parameters)
+        names = params[1:] if params and params[0] in ("self", "task") else params
+        for name, value in zip(names, args, strict=False):
+            payload.setdefault(name, value)
+    elif args:
+        payload["args"] = list(args)
+    return to_json(payload)
+
+
+def is_dead_worker(worker: str | None) -> bool:
+    """True when ``worker`` ("host:pid") ran on this host and its process is gone."""
+    if not worker or ":" not in worker:
+        return False
+    host, _, pid_text = worker.rpartition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def _new_job_from_message(job_type: JobType, job_id: str, payload: dict[str, Any], headers: dict[str, Any],
+                          priority: int | None) -> ledger.NewJob:
+    eta = headers.get("eta")
+    scheduled_at = datetime.fromisoformat(eta) if isinstance(eta, str) else None
+    return ledger.NewJob(
+        id=uuid.UUID(job_id),
+        type=job_type.name,
+        payload=payload,
+        max_attempts=job_type.policy.max_attempts,
+        priority=priority if priority is not None else 5,
+        queue=job_type.policy.queue,
+        scheduled_at=scheduled_at,
+        published=True,
+    )
+
+
+@_never_raise
+def on_before_publish(
+    sender: str | None = None,
+    body: Any = None,
+    headers: dict[str, Any] | None = None,
+    properties: dict[str, Any] | None = None,
+    **_: Any,
+) -> None:
+    """``task.delay()`` from any service gets a ledger row before its message leaves."""
+    headers = headers or {}
+    job_type = job_type_for_task(sender)
+    if job_type is None or headers.get(LEDGER_HEADER) or headers.get("retries"):
+        return
+    args, kwargs = (body[0], body[1]) if isinstance(body, (list, tuple)) and len(body) >= 2 else ((), {})
+    from celery import current_app
+
+    task = current_app.tasks.get(job_type.task_name)
+    payload = payload_from_call(task, args, kwargs)
+    new_job = _new_job_from_message(job_type, headers["id"], payload, headers, (properties or {}).get("priority"))
+    with session_scope() as session:
+        ledger.record_external_publish(session, new_job)
+
+
+@_never_raise
+def on_prerun(sender: Task | None = None, task_id: str | None = None, task: Task | None = None,
+              args: Any = None, kwargs: Any = None, **_: Any) -> None:
+    task = task or sender
+    if task is None or task_id is None or job_type_for_task(task.name) is None:
+        return
+    request = task.request
+    setattr(request, RUN_ATTR, None)
+    setattr(request, CLAIM_FAILED_ATTR, False)
+    job_id = uuid.UUID(task_id)
+    settings = get_settings()
+    try:
+        with session_scope() as session:
+            claim = ledger.claim(session, job_id, worker_name(), settings.lease_seconds, is_dead_worker)
+            if claim.outcome is ledger.ClaimOutcome.MISSING:
+                job_type = job_type_for_task(task.name)
+                assert job_type is not None
+                payload = payload_from_call(task, args, kwargs)
+                ledger.record_external_publish(
+                    session, _new_job_from_message(job_type, task_id, payload, {}, None)
+                )
+                claim = ledger.claim(session, job_id, worker_name(), settings.lease_seconds, is_dead_worker)
+    except Exception:
+        setattr(request, CLAIM_FAILED_ATTR, True)
+        raise
+    if claim.outcome is ledger.ClaimOutcome.RUN:
+        setattr(request, RUN_ATTR, Run(job_id, claim.attempt, claim.max_attempts))
+    else:
+        log.info("job %s not run: %s", task_id, claim.outcome.value)
+
+
+def _write_outcome(run: Run, write: Callable[..., bool], *args: Any) -> None:
+    """Write a run's outcome now, or keep it until the database answers again."""
+    try:
+        with session_scope() as session:
+            write(session, run.job_id, run.attempt, *args)
+    except Exception as exc:
+        log.warning("could not record outcome of job %s now (%s); will retry", run.job_id, exc)
+        tracker.defer(lambda session: write(session, run.job_id, run.attempt, *args, late=True))
+
+
+@_never_raise
+def on_success(sender: Task | None = None, result: Any = None, **_: Any) -> None:
+    run = current_run(sender.request) if sender is not None else None
+    if run is not None:
+        _write_outcome(run, ledger.finish_completed, to_json(result))
+
+
+@_never_raise
+def on_failure(sender: Task | None = None, task_id: str | None = None, exception: BaseException | None = None,
+               **_: Any) -> None:
+    if sender is None or task_id is None or job_type_for_task(sender.name) is None:
+        return
+    run = current_run(sender.request)
+    error = describe_error(exception)
+    if run is None:
+        # The worker's main process (hard time limit, lost worker with no attempts left).
+        with session_scope() as session:
+            ledger.finish_failed(session, uuid.UUID(task_id), None, error)
+        return
+    if isinstance(exception, JobCanceled):
+        _write_outcome(run, ledger.finish_canceled, "canceled while running")
+    else:
+        _write_outcome(run, ledger.finish_failed, error)
+
+
+@_never_raise
+def on_retry(sender: Task | None = None, request: Any = None, reason: Any = None, **_: Any) -> None:
+    run = current_run(request) if request is not None else None
+    if run is None:
+        return
+    when = getattr(reason, "when", None)
+    if isinstance(when, (int, float)):
+        retry_at: datetime | None = datetime.now(UTC) + timedelta(seconds=when)
+    else:
+        retry_at = when if isinstance(when, datetime) else None
+    error = describe_error(getattr(reason, "exc", None))
+    published = not getattr(request, DEFERRED_ATTR, False)
+
+    def write(session: Any, job_id: uuid.UUID, attempt: int, late: bool = False) -> bool:
+        return ledger.mark_retry(session, job_id, attempt, error, retry_at, published)
+
+    _write_outcome(run, write)
+
+
+@_never_raise
+def on_revoked(sender: Task | None = None, request: Any = None, terminated: bool = False, **_: Any) -> None:
+    task_name = getattr(request, "task_name", None) or getattr(sender, "name", None)
+    job_id = getattr(request, "id", None)
+    if job_id is None or job_type_for_task(task_name) is None:
+        return
+    reason = "canceled: worker terminated the run" if terminated else "canceled: revoked"
+    with session_scope() as session:
+        ledger.finish_canceled(session, uuid.UUID(job_id), None, reason)
+
+
+@_never_raise
+def on_process_shutdown(**_: Any) -> None:
+    tracker.flush()
+
+
+def connect_hooks() -> None:
+    """Connect the receivers (weak=False: they are module functions, kept alive explicitly)."""
+    signals.before_task_publish.connect(on_before_publish, weak=False, dispatch_uid="pj_publish")
+    signals.task_prerun.connect(on_prerun, weak=False, dispatch_uid="pj_prerun")
+    signals.task_success.connect(on_success, weak=False, dispatch_uid="pj_success")
+    signals.task_failure.connect(on_failure, weak=False, dispatch_uid="pj_failure")
+    signals.task_retry.connect(on_retry, weak=False, dispatch_uid="pj_retry")
+    signals.task_revoked.connect(on_revoked, weak=False, dispatch_uid="pj_revoked")
+    signals.worker_process_shutdown.connect(on_process_shutdown, weak=False, dispatch_uid="pj_shutdown")

@@ -1,0 +1,233 @@
+"""Enqueue, retry and cancel jobs. The row is committed before the message is published.
+
+Priority: 0 is the most urgent, 9 the least (the Redis transport serves lower numbers first);
+the default is 5.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jsonschema
+
+from platform_jobs.db import session_scope
+from platform_jobs.errors import InvalidJob, JobNotFound, JobStateConflict, MaxAttemptsReached
+from platform_jobs.jobs import ledger
+from platform_jobs.jobs.mirror import LEDGER_HEADER
+from platform_jobs.jobs.registry import get_job_type
+from platform_jobs.jobs.states import JobStatus
+from platform_jobs.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+MIN_PRIORITY, MAX_PRIORITY, DEFAULT_PRIORITY = 0, 9, 5
+MAX_ATTEMPTS_LIMIT = 100
+MAX_PAYLOAD_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """One job to enqueue (the arguments of enqueue_job, for enqueue_many)."""
+
+    type: str
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    delay: float | None = None
+    eta: datetime | None = None
+    max_attempts: int | None = None
+    priority: int | None = None
+    workspace_id: uuid.UUID | str | None = None
+    project_id: uuid.UUID | str | None = None
+    created_by: Mapping[str, Any] | None = None
+
+
+def _as_uuid(value: uuid.UUID | str | None, name: str) -> uuid.UUID | None:
+    if value is None or isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise InvalidJob(f"{name} must be a UUID, got {value!r}") from None
+
+
+def _json_object(payload: Any) -> dict[str, Any]:
+    if not isinstance(payload, Mapping):
+        raise InvalidJob(f"payload must be a JSON object, got {type(payload).__name__}")
+    try:
+        text = json.dumps(payload, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidJob(f"payload is not JSON: {exc}") from None
+    if len(text.encode()) > MAX_PAYLOAD_BYTES:
+        raise InvalidJob(f"payload is larger than {MAX_PAYLOAD_BYTES} bytes")
+    result: dict[str, Any] = json.loads(text)
+    return result
+
+
+def build_job(request: JobRequest, now: datetime) -> ledger.NewJob:
+    """Validate a request and decide its row. Raises InvalidJob (or UnknownJobType)."""
+    job_type = get_job_type(request.type)
+    payload = _json_object(request.payload)
+    try:
+        jsonschema.validate(payload, dict(job_type.policy.payload_schema))
+    except jsonschema.ValidationError as exc:
+        where = "/".join(str(part) for part in exc.absolute_path) or "payload"
+        raise InvalidJob(f"invalid payload for {request.type}: {where}: {exc.message}") from None
+    if job_type.policy.validate is not None:
+        job_type.policy.validate(payload)
+
+    if request.delay is not None and request.eta is not None:
+        raise InvalidJob("give delay or eta, not both")
+    if request.delay is not None and (not isinstance(request.delay, (int, float)) or request.delay < 0):
+        raise InvalidJob(f"delay must be a number of seconds >= 0, got {request.delay!r}")
+    if request.eta is not None and request.eta.tzinfo is None:
+        raise InvalidJob("eta must be timezone-aware")
+    scheduled_at = request.eta or (now + timedelta(seconds=request.delay) if request.delay else None)
+
+    priority = DEFAULT_PRIORITY if request.priority is None else request.priority
+    if not isinstance(priority, int) or isinstance(priority, bool) or not MIN_PRIORITY <= priority <= MAX_PRIORITY:
+        raise InvalidJob(f"priority must be an integer from {MIN_PRIORITY} (most urgent) to {MAX_PRIORITY}")
+    max_attempts = job_type.policy.max_attempts if request.max_attempts is None else request.max_attempts
+    if not isinstance(max_attempts, int) or isinstance(max_attempts, bool) or not 1 <= max_attempts <= MAX_ATTEMPTS_LIMIT:
+        raise InvalidJob(f"max_attempts must be an integer from 1 to {MAX_ATTEMPTS_LIMIT}")
+
+    wait = (scheduled_at - now).total_seconds() if scheduled_at else 0.0
+    return ledger.NewJob(
+        id=uuid.uuid4(),
+        type=job_type.name,
+        payload=payload,
+        max_attempts=max_attempts,
+        priority=priority,
+        queue=job_type.policy.queue,
+        scheduled_at=scheduled_at,
+        # A long wait never sits in Redis: the dispatcher publishes the job when it is due.
+        published=wait <= get_settings().max_broker_delay,
+        workspace_id=_as_uuid(request.workspace_id, "workspace_id"),
+        project_id=_as_uuid(request.project_id, "project_id"),
+        created_by=dict(request.created_by) if request.created_by else None,
+    )
+
+
+def publish(jobs: Sequence[ledger.NewJob | Any]) -> list[uuid.UUID]:
+    """Send the messages of ledger rows (NewJob or Job) on one producer; returns the ids that failed."""
+    from platform_jobs.celery import app
+
+    failed: list[uuid.UUID] = []
+    now = datetime.now(UTC)
+    try:
+        with app.producer_or_acquire() as producer:
+            for job in jobs:
+                task = app.tasks[get_job_type(job.type).task_name]
+                eta = job.scheduled_at if job.scheduled_at and job.scheduled_at > now else None
+                try:
+                    task.apply_async(
+                        kwargs=job.payload,
+                        task_id=str(job.id),
+                        priority=job.priority,
+                        queue=job.queue,
+                        eta=eta,
+                        headers={LEDGER_HEADER: True},
+                        producer=producer,
+                        retry=False,
+                    )
+                except Exception as exc:
+                    log.warning("publishing job %s failed: %s", job.id, exc)
+                    failed.append(job.id)
+    except Exception as exc:  # no broker connection at all
+        log.warning("broker unavailable: %s", exc)
+        failed = [job.id for job in jobs]
+    if failed:
+        # The dispatcher publishes these on its next sweep; the jobs are not lost.
+        try:
+            with session_scope() as session:
+                ledger.set_published(session, failed, published=False)
+        except Exception:
+            log.exception("could not mark jobs unpublished; the republisher will find them")
+    return failed
+
+
+def enqueue_many(requests: Iterable[JobRequest]) -> list[str]:
+    """Validate all, insert all in one transaction, then publish on one connection."""
+    now = datetime.now(UTC)
+    jobs = [build_job(request, now) for request in requests]
+    with session_scope() as session:
+        ledger.insert_jobs(session, jobs)
+    publish([job for job in jobs if job.published])
+    return [str(job.id) for job in jobs]
+
+
+def enqueue_job(
+    type: str,
+    payload: Mapping[str, Any] | None = None,
+    *,
+    delay: float | None = None,
+    eta: datetime | None = None,
+    max_attempts: int | None = None,
+    priority: int | None = None,
+    workspace_id: uuid.UUID | str | None = None,
+    project_id: uuid.UUID | str | None = None,
+    created_by: Mapping[str, Any] | None = None,
+) -> str:
+    """Enqueue one job and return its id (which is also its Celery task id)."""
+    request = JobRequest(
+        type=type,
+        payload=payload if payload is not None else {},
+        delay=delay,
+        eta=eta,
+        max_attempts=max_attempts,
+        priority=priority,
+        workspace_id=workspace_id,
+        project_id=project_id,
+        created_by=created_by,
+    )
+    return enqueue_many([request])[0]
+
+
+def parse_job_id(job_id: uuid.UUID | str) -> uuid.UUID:
+    try:
+        return job_id if isinstance(job_id, uuid.UUID) else uuid.UUID(str(job_id))
+    except ValueError:
+        raise JobNotFound(f"no job with id {job_id!r}") from None
+
+
+def retry_job(job_id: uuid.UUID | str, *, max_attempts: int | None = None) -> None:
+    """Put a failed or canceled job back to pending and publish it again."""
+    job_uuid = parse_job_id(job_id)
+    if max_attempts is not None and not 1 <= max_attempts <= MAX_ATTEMPTS_LIMIT:
+        raise InvalidJob(f"max_attempts must be an integer from 1 to {MAX_ATTEMPTS_LIMIT}")
+    with session_scope() as session:
+        job = ledger.reset_for_retry(session, job_uuid, max_attempts)
+        if job is None:
+            current = ledger.get_job(session, job_uuid)
+            if current is None:
+                raise JobNotFound(f"no job with id {job_id}")
+            if current.status not in (JobStatus.FAILED, JobStatus.CANCELED):
+                raise JobStateConflict(f"only failed or canceled jobs can be retried; this one is {current.status.value}")
+            raise MaxAttemptsReached(
+                f"all {current.max_attempts} attempts used; retry with a higher max_attempts"
+            )
+    publish([job])
+
+
+def cancel_job(job_id: uuid.UUID | str) -> ledger.CancelOutcome:
+    """Cancel a pending job (it will never run) or ask a running one to stop."""
+    from platform_jobs.celery import app
+
+    job_uuid = parse_job_id(job_id)
+    with session_scope() as session:
+        outcome = ledger.request_cancel(session, job_uuid)
+        if outcome is None:
+            current = ledger.get_job(session, job_uuid)
+            if current is None:
+                raise JobNotFound(f"no job with id {job_id}")
+            raise JobStateConflict(f"the job has already finished ({current.status.value})")
+    if outcome is ledger.CancelOutcome.CANCELED:
+        try:  # workers holding the message drop it; the claim would refuse it anyway
+            app.control.revoke(str(job_uuid))
+        except Exception as exc:
+            log.warning("revoke broadcast failed: %s", exc)
+    return outcome

@@ -1,0 +1,35 @@
+"""Worker bootstrap and graceful shutdown.
+
+Celery is the worker: ``celery -A platform_jobs worker`` consumes every family queue. On SIGTERM
+(warm shutdown) running jobs finish and their outcome is written; reserved messages go back to
+Redis unacknowledged, so their rows simply stay ``pending``. A process that dies anyway leaves a
+lease that expires, and the reaper hands its job back.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import signals
+
+from platform_jobs.db import get_engine
+from platform_jobs.jobs.runs import tracker
+
+log = logging.getLogger(__name__)
+
+
+@signals.worker_process_init.connect(weak=False, dispatch_uid="pj_process_init")
+def _fresh_connections(**_: Any) -> None:
+    get_engine()  # a new engine in each pool process, never the parent's sockets
+
+
+@signals.worker_shutting_down.connect(weak=False, dispatch_uid="pj_shutting_down")
+def _log_shutdown(sig: str | None = None, how: str | None = None, **_: Any) -> None:
+    log.info("worker shutting down (%s, %s): running jobs finish, reserved ones return to the queue", sig, how)
+
+
+@signals.worker_shutdown.connect(weak=False, dispatch_uid="pj_worker_shutdown")
+def _flush_outcomes(**_: Any) -> None:
+    if not tracker.flush():
+        log.error("some job outcomes could not be written before shutdown; the reaper will requeue them")

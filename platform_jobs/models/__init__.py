@@ -1,0 +1,9 @@
+"""SQLAlchemy models; importing this module registers every table on ``Base.metadata``."""
+
+from __future__ import annotations
+
+from platform_jobs.models.base import SCHEMA, Base
+from platform_jobs.models.jobs import Job, JobLog
+from platform_jobs.models.workspaces import Workspace
+
+__all__ = ["SCHEMA", "Base", "Job", "JobLog", "Workspace"]

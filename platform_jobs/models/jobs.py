@@ -1,0 +1,98 @@
+"""The jobs ledger and per-job logs."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from platform_jobs.jobs.states import JobStatus
+from platform_jobs.models.base import SCHEMA, Base
+
+job_status_enum = Enum(
+    JobStatus,
+    name="job_status",
+    schema=SCHEMA,
+    values_callable=lambda enum: [member.value for member in enum],
+)
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (
+        CheckConstraint("priority BETWEEN 0 AND 9", name="priority_range"),
+        CheckConstraint("progress BETWEEN 0 AND 100", name="progress_range"),
+        CheckConstraint("max_attempts >= 1", name="max_attempts_positive"),
+        # Listing newest first, filtered by status (the API's and the page's main query).
+        Index("ix_jobs_status_created", "status", text("created_at DESC"), text("id DESC")),
+        Index("ix_jobs_created", text("created_at DESC"), text("id DESC")),
+        Index("ix_jobs_workspace_created", "workspace_id", text("created_at DESC"), text("id DESC")),
+        # The dispatcher only ever looks at pending rows that are not in the broker yet:
+        # a partial index keeps it small however many finished jobs the table holds.
+        Index(
+            "ix_jobs_scheduled_due",
+            "scheduled_at",
+            postgresql_where=text("status = 'pending' AND published_at IS NULL"),
+        ),
+        Index("ix_jobs_pending_published", "published_at", postgresql_where=text("status = 'pending'")),
+        Index("ix_jobs_running_lease", "lease_expires_at", postgresql_where=text("status = 'running'")),
+        Index("ix_jobs_type_completed", "type", "completed_at", postgresql_where=text("status = 'completed'")),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    status: Mapped[JobStatus] = mapped_column(job_status_enum, server_default=JobStatus.PENDING.value)
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    max_attempts: Mapped[int] = mapped_column(Integer, server_default="1")
+    priority: Mapped[int] = mapped_column(SmallInteger, server_default="5")
+    queue: Mapped[str] = mapped_column(String(64), server_default="jobs")
+    last_error: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[Any | None] = mapped_column(JSONB(none_as_null=True))
+    progress: Mapped[int] = mapped_column(SmallInteger, server_default="0")
+    step: Mapped[str | None] = mapped_column(Text)
+    workspace_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey(f"{SCHEMA}.workspaces.id", ondelete="SET NULL")
+    )
+    project_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    created_by: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True))
+    scheduled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When the message was last handed to the broker; NULL = waiting for the dispatcher.
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # Crash recovery: the claim of a running job is valid until lease_expires_at; the worker that
+    # holds it ("host:pid") extends it with heartbeats.
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    worker: Mapped[str | None] = mapped_column(String(255))
+    cancel_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    log_seq: Mapped[int] = mapped_column(Integer, server_default="0")
+
+
+class JobLog(Base):
+    __tablename__ = "job_logs"
+
+    job_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey(f"{SCHEMA}.jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    line: Mapped[str] = mapped_column(Text)

@@ -1,0 +1,34 @@
+"""Reading the ledger from tests."""
+
+from __future__ import annotations
+
+import uuid
+
+from platform_jobs.db import session_scope
+from platform_jobs.models import Job
+from tests.support.stack import wait_for
+
+
+def job_row(job_id: str) -> Job:
+    with session_scope() as session:
+        job = session.get(Job, uuid.UUID(job_id))
+        assert job is not None, f"no row for job {job_id}"
+        session.expunge(job)
+        return job
+
+
+def wait_status(job_id: str, *statuses: str, timeout: float = 30.0) -> Job:
+    def reached() -> Job | None:
+        job = job_row(job_id)
+        return job if job.status.value in statuses else None
+
+    try:
+        result = wait_for(reached, timeout, 0.05, f"job {job_id} to be {'/'.join(statuses)}")
+    except AssertionError:
+        job = job_row(job_id)
+        raise AssertionError(
+            f"job {job_id} is {job.status.value} (attempts={job.attempts}, error={job.last_error!r}), "
+            f"expected {'/'.join(statuses)}"
+        ) from None
+    assert isinstance(result, Job)
+    return result

@@ -1,0 +1,86 @@
+"""Job types used only by the tests; the test worker loads them with ``-I tests.support.tasks``.
+
+Side effects go to an append-only file per job (``PJ_TEST_EFFECTS_DIR``), so a test can count how
+many times a job's work really happened.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from platform_jobs.jobs.registry import JobPolicy, job_task
+from platform_jobs.jobs.task import JobTask
+
+
+def effects_dir() -> Path:
+    return Path(os.environ["PJ_TEST_EFFECTS_DIR"])
+
+
+def record_effect(job_id: str, text: str) -> None:
+    with open(effects_dir() / f"{job_id}.log", "a") as handle:
+        handle.write(text + "\n")
+
+
+def read_effects(job_id: str) -> list[str]:
+    path = effects_dir() / f"{job_id}.log"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+class Flaky(RuntimeError):
+    pass
+
+
+FAST = dict(retry_backoff=1, retry_backoff_max=2, retry_jitter=False)
+
+
+@job_task("test_record", JobPolicy(max_attempts=3, **FAST))
+def record(task: JobTask, sleep: float = 0.0, tag: str = "") -> dict[str, Any]:
+    if sleep:
+        time.sleep(sleep)
+    record_effect(task.job_id, f"done attempt={task.attempt} tag={tag} t={time.time()}")
+    return {"tag": tag}
+
+
+@job_task("test_flaky", JobPolicy(max_attempts=4, **FAST))
+def flaky(task: JobTask, fail_times: int = 1) -> str:
+    record_effect(task.job_id, f"attempt={task.attempt}")
+    if task.attempt <= fail_times:
+        raise Flaky(f"planned failure {task.attempt}/{fail_times}")
+    return "ok"
+
+
+@job_task("test_slow", JobPolicy(max_attempts=3, **FAST))
+def slow(task: JobTask, seconds: float = 5.0, tick: float = 0.1) -> str:
+    record_effect(task.job_id, f"start attempt={task.attempt} pid={os.getpid()} t={time.time()}")
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        elapsed = time.monotonic() - started
+        task.progress(int(100 * elapsed / seconds), "working")
+        time.sleep(tick)
+    record_effect(task.job_id, f"end attempt={task.attempt} t={time.time()}")
+    return "slept"
+
+
+@job_task("test_quiet_sleep", JobPolicy(max_attempts=3, **FAST))
+def quiet_sleep(task: JobTask, seconds: float = 5.0) -> str:
+    """Sleeps without reporting progress: only the heartbeat keeps its lease."""
+    record_effect(task.job_id, f"start attempt={task.attempt} t={time.time()}")
+    time.sleep(seconds)
+    record_effect(task.job_id, f"end attempt={task.attempt} t={time.time()}")
+    return "slept"
+
+
+@job_task("test_suicide", JobPolicy(max_attempts=2, **FAST))
+def suicide(task: JobTask) -> None:
+    """A poison job: kills the process that runs it, every time."""
+    record_effect(task.job_id, f"attempt={task.attempt}")
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@job_task("test_timeout", JobPolicy(max_attempts=1, time_limit=2))
+def over_time_limit(task: JobTask, seconds: float = 30) -> None:
+    time.sleep(seconds)
