@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from platform_jobs.models.base import SCHEMA, Base
 from platform_jobs.models.jobs import Job, JobLog
+from platform_jobs.models.usage import UsageBatch, UsageEvent
 from platform_jobs.models.workspaces import Workspace
 
-__all__ = ["SCHEMA", "Base", "Job", "JobLog", "Workspace"]
+__all__ = ["SCHEMA", "Base", "Job", "JobLog", "UsageBatch", "UsageEvent", "Workspace"]
