@@ -6,6 +6,7 @@ Every knob of platform_jobs is an environment variable; README.md lists them all
 from __future__ import annotations
 
 import os
+import shlex
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -48,6 +49,45 @@ class Settings:
     log_lines_per_job: int
     secret_key: str
     worker_concurrency: int
+    # Failed logins allowed per client address (Flask-Limiter syntax), e.g. "10 per minute".
+    login_rate_limit: str = "10 per minute"
+    # Send the session cookie only over HTTPS (set in production behind TLS).
+    secure_cookies: bool = False
+    # Build and deploy jobs (issue 6). Builder argv (shlex-split PJ_BUILDER_COMMAND); empty = not configured.
+    builder_command: tuple[str, ...] = ()
+    # Deploy jobs only run compose files that resolve (symlinks followed) inside this directory.
+    deploy_root: str | None = None
+    docker_binary: str = "docker"
+    # Seconds a build / deploy subprocess may run before its process group is killed and the job fails.
+    build_timeout: float = 1800.0
+    deploy_timeout: float = 1800.0
+
+    # Outbound jobs (issue 5): webhooks. Hosts exempt from the SSRF address check (dev/tests only).
+    webhook_allowlist: tuple[str, ...] = ()
+    webhook_require_https: bool = True
+    webhook_connect_timeout: float = 5.0
+    # Whole delivery (connect, TLS, request, response) is cut off after this many seconds (max 15).
+    webhook_timeout: float = 15.0
+    # Consecutive failed deliveries (messages that used all their attempts) before an endpoint is disabled.
+    webhook_disable_after: int = 5
+    # First autoretry delay of deliver_webhook, seconds (doubles each retry, with jitter).
+    webhook_retry_backoff: int = 10
+    # A Retry-After longer than this is clipped to it.
+    webhook_max_retry_after: float = 3600.0
+    # Outbound jobs (issue 5): backups. Backend "local" (PJ_BACKUP_DIR) or "telegram".
+    backup_backend: str = "local"
+    backup_dir: str = "var/backups"
+    # Where a dump is staged (split into parts) before upload; default: the system temp dir.
+    backup_staging_dir: str | None = None
+    # pg_dump to use; default: the one beside the embedded server, else the first on PATH.
+    pg_dump: str | None = None
+    telegram_bot_token: str | None = None
+    telegram_chat_id: str | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+    # Size of one uploaded part. The cloud Bot API accepts uploads up to 50 MB but getFile only
+    # serves files up to 20 MB, so restorable parts must stay below 20 MB there; a self-hosted
+    # Bot API server (PJ_TELEGRAM_API_URL) lifts both limits.
+    telegram_part_bytes: int = 19 * 1024 * 1024
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -71,4 +111,28 @@ def get_settings() -> Settings:
         log_lines_per_job=_int("PJ_LOG_LINES_PER_JOB", 1000),
         secret_key=os.environ.get("SECRET_KEY", "dev-insecure-change-me"),
         worker_concurrency=_int("PJ_WORKER_CONCURRENCY", 2),
+        login_rate_limit=os.environ.get("PJ_LOGIN_RATE_LIMIT", "10 per minute"),
+        secure_cookies=os.environ.get("PJ_SECURE_COOKIES", "").lower() in ("1", "true", "yes"),
+        builder_command=tuple(shlex.split(os.environ.get("PJ_BUILDER_COMMAND", ""))),
+        deploy_root=os.environ.get("PJ_DEPLOY_ROOT") or None,
+        docker_binary=os.environ.get("PJ_DOCKER_BINARY") or "docker",
+        build_timeout=_float("PJ_BUILD_TIMEOUT", 1800.0),
+        deploy_timeout=_float("PJ_DEPLOY_TIMEOUT", 1800.0),
+        webhook_allowlist=tuple(
+            host.strip().lower() for host in os.environ.get("PJ_WEBHOOK_ALLOWLIST", "").split(",") if host.strip()
+        ),
+        webhook_require_https=os.environ.get("PJ_WEBHOOK_REQUIRE_HTTPS", "1").lower() not in ("0", "false", "no"),
+        webhook_connect_timeout=min(_float("PJ_WEBHOOK_CONNECT_TIMEOUT", 5.0), 15.0),
+        webhook_timeout=min(_float("PJ_WEBHOOK_TIMEOUT", 15.0), 15.0),
+        webhook_disable_after=_int("PJ_WEBHOOK_DISABLE_AFTER", 5),
+        webhook_retry_backoff=_int("PJ_WEBHOOK_RETRY_BACKOFF", 10),
+        webhook_max_retry_after=_float("PJ_WEBHOOK_MAX_RETRY_AFTER", 3600.0),
+        backup_backend=(os.environ.get("PJ_BACKUP_BACKEND") or "local").lower(),
+        backup_dir=os.environ.get("PJ_BACKUP_DIR") or "var/backups",
+        backup_staging_dir=os.environ.get("PJ_BACKUP_STAGING_DIR") or None,
+        pg_dump=os.environ.get("PJ_PG_DUMP") or None,
+        telegram_bot_token=os.environ.get("PJ_TELEGRAM_BOT_TOKEN") or None,
+        telegram_chat_id=os.environ.get("PJ_TELEGRAM_CHAT_ID") or None,
+        telegram_api_url=(os.environ.get("PJ_TELEGRAM_API_URL") or "https://api.telegram.org").rstrip("/"),
+        telegram_part_bytes=_int("PJ_TELEGRAM_PART_BYTES", 19 * 1024 * 1024),
     )

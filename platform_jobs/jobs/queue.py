@@ -92,7 +92,8 @@ def build_job(request: JobRequest, now: datetime) -> ledger.NewJob:
     if not isinstance(priority, int) or isinstance(priority, bool) or not MIN_PRIORITY <= priority <= MAX_PRIORITY:
         raise InvalidJob(f"priority must be an integer from {MIN_PRIORITY} (most urgent) to {MAX_PRIORITY}")
     max_attempts = job_type.policy.max_attempts if request.max_attempts is None else request.max_attempts
-    if not isinstance(max_attempts, int) or isinstance(max_attempts, bool) or not 1 <= max_attempts <= MAX_ATTEMPTS_LIMIT:
+    valid_attempts = isinstance(max_attempts, int) and not isinstance(max_attempts, bool)
+    if not valid_attempts or not 1 <= max_attempts <= MAX_ATTEMPTS_LIMIT:
         raise InvalidJob(f"max_attempts must be an integer from 1 to {MAX_ATTEMPTS_LIMIT}")
 
     wait = (scheduled_at - now).total_seconds() if scheduled_at else 0.0
@@ -206,7 +207,9 @@ def retry_job(job_id: uuid.UUID | str, *, max_attempts: int | None = None) -> No
             if current is None:
                 raise JobNotFound(f"no job with id {job_id}")
             if current.status not in (JobStatus.FAILED, JobStatus.CANCELED):
-                raise JobStateConflict(f"only failed or canceled jobs can be retried; this one is {current.status.value}")
+                raise JobStateConflict(
+                    f"only failed or canceled jobs can be retried; this one is {current.status.value}"
+                )
             raise MaxAttemptsReached(
                 f"all {current.max_attempts} attempts used; retry with a higher max_attempts"
             )

@@ -86,7 +86,8 @@ def get_job_type(name: str) -> JobType:
     try:
         return _job_types[name]
     except KeyError:
-        raise UnknownJobType(f"unknown job type {name!r}; known types: {', '.join(job_type_names())}") from None
+        known = ", ".join(job_type_names())
+        raise UnknownJobType(f"unknown job type {name!r}; known types: {known}") from None
 
 
 def job_type_for_task(task_name: str | None) -> JobType | None:
@@ -96,7 +97,9 @@ def job_type_for_task(task_name: str | None) -> JobType | None:
     return _by_task_name.get(task_name)
 
 
-def route_for_task(name: str, args: Any, kwargs: Any, options: Any, task: Any = None, **_: Any) -> dict[str, str] | None:
+def route_for_task(
+    name: str, args: Any, kwargs: Any, options: Any, task: Any = None, **_: Any
+) -> dict[str, str] | None:
     """Celery router (``task_routes``): each job type goes to its family queue."""
     job_type = job_type_for_task(name)
     return {"queue": job_type.policy.queue} if job_type is not None else None

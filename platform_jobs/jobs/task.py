@@ -28,7 +28,7 @@ def current_run(request: Any) -> Run | None:
     return getattr(request, RUN_ATTR, None)
 
 
-class JobTask(Task):  # type: ignore[misc]
+class JobTask(Task):
     """Runs a job only when this delivery claimed it in the ledger."""
 
     acks_late = True
@@ -94,7 +94,7 @@ class JobTask(Task):  # type: ignore[misc]
 
     # -- retries ----------------------------------------------------------------------------------
 
-    def retry(  # type: ignore[override]
+    def retry(
         self,
         args: Any = None,
         kwargs: Any = None,
@@ -113,9 +113,8 @@ class JobTask(Task):  # type: ignore[misc]
         if eta is not None:
             delay = (eta - datetime.now(UTC)).total_seconds()
         if run is not None and delay is not None and delay > get_settings().max_broker_delay:
-            if max_retries is not None and self.request.retries + 1 > max_retries:
-                if exc is not None:
-                    raise exc
+            if max_retries is not None and self.request.retries + 1 > max_retries and exc is not None:
+                raise exc
             # Too long to wait in Redis: the retry hook records scheduled_at; the dispatcher publishes it.
             setattr(self.request, DEFERRED_ATTR, True)
             when = datetime.now(UTC) + timedelta(seconds=delay)

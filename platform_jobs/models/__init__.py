@@ -5,6 +5,9 @@ from __future__ import annotations
 from platform_jobs.models.base import SCHEMA, Base
 from platform_jobs.models.jobs import Job, JobLog
 from platform_jobs.models.usage import UsageBatch, UsageEvent
+from platform_jobs.models.users import ApiToken, Membership, User
 from platform_jobs.models.workspaces import Workspace
 
-__all__ = ["SCHEMA", "Base", "Job", "JobLog", "UsageBatch", "UsageEvent", "Workspace"]
+__all__ = [
+    "SCHEMA", "ApiToken", "Base", "Job", "JobLog", "Membership", "UsageBatch", "UsageEvent", "User", "Workspace",
+]

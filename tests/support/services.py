@@ -3,6 +3,7 @@ PJ_TEST_DATABASE_URL / PJ_TEST_REDIS_URL are set. A missing service skips locall
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import uuid
@@ -27,10 +28,8 @@ class TestServices:
 
     def stop(self) -> None:
         for stopper in reversed(self.stoppers):
-            try:
+            with contextlib.suppress(Exception):
                 stopper()
-            except Exception:
-                pass
 
 
 def _create_database(admin_url: str, name: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -31,7 +32,7 @@ class CeleryProcess:
     def __init__(self, kind: str, args: list[str], log_dir: Path, env: dict[str, str] | None = None) -> None:
         self.kind = kind
         self.log_path = log_dir / f"{kind}-{uuid.uuid4().hex[:6]}.log"
-        self._log = open(self.log_path, "wb")
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 (closed in stop())
         self.process = subprocess.Popen(
             args, cwd=PROJECT_ROOT, stdout=self._log, stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})}, start_new_session=True,
@@ -75,10 +76,8 @@ class CeleryProcess:
         return self.process.returncode
 
     def kill_group(self) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
 
 
 class Stack:

@@ -1,0 +1,1 @@
+"""The domain the jobs act on: tenants, keys, webhooks, backups, storage, usage, notifications."""
