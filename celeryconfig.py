@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from celery.schedules import crontab
 from kombu import Queue
 
 from platform_jobs.settings import get_settings
@@ -17,6 +18,10 @@ broker_transport_options = {
     "sep": ":",
     "queue_order_strategy": "priority",
 }
+if _settings.visibility_timeout < 60:
+    # Short visibility timeouts (tests, crash drills): look for expired unacked messages every second
+    # instead of kombu's default scan every ~100 s, so redelivery really happens within the timeout.
+    broker_transport_options.update({"unacked_restore_interval": 1, "unacked_restore_throttle": 1})
 # Postgres (control_plane.jobs) is the result store; Celery keeps none.
 result_backend = None
 task_ignore_result = True
@@ -47,13 +52,12 @@ worker_send_task_events = True
 task_send_sent_event = True
 
 imports = ("platform_jobs.jobs.maintenance",)
-include = [
-    "platform_jobs.tasks",
-]
+include = ["platform_jobs.tasks", *_settings.extra_task_modules]
 
-beat_scheduler = "redbeat.RedBeatScheduler"
+beat_scheduler = "platform_jobs.jobs.beat:PlatformBeatScheduler"
 redbeat_redis_url = _settings.redis_url
 redbeat_key_prefix = "platform_jobs:redbeat"
+redbeat_redis_options: dict[str, object] = {}
 redbeat_lock_timeout = max(10, int(_settings.sweep_interval * 5))
 beat_max_loop_interval = min(5, _settings.sweep_interval)
 beat_schedule = {
@@ -61,5 +65,12 @@ beat_schedule = {
         "task": "platform_jobs.maintenance.sweep",
         "schedule": _settings.sweep_interval,
         "options": {"queue": "maintenance", "priority": 0},
+    },
+    # Beat sends the job task itself: the publish hook (jobs.mirror.on_before_publish) writes its ledger
+    # row before the message leaves, so it is a job like any other (see tasks/check_usage_limits.py).
+    "check-usage-limits": {
+        "task": "platform_jobs.check_usage_limits",
+        "schedule": crontab(minute=0),
+        "options": {"queue": "tenants"},
     },
 }

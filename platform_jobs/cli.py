@@ -146,5 +146,59 @@ def _ensure_demo_operator() -> tuple[str, str] | None:
     return ensure_demo_operator()
 
 
+@main.command("create-user")
+@click.argument("email")
+@click.option("--password", required=True, help="at least 8 characters")
+@click.option("--operator", is_flag=True, help="may see and act on every workspace's jobs")
+@click.option("--workspace", "workspaces", multiple=True, help="workspace name (created if missing); repeatable")
+def create_user(email: str, password: str, operator: bool, workspaces: tuple[str, ...]) -> None:
+    """Create a user who logs in to the web app."""
+    from platform_jobs.db import session_scope
+    from platform_jobs.web.users import AccountError
+    from platform_jobs.web.users import create_user as make_user
+
+    try:
+        with session_scope() as session:
+            user = make_user(session, email, password, operator=operator, workspaces=workspaces)
+            click.echo(f"created {'operator' if operator else 'user'} {user.email} ({user.id})")
+    except AccountError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+@main.command("create-token")
+@click.option("--workspace", default=None, help="workspace name (created if missing)")
+@click.option("--operator", is_flag=True, help="operator rights over every workspace")
+@click.option("--name", default=None, help="what the token is for")
+def create_token(workspace: str | None, operator: bool, name: str | None) -> None:
+    """Create an API token and print it (it is shown only this once)."""
+    from platform_jobs.db import session_scope
+    from platform_jobs.web.users import AccountError
+    from platform_jobs.web.users import create_token as make_token
+
+    if operator == (workspace is not None):
+        raise click.UsageError("give exactly one of --workspace NAME or --operator")
+    try:
+        with session_scope() as session:
+            new = make_token(session, workspace=workspace, operator=operator, name=name)
+    except AccountError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(new.token)
+    click.echo(f"prefix {new.prefix}; store the token now, it cannot be shown again", err=True)
+
+
+@main.command("revoke-token")
+@click.argument("prefix")
+def revoke_token(prefix: str) -> None:
+    """Revoke the API token with this prefix."""
+    from platform_jobs.db import session_scope
+    from platform_jobs.web.users import revoke_token as revoke
+
+    with session_scope() as session:
+        revoked = revoke(session, prefix)
+    if not revoked:
+        raise click.ClickException(f"no live token with prefix {prefix!r}")
+    click.echo(f"revoked {prefix}")
+
+
 if __name__ == "__main__":
     main()

@@ -36,6 +36,14 @@ class EmbeddedPostgres:
         self._server.psql(f'CREATE DATABASE "{name}";')
         return self.url(name)
 
+    def pause(self) -> None:
+        """Stop the server but keep its data (outage drills)."""
+        self._server.stop()
+
+    def resume(self) -> None:
+        with self._server._lock:
+            self._server.ensure_postgres_running()
+
     def stop(self) -> None:
         self._server.cleanup()
 

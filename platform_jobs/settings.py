@@ -49,6 +49,8 @@ class Settings:
     log_lines_per_job: int
     secret_key: str
     worker_concurrency: int
+    # More modules with job types to load (comma-separated), e.g. a service's own tasks.
+    extra_task_modules: tuple[str, ...] = ()
     # Failed logins allowed per client address (Flask-Limiter syntax), e.g. "10 per minute".
     login_rate_limit: str = "10 per minute"
     # Send the session cookie only over HTTPS (set in production behind TLS).
@@ -89,6 +91,34 @@ class Settings:
     # Bot API server (PJ_TELEGRAM_API_URL) lifts both limits.
     telegram_part_bytes: int = 19 * 1024 * 1024
 
+    # Tenant lifecycle (issue 4). The cluster where tenant databases and roles live (default: DATABASE_URL).
+    tenant_database_url: str | None = None
+    # Auth / realtime / storage services; unset = registration recorded as local (embedded default).
+    auth_service_url: str | None = None
+    realtime_service_url: str | None = None
+    storage_service_url: str | None = None
+    service_timeout: float = 5.0
+    # provision_project retries a failed run after this many seconds (3 attempts in all).
+    provision_retry_seconds: int = 300
+    # Test hook: fail provisioning right after step PJ_PROVISION_FAULT_STEP in the first N attempts.
+    provision_fault_step: str | None = None
+    provision_fault_attempts: int = 1
+    # Old key versions keep working this long after a rotation.
+    key_grace_seconds: int = 24 * 3600
+    # Email of notifications; all three set = email on.
+    smtp_host: str | None = None
+    smtp_port: int | None = None
+    smtp_from: str | None = None
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    # auto_suspend: request rate above factor x the plan's per-minute limit over the window, or a 5xx
+    # share above error_share with at least min_requests requests in the window, is abuse.
+    abuse_window_seconds: int = 300
+    abuse_rate_factor: float = 5.0
+    abuse_error_share: float = 0.5
+    abuse_min_requests: int = 100
+
     @property
     def sqlalchemy_url(self) -> str:
         return normalize_database_url(self.database_url)
@@ -111,6 +141,9 @@ def get_settings() -> Settings:
         log_lines_per_job=_int("PJ_LOG_LINES_PER_JOB", 1000),
         secret_key=os.environ.get("SECRET_KEY", "dev-insecure-change-me"),
         worker_concurrency=_int("PJ_WORKER_CONCURRENCY", 2),
+        extra_task_modules=tuple(
+            name.strip() for name in os.environ.get("PJ_EXTRA_TASK_MODULES", "").split(",") if name.strip()
+        ),
         login_rate_limit=os.environ.get("PJ_LOGIN_RATE_LIMIT", "10 per minute"),
         secure_cookies=os.environ.get("PJ_SECURE_COOKIES", "").lower() in ("1", "true", "yes"),
         builder_command=tuple(shlex.split(os.environ.get("PJ_BUILDER_COMMAND", ""))),
@@ -135,4 +168,23 @@ def get_settings() -> Settings:
         telegram_chat_id=os.environ.get("PJ_TELEGRAM_CHAT_ID") or None,
         telegram_api_url=(os.environ.get("PJ_TELEGRAM_API_URL") or "https://api.telegram.org").rstrip("/"),
         telegram_part_bytes=_int("PJ_TELEGRAM_PART_BYTES", 19 * 1024 * 1024),
+        tenant_database_url=os.environ.get("PJ_TENANT_DATABASE_URL") or None,
+        auth_service_url=os.environ.get("PJ_AUTH_SERVICE_URL") or None,
+        realtime_service_url=os.environ.get("PJ_REALTIME_SERVICE_URL") or None,
+        storage_service_url=os.environ.get("PJ_STORAGE_SERVICE_URL") or None,
+        service_timeout=_float("PJ_SERVICE_TIMEOUT", 5.0),
+        provision_retry_seconds=_int("PJ_PROVISION_RETRY_SECONDS", 300),
+        provision_fault_step=os.environ.get("PJ_PROVISION_FAULT_STEP") or None,
+        provision_fault_attempts=_int("PJ_PROVISION_FAULT_ATTEMPTS", 1),
+        key_grace_seconds=_int("PJ_KEY_GRACE_SECONDS", 24 * 3600),
+        smtp_host=os.environ.get("PJ_SMTP_HOST") or None,
+        smtp_port=_int("PJ_SMTP_PORT", 0) or None,
+        smtp_from=os.environ.get("PJ_SMTP_FROM") or None,
+        smtp_user=os.environ.get("PJ_SMTP_USER") or None,
+        smtp_password=os.environ.get("PJ_SMTP_PASSWORD") or None,
+        smtp_starttls=os.environ.get("PJ_SMTP_STARTTLS", "").lower() in ("1", "true", "yes"),
+        abuse_window_seconds=_int("PJ_ABUSE_WINDOW_SECONDS", 300),
+        abuse_rate_factor=_float("PJ_ABUSE_RATE_FACTOR", 5.0),
+        abuse_error_share=_float("PJ_ABUSE_ERROR_SHARE", 0.5),
+        abuse_min_requests=_int("PJ_ABUSE_MIN_REQUESTS", 100),
     )

@@ -19,6 +19,7 @@ TEST_SETTINGS = {
     "PJ_REPUBLISH_AFTER": "8",
     "PJ_WORKER_CONCURRENCY": "2",
     "SECRET_KEY": "test-secret",
+    "PJ_EXTRA_TASK_MODULES": "tests.support.tasks",
 }
 
 _services = None

@@ -172,11 +172,22 @@ def _write_outcome(run: Run, write: Callable[..., bool], *args: Any) -> None:
         tracker.defer(lambda session: write(session, run.job_id, run.attempt, *args, late=True))
 
 
+def emit_job_event(job_id: uuid.UUID) -> None:
+    """job.completed / job.failed webhooks of the job's project (issue 5); logs, never raises."""
+    try:
+        from platform_jobs.platform.job_events import emit_for_job
+
+        emit_for_job(job_id)
+    except Exception:
+        log.exception("job event of %s not emitted", job_id)
+
+
 @_never_raise
 def on_success(sender: Task | None = None, result: Any = None, **_: Any) -> None:
     run = current_run(sender.request) if sender is not None else None
     if run is not None:
         _write_outcome(run, ledger.finish_completed, to_json(result))
+        emit_job_event(run.job_id)
 
 
 @_never_raise
@@ -190,11 +201,13 @@ def on_failure(sender: Task | None = None, task_id: str | None = None, exception
         # The worker's main process (hard time limit, lost worker with no attempts left).
         with session_scope() as session:
             ledger.finish_failed(session, uuid.UUID(task_id), None, error)
+        emit_job_event(uuid.UUID(task_id))
         return
     if isinstance(exception, JobCanceled):
         _write_outcome(run, ledger.finish_canceled, "canceled while running")
     else:
         _write_outcome(run, ledger.finish_failed, error)
+        emit_job_event(run.job_id)
 
 
 @_never_raise

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session
 
 from platform_jobs.jobs.states import JobStatus
@@ -52,7 +52,7 @@ class Scope:
     def allows(self, job: Job) -> bool:
         return self.workspace_ids is None or job.workspace_id in self.workspace_ids
 
-    def apply(self, stmt: Select[Any]) -> Select[Any]:
+    def apply(self, stmt: Any) -> Any:
         if self.workspace_ids is None:
             return stmt
         return stmt.where(Job.workspace_id.in_(self.workspace_ids))
@@ -89,7 +89,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         raise InvalidCursor(InvalidCursor.__doc__) from None
 
 
-def _filtered(stmt: Select[Any], scope: Scope, filters: JobFilters) -> Select[Any]:
+def _filtered(stmt: Any, scope: Scope, filters: JobFilters) -> Any:
     stmt = scope.apply(stmt)
     if filters.status is not None:
         stmt = stmt.where(Job.status == filters.status)

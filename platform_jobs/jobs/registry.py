@@ -74,9 +74,14 @@ def job_task(name: str, policy: JobPolicy | None = None) -> Callable[[Callable[.
     return decorator
 
 
+_modules_loaded = False
+
+
 def _load_task_modules() -> None:
+    global _modules_loaded
     from platform_jobs.celery import app
 
+    _modules_loaded = True
     app.loader.import_default_modules()
 
 
@@ -94,6 +99,8 @@ def job_type_for_task(task_name: str | None) -> JobType | None:
     """The job type of a Celery task name, or None for tasks that are not jobs."""
     if not task_name or not task_name.startswith(TASK_NAME_PREFIX):
         return None
+    if task_name not in _by_task_name and not _modules_loaded:
+        _load_task_modules()  # beat and other publishers never imported the task modules
     return _by_task_name.get(task_name)
 
 

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from platform_jobs.models.base import SCHEMA, Base
 from platform_jobs.models.jobs import Job, JobLog
+from platform_jobs.models.outbound import Backup, WebhookAttempt, WebhookEndpoint, WebhookMessage
+from platform_jobs.models.tenants import (
+    ApiKey, Notification, Plan, Project, ProjectStatus, ServiceRegistration, Suspension, UsageWarning,
+)
 from platform_jobs.models.usage import UsageBatch, UsageEvent
 from platform_jobs.models.users import ApiToken, Membership, User
 from platform_jobs.models.workspaces import Workspace
 
 __all__ = [
+    "ApiKey", "Notification", "Plan", "Project", "ProjectStatus", "ServiceRegistration", "Suspension",
+    "UsageWarning",
+    "Backup", "WebhookAttempt", "WebhookEndpoint", "WebhookMessage",
     "SCHEMA", "ApiToken", "Base", "Job", "JobLog", "Membership", "UsageBatch", "UsageEvent", "User", "Workspace",
 ]

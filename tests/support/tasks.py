@@ -84,3 +84,28 @@ def suicide(task: JobTask) -> None:
 @job_task("test_timeout", JobPolicy(max_attempts=1, time_limit=2))
 def over_time_limit(task: JobTask, seconds: float = 30) -> None:
     time.sleep(seconds)
+
+
+def mark_done_once(job_id: str) -> bool:
+    """The job's world-changing effect, made idempotent the way handlers must be: a marker created
+    with O_EXCL. Returns False when an earlier run already did it."""
+    try:
+        fd = os.open(effects_dir() / f"{job_id}.done", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return False
+    os.close(fd)
+    return True
+
+
+def done_once(job_id: str) -> bool:
+    return (effects_dir() / f"{job_id}.done").exists()
+
+
+@job_task("test_idempotent", JobPolicy(max_attempts=20, **FAST))
+def idempotent(task: JobTask, seconds: float = 0.5) -> str:
+    """Works for ``seconds`` then applies its effect once, however often it is run."""
+    record_effect(task.job_id, f"start attempt={task.attempt} pid={os.getpid()}")
+    time.sleep(seconds)
+    applied = mark_done_once(task.job_id)
+    record_effect(task.job_id, f"effect applied={applied}")
+    return "done"

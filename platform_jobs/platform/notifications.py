@@ -1,0 +1,112 @@
+"""Notifications: an in-app row (shown in the web app) and, when SMTP is configured, an email.
+
+Other job types call :func:`notify`::
+
+    notify(session, recipient="owner@example.com", kind="backup_failed",
+           subject="Backup failed", body="...", workspace_id=ws_id, project_id=None)
+
+The row is added to the caller's session (the caller commits). Email goes out when ``PJ_SMTP_HOST``,
+``PJ_SMTP_PORT`` and ``PJ_SMTP_FROM`` are all set; a failed email is logged and leaves ``emailed_at``
+empty, it never fails the caller. ``secret`` is text for the email only (e.g. a new API key shown
+once): it is never stored, and when it cannot be emailed ``notify`` raises
+:class:`NotificationFailed` so the caller can roll back whatever the secret belongs to.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from platform_jobs.errors import PlatformJobsError
+from platform_jobs.models import Notification
+from platform_jobs.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+
+class NotificationFailed(PlatformJobsError):
+    """The notification's secret could not be emailed."""
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str
+    port: int
+    sender: str
+    user: str | None = None
+    password: str | None = None
+    starttls: bool = False
+
+
+def smtp_config() -> SmtpConfig | None:
+    s = get_settings()
+    if not (s.smtp_host and s.smtp_port and s.smtp_from):
+        return None
+    return SmtpConfig(s.smtp_host, s.smtp_port, s.smtp_from, s.smtp_user, s.smtp_password, s.smtp_starttls)
+
+
+def send_email(config: SmtpConfig, recipient: str, subject: str, body: str) -> None:
+    message = EmailMessage()
+    message["From"] = config.sender
+    message["To"] = recipient
+    message["Subject"] = subject
+    message.set_content(body)
+    with smtplib.SMTP(config.host, config.port, timeout=10) as smtp:
+        if config.starttls:
+            smtp.starttls()
+        if config.user:
+            smtp.login(config.user, config.password or "")
+        smtp.send_message(message)
+
+
+def notify(
+    session: Session,
+    *,
+    recipient: str,
+    kind: str,
+    subject: str,
+    body: str,
+    workspace_id: uuid.UUID | str | None = None,
+    project_id: uuid.UUID | str | None = None,
+    secret: str | None = None,
+) -> Notification:
+    """Record an in-app notification for ``recipient`` and email it when SMTP is configured."""
+    row = Notification(
+        id=uuid.uuid4(),
+        workspace_id=uuid.UUID(str(workspace_id)) if workspace_id else None,
+        project_id=uuid.UUID(str(project_id)) if project_id else None,
+        recipient_email=recipient,
+        kind=kind,
+        subject=subject[:300],
+        body=body,
+    )
+    config = smtp_config()
+    if config is None:
+        if secret is not None:
+            row.body += "\n\nEmail is not configured, so the secret could not be delivered; rotate the key."
+    else:
+        email_body = body if secret is None else f"{body}\n\n{secret}\n\nThis is shown once and is not stored."
+        try:
+            send_email(config, recipient, subject, email_body)
+            row.emailed_at = datetime.now(UTC)
+        except (OSError, smtplib.SMTPException) as exc:
+            if secret is not None:
+                raise NotificationFailed(f"could not email {recipient}: {exc}") from exc
+            log.warning("notification email to %s failed: %s", recipient, exc)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def for_workspace(session: Session, workspace_id: uuid.UUID, limit: int = 50) -> list[Notification]:
+    return list(session.scalars(
+        select(Notification).where(Notification.workspace_id == workspace_id)
+        .order_by(Notification.created_at.desc(), Notification.id).limit(limit)
+    ))

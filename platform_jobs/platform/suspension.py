@@ -1,0 +1,85 @@
+"""Suspending a project for real: its status, its database role and its API keys.
+
+Suspended means: ``projects.status = 'suspended'`` (API keys stop verifying, see keys.check_key), the
+tenant role is ``NOLOGIN`` and its open sessions are terminated. Each suspension is a row with the
+evidence that justified it; :func:`unsuspend` lifts it and lets the role log in again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from platform_jobs.errors import PlatformJobsError
+from platform_jobs.models import Project, ProjectStatus, Suspension
+from platform_jobs.platform import tenant_db
+from platform_jobs.platform.notifications import notify
+
+
+class SuspensionRefused(PlatformJobsError):
+    """The project cannot be suspended or unsuspended now."""
+
+
+def suspend(session: Session, project_id: uuid.UUID, *, source: str, reason: str,
+            evidence: dict[str, Any], notify_owner: bool = True) -> Suspension | None:
+    """Suspend the project; returns the new suspension, or None when it was already suspended."""
+    if not evidence:
+        raise SuspensionRefused("no suspension without evidence")
+    project = session.get(Project, project_id, with_for_update=True)
+    if project is None:
+        raise SuspensionRefused(f"no project {project_id}")
+    if project.status is ProjectStatus.SUSPENDED:
+        # Make sure the role is locked even if an earlier run stopped half-way.
+        tenant_db.set_role_login(project.role_name, allowed=False)
+        return None
+    project.status = ProjectStatus.SUSPENDED
+    project.status_reason = reason
+    project.updated_at = datetime.now(UTC)
+    suspension = Suspension(id=uuid.uuid4(), project_id=project.id, source=source, reason=reason,
+                            evidence=evidence)
+    session.add(suspension)
+    session.flush()
+    terminated = tenant_db.set_role_login(project.role_name, allowed=False)
+    if notify_owner:
+        notify(
+            session, recipient=project.owner_email, kind="project_suspended",
+            subject=f"Project {project.name} was suspended",
+            body=f"Your project {project.name} ({project.slug}) was suspended: {reason}.\n"
+                 f"Database logins and API keys are refused until an operator lifts the suspension.",
+            workspace_id=project.workspace_id, project_id=project.id,
+        )
+    suspension.evidence = {**evidence, "terminated_sessions": terminated}
+    return suspension
+
+
+def unsuspend(session: Session, project_id: uuid.UUID, *, by: str) -> bool:
+    """Lift the suspension (operator action); False when the project was not suspended."""
+    project = session.get(Project, project_id, with_for_update=True)
+    if project is None:
+        raise SuspensionRefused(f"no project {project_id}")
+    if project.status is not ProjectStatus.SUSPENDED:
+        return False
+    now = datetime.now(UTC)
+    project.status = ProjectStatus.ACTIVE
+    project.status_reason = None
+    project.updated_at = now
+    session.execute(update(Suspension).where(Suspension.project_id == project_id, Suspension.lifted_at.is_(None))
+                    .values(lifted_at=now, lifted_by=by))
+    tenant_db.set_role_login(project.role_name, allowed=True)
+    notify(
+        session, recipient=project.owner_email, kind="project_unsuspended",
+        subject=f"Project {project.name} is active again",
+        body=f"The suspension of {project.name} ({project.slug}) was lifted by {by}.",
+        workspace_id=project.workspace_id, project_id=project.id,
+    )
+    return True
+
+
+def active_suspension(session: Session, project_id: uuid.UUID) -> Suspension | None:
+    return session.scalar(select(Suspension).where(Suspension.project_id == project_id,
+                                                   Suspension.lifted_at.is_(None))
+                          .order_by(Suspension.created_at.desc()).limit(1))

@@ -1,0 +1,57 @@
+"""``deliver_webhook``: POST one signed webhook message (queue ``webhooks``).
+
+Retried 5 times with exponential backoff and jitter; a 429/503 with Retry-After is retried after
+the time the receiver asked for; a 410 disables the endpoint and is not retried; a refused (non
+public) destination is not retried. See platform_jobs.platform.webhook_delivery.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.exc import OperationalError
+
+from platform_jobs.errors import PlatformJobsError
+from platform_jobs.jobs.registry import JobPolicy, job_task
+from platform_jobs.jobs.task import JobTask, current_run
+from platform_jobs.platform.webhook_delivery import Outcome, deliver_message
+from platform_jobs.settings import get_settings
+
+TYPE = "deliver_webhook"
+MAX_ATTEMPTS = 6  # the first try and 5 retries
+
+
+class DeliveryFailed(PlatformJobsError):
+    """The webhook delivery failed; it will be retried while attempts remain."""
+
+
+class DeliveryAbandoned(PlatformJobsError):
+    """The webhook delivery cannot succeed by retrying (410 Gone or a refused destination)."""
+
+
+DELIVER_SCHEMA = {
+    "type": "object",
+    "required": ["message_id"],
+    "properties": {"message_id": {"type": "string", "minLength": 1, "maxLength": 64}},
+    "additionalProperties": False,
+}
+
+POLICY = JobPolicy(
+    queue="webhooks", max_attempts=MAX_ATTEMPTS, autoretry_for=(DeliveryFailed, OperationalError),
+    retry_backoff=get_settings().webhook_retry_backoff, retry_backoff_max=3600, retry_jitter=True,
+    time_limit=120, payload_schema=DELIVER_SCHEMA,
+)
+
+
+@job_task(TYPE, POLICY)
+def deliver_webhook(task: JobTask, message_id: str) -> dict[str, Any]:
+    run = current_run(task.request)
+    final = run is None or task.attempt >= run.max_attempts
+    delivery = deliver_message(message_id, job_id=task.job_id, job_attempt=task.attempt, final=final)
+    if delivery.outcome in (Outcome.DELIVERED, Outcome.SKIPPED):
+        return delivery.as_result()
+    if delivery.outcome is Outcome.PERMANENT:
+        raise DeliveryAbandoned(delivery.error)
+    if delivery.retry_after is not None and not final:
+        raise task.retry(countdown=delivery.retry_after, exc=DeliveryFailed(delivery.error))
+    raise DeliveryFailed(delivery.error)

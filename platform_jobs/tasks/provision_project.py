@@ -1,0 +1,59 @@
+"""``provision_project``: tenant database, schema, role, service registrations and API keys.
+
+Up to 3 attempts, ``PJ_PROVISION_RETRY_SECONDS`` (5 minutes) apart. A 5-minute wait is longer than
+``PJ_MAX_BROKER_DELAY`` in most setups, so the retry waits in ``jobs.scheduled_at`` and the dispatcher
+publishes it when due. Every step checks what already exists, so a retry completes without duplicates.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from platform_jobs.errors import JobCanceled
+from platform_jobs.jobs.registry import JobPolicy, job_task
+from platform_jobs.jobs.task import JobTask, current_run
+from platform_jobs.models import ProjectStatus
+from platform_jobs.platform.projects import InjectedFault, ProjectError, mark, provision
+from platform_jobs.settings import get_settings
+
+UUID_PATTERN = "^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$"
+SCHEMA = {
+    "type": "object",
+    "properties": {"project_id": {"type": "string", "pattern": UUID_PATTERN}},
+    "required": ["project_id"],
+    "additionalProperties": False,
+}
+
+
+@job_task("provision_project", JobPolicy(queue="tenants", max_attempts=3, autoretry_for=(), payload_schema=SCHEMA))
+def provision_project(task: JobTask, project_id: str) -> dict[str, Any]:
+    settings = get_settings()
+    project_uuid = uuid.UUID(project_id)
+
+    def progress(pct: int, step: str, changed: bool | None) -> None:
+        if changed is None:
+            task.progress(pct, step)
+        else:
+            task.log(f"{step}: {'done' if changed else 'already done'}")
+
+    def fault(step: str) -> None:
+        if step == settings.provision_fault_step and task.attempt <= settings.provision_fault_attempts:
+            raise InjectedFault(f"injected failure after step {step} (attempt {task.attempt})")
+
+    try:
+        report = provision(project_uuid, progress, fault)
+    except (JobCanceled, ProjectError):
+        raise
+    except Exception as exc:
+        run = current_run(task.request)
+        final = run is None or task.attempt >= run.max_attempts
+        reason = f"attempt {task.attempt} failed: {type(exc).__name__}: {exc}"
+        mark(project_uuid, ProjectStatus.FAILED if final else ProjectStatus.PROVISIONING, reason)
+        task.log(reason + ("" if final else f"; retrying in {settings.provision_retry_seconds} s"))
+        if final:
+            raise
+        raise task.retry(exc=exc, countdown=settings.provision_retry_seconds) from exc
+    task.progress(100, "active")
+    return {"project_id": project_id, "done": report.done, "skipped": report.skipped,
+            "key_prefixes": report.key_prefixes}

@@ -1,0 +1,102 @@
+"""Job actions on behalf of a principal: tenancy checks in front of the queue API.
+
+The API and the pages both go through here; the queue logic itself stays in
+``platform_jobs.jobs.queue`` (enqueue_job, retry_job, cancel_job).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from platform_jobs.db import session_scope
+from platform_jobs.errors import JobNotFound
+from platform_jobs.jobs import ledger, queries
+from platform_jobs.jobs.queue import cancel_job, enqueue_job, parse_job_id, retry_job
+from platform_jobs.models import Job, Workspace
+from platform_jobs.web.auth import Principal
+from platform_jobs.web.errors import ApiError
+
+MAX_DELAY_SECONDS = 366 * 24 * 3600
+
+
+def _find(session: Any, principal: Principal, job_id: str) -> Job:
+    job = queries.get_visible_job(session, principal.scope, parse_job_id(job_id))
+    if job is None:
+        # Another workspace's job answers exactly like a missing one.
+        raise JobNotFound(f"no job with id {job_id}")
+    return job
+
+
+def ensure_visible(principal: Principal, job_id: str) -> uuid.UUID:
+    with session_scope() as session:
+        return _find(session, principal, job_id).id
+
+
+def job_with_details(principal: Principal, job_id: str, log_lines: int = 200) -> tuple[Job, list[Any], Any]:
+    with session_scope() as session:
+        job = _find(session, principal, job_id)
+        logs = ledger.log_tail(session, job.id, log_lines)
+        eta = queries.job_estimate(session, job)
+        session.expunge_all()
+        return job, logs, eta
+
+
+def job_snapshot(principal: Principal, job_id: uuid.UUID) -> Job:
+    with session_scope() as session:
+        job = _find(session, principal, str(job_id))
+        session.expunge(job)
+        return job
+
+
+def target_workspace(principal: Principal, requested: uuid.UUID | None) -> uuid.UUID | None:
+    """The workspace a new job belongs to: the caller's, or any existing one for an operator."""
+    if requested is None or requested == principal.workspace_id:
+        if principal.workspace_id is None and not principal.is_operator:
+            raise ApiError(403, "workspace_required", "you belong to no workspace; ask an operator to add you")
+        return principal.workspace_id
+    if not principal.is_operator:
+        raise ApiError(403, "forbidden", "only operators may enqueue jobs into another workspace")
+    with session_scope() as session:
+        if session.get(Workspace, requested) is None:
+            raise ApiError(422, "unknown_workspace", f"no workspace with id {requested}")
+    return requested
+
+
+def enqueue_for(
+    principal: Principal,
+    job_type: str,
+    payload: dict[str, Any],
+    *,
+    delay: float | None = None,
+    max_attempts: int | None = None,
+    priority: int | None = None,
+    project_id: uuid.UUID | None = None,
+    workspace_id: uuid.UUID | None = None,
+) -> str:
+    if delay is not None and not 0 <= delay <= MAX_DELAY_SECONDS:
+        raise ApiError(422, "invalid_job", f"delay must be from 0 to {MAX_DELAY_SECONDS} seconds")
+    return enqueue_job(
+        job_type,
+        payload,
+        delay=delay or None,
+        max_attempts=max_attempts,
+        priority=priority,
+        workspace_id=target_workspace(principal, workspace_id),
+        project_id=project_id,
+        created_by=principal.created_by,
+    )
+
+
+def retry_for(principal: Principal, job_id: str, max_attempts: int | None = None) -> Job:
+    job_uuid = ensure_visible(principal, job_id)
+    if max_attempts is not None and not principal.is_operator:
+        raise ApiError(403, "forbidden", "only operators may raise max_attempts")
+    retry_job(job_uuid, max_attempts=max_attempts)
+    return job_snapshot(principal, job_uuid)
+
+
+def cancel_for(principal: Principal, job_id: str) -> tuple[str, Job]:
+    job_uuid = ensure_visible(principal, job_id)
+    outcome = cancel_job(job_uuid)
+    return outcome.value, job_snapshot(principal, job_uuid)

@@ -1,0 +1,143 @@
+"""The jobs API: ``{"ok": true, "result": ...}`` on success, ``{"ok": false, "error": ...}`` otherwise."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, request
+
+from platform_jobs.db import session_scope
+from platform_jobs.jobs import queries
+from platform_jobs.jobs.states import JobStatus
+from platform_jobs.web import actions
+from platform_jobs.web.auth import api_login_required, require_principal
+from platform_jobs.web.errors import ApiError, ok
+from platform_jobs.web.openapi import openapi_document
+from platform_jobs.web.serialize import job_detail, job_summary
+from platform_jobs.web.validation import (
+    json_body,
+    optional_int,
+    optional_number,
+    optional_uuid_text,
+    query_int,
+    query_name,
+    query_uuid,
+    reject_unknown,
+)
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+ENQUEUE_FIELDS = {"type", "payload", "delay", "max_attempts", "priority", "project_id", "workspace_id"}
+
+
+def _status_filter() -> JobStatus | None:
+    value = query_name("status")
+    if value is None:
+        return None
+    try:
+        return JobStatus(value)
+    except ValueError:
+        allowed = ", ".join(status.value for status in JobStatus)
+        raise ApiError(400, "bad_request", f"status must be one of {allowed}") from None
+
+
+@bp.get("/jobs")
+@api_login_required
+def list_jobs() -> Any:
+    principal = require_principal()
+    filters = queries.JobFilters(
+        status=_status_filter(),
+        type=query_name("type"),
+        project_id=query_uuid("project_id"),
+        workspace_id=query_uuid("workspace_id"),
+    )
+    limit = query_int("limit", 50, 1, queries.MAX_PAGE_SIZE)
+    cursor = _cursor_param()
+    try:
+        with session_scope() as session:
+            page = queries.list_jobs(session, principal.scope, filters, limit, cursor)
+            jobs = [job_summary(job) for job in page.jobs]
+    except queries.InvalidCursor as exc:
+        raise ApiError(400, "bad_request", str(exc)) from None
+    return ok({"jobs": jobs, "next_cursor": page.next_cursor})
+
+
+def _cursor_param() -> str | None:
+    cursor = request.args.get("cursor") or None
+    if cursor is not None and (len(cursor) > 512 or not cursor.isascii()):
+        raise ApiError(400, "bad_request", queries.InvalidCursor.__doc__ or "invalid cursor")
+    return cursor
+
+
+@bp.post("/jobs")
+@api_login_required
+def create_job() -> Any:
+    principal = require_principal()
+    body = json_body()
+    reject_unknown(body, ENQUEUE_FIELDS)
+    job_type = body.get("type")
+    if not isinstance(job_type, str) or not job_type:
+        raise ApiError(400, "bad_request", "type is required and must be a string")
+    payload = body.get("payload", {})
+    if payload is None:
+        payload = {}
+    if not isinstance(payload, dict):
+        raise ApiError(400, "bad_request", f"payload must be a JSON object, got {type(payload).__name__}")
+    job_id = actions.enqueue_for(
+        principal,
+        job_type,
+        payload,
+        delay=optional_number(body, "delay"),
+        max_attempts=optional_int(body, "max_attempts"),
+        priority=optional_int(body, "priority"),
+        project_id=optional_uuid_text(body, "project_id"),
+        workspace_id=optional_uuid_text(body, "workspace_id"),
+    )
+    response, status = ok({"id": job_id}, 202)
+    response.headers["Location"] = f"/api/jobs/{job_id}"
+    return response, status
+
+
+@bp.get("/jobs/<job_id>")
+@api_login_required
+def get_job(job_id: str) -> Any:
+    job, logs, eta = actions.job_with_details(require_principal(), job_id)
+    return ok({"job": job_detail(job, logs, eta)})
+
+
+def _cancel(job_id: str) -> Any:
+    outcome, job = actions.cancel_for(require_principal(), job_id)
+    return ok({"outcome": outcome, "job": job_summary(job)})
+
+
+@bp.post("/jobs/<job_id>/cancel")
+@api_login_required
+def cancel(job_id: str) -> Any:
+    reject_unknown(json_body(required=False), set())
+    return _cancel(job_id)
+
+
+@bp.post("/jobs/<job_id>")
+@api_login_required
+def job_action(job_id: str) -> Any:
+    """The older API: ``{"action": "cancel"}``."""
+    body = json_body()
+    reject_unknown(body, {"action"})
+    if body.get("action") != "cancel":
+        raise ApiError(400, "bad_request", 'action must be "cancel"')
+    return _cancel(job_id)
+
+
+@bp.post("/jobs/<job_id>/retry")
+@api_login_required
+def retry(job_id: str) -> Any:
+    body = json_body(required=False)
+    reject_unknown(body, {"max_attempts"})
+    job = actions.retry_for(require_principal(), job_id, optional_int(body, "max_attempts"))
+    return ok({"job": job_summary(job)})
+
+
+@bp.get("/openapi.json")
+@api_login_required
+def openapi() -> Any:
+    return openapi_document()

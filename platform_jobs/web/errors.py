@@ -1,0 +1,87 @@
+"""JSON errors of the API: ``{"ok": false, "error": {"code", "message"}}``, never a bare 500."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from platform_jobs.errors import InvalidJob, JobNotFound, JobStateConflict, PlatformJobsError
+
+log = logging.getLogger(__name__)
+
+HTTP_CODES = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+    409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type", 422: "invalid_job",
+    429: "too_many_requests",
+}
+
+
+class ApiError(Exception):
+    """An error answer of the API."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def error_response(status: int, code: str, message: str) -> tuple[Response, int]:
+    return jsonify({"ok": False, "error": {"code": code, "message": message}}), status
+
+
+def ok(result: Any, status: int = 200) -> tuple[Response, int]:
+    return jsonify({"ok": True, "result": result}), status
+
+
+def from_queue_error(exc: PlatformJobsError) -> ApiError:
+    """Map the queue API's exceptions to HTTP answers."""
+    if isinstance(exc, JobNotFound):
+        return ApiError(404, "not_found", "no such job")
+    if isinstance(exc, JobStateConflict):
+        code = "max_attempts_reached" if type(exc).__name__ == "MaxAttemptsReached" else "conflict"
+        return ApiError(409, code, str(exc))
+    if isinstance(exc, InvalidJob):
+        code = "unknown_job_type" if type(exc).__name__ == "UnknownJobType" else "invalid_job"
+        return ApiError(422, code, str(exc))
+    return ApiError(400, "bad_request", str(exc))
+
+
+def _is_api() -> bool:
+    return request.path.startswith("/api/") or request.path == "/api"
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError) -> Any:
+        return error_response(exc.status, exc.code, exc.message)
+
+    @app.errorhandler(PlatformJobsError)
+    def _queue_error(exc: PlatformJobsError) -> Any:
+        mapped = from_queue_error(exc)
+        return error_response(mapped.status, mapped.code, mapped.message)
+
+    @app.errorhandler(CSRFError)
+    def _csrf_error(exc: CSRFError) -> Any:
+        if _is_api():
+            return error_response(400, "csrf_failed", f"CSRF check failed: {exc.description}")
+        return exc
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Any:
+        if not _is_api():
+            return exc
+        status = exc.code or 500
+        response, _ = error_response(status, HTTP_CODES.get(status, "error"), exc.description or exc.name)
+        if status == 405 and exc.get_response().headers.get("Allow"):
+            response.headers["Allow"] = exc.get_response().headers["Allow"]
+        return response, status
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Any:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        if _is_api():
+            return error_response(500, "internal_error", "internal error; it was logged")
+        return "internal error", 500

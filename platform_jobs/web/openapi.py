@@ -1,0 +1,292 @@
+"""The hand-written OpenAPI 3.0 document of ``/api`` (served at ``GET /api/openapi.json``).
+
+Kept beside the views it describes; a schemathesis run against the live app checks it is truthful.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from platform_jobs.jobs.queries import MAX_PAGE_SIZE
+from platform_jobs.jobs.queue import MAX_ATTEMPTS_LIMIT, MAX_PRIORITY, MIN_PRIORITY
+from platform_jobs.jobs.states import JobStatus
+from platform_jobs.web.actions import MAX_DELAY_SECONDS
+from platform_jobs.web.validation import NAME_RE
+
+NAME_PATTERN = NAME_RE.pattern
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {**schema, "nullable": True}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref("Error")}}}
+
+
+def _success(description: str, result: dict[str, Any]) -> dict[str, Any]:
+    schema = {
+        "type": "object",
+        "required": ["ok", "result"],
+        "properties": {"ok": {"type": "boolean", "enum": [True]}, "result": result},
+    }
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    texts = {
+        400: "Malformed JSON, a wrong field type, an unknown field or an invalid query parameter",
+        401: "Not authenticated (no session, or a missing, unknown or revoked token)",
+        403: "Authenticated but not allowed (operator rights or a workspace needed)",
+        404: "No such job, a job of another workspace, or an id that is not a UUID",
+        409: "The job is not in a state that allows this (finished, or all attempts used)",
+        413: "The body is larger than the limit (1 MiB)",
+        415: "The body is not application/json",
+        422: "Valid JSON, but the job request is invalid (unknown type, payload against the schema, ranges)",
+    }
+    return {str(status): _error(texts[status]) for status in statuses}
+
+
+DATETIME = {"type": "string", "format": "date-time"}
+NULL_DATETIME = _nullable(DATETIME)
+
+JOB_SUMMARY: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "type", "status", "progress", "attempts", "max_attempts", "created_at"],
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "type": {"type": "string"},
+        "status": {"type": "string", "enum": [status.value for status in JobStatus]},
+        "progress": {"type": "integer", "minimum": 0, "maximum": 100},
+        "step": _nullable({"type": "string"}),
+        "attempts": {"type": "integer", "minimum": 0},
+        "max_attempts": {"type": "integer", "minimum": 1},
+        "priority": {"type": "integer", "minimum": 0, "maximum": 9},
+        "queue": {"type": "string"},
+        "workspace_id": _nullable({"type": "string", "format": "uuid"}),
+        "project_id": _nullable({"type": "string", "format": "uuid"}),
+        "created_by": _nullable({"type": "object", "additionalProperties": True}),
+        "last_error": _nullable({"type": "string", "description": "Error of the last failed attempt"}),
+        "cancel_requested": {"type": "boolean"},
+        "created_at": DATETIME,
+        "updated_at": DATETIME,
+        "scheduled_at": NULL_DATETIME,
+        "started_at": NULL_DATETIME,
+        "completed_at": NULL_DATETIME,
+    },
+}
+
+JOB_DETAIL: dict[str, Any] = {
+    "allOf": [
+        _ref("JobSummary"),
+        {
+            "type": "object",
+            "required": ["payload", "logs", "eta"],
+            "properties": {
+                "payload": {"type": "object", "additionalProperties": True},
+                "result": {"nullable": True, "description": "What the job returned (any JSON)"},
+                "logs": {"type": "array", "items": _ref("LogLine"), "description": "The newest log lines"},
+                "eta": _nullable({
+                    "type": "object",
+                    "description": "Estimated time remaining: median run time of the last 20 completed "
+                                   "jobs of this type, times (100 - progress) / 100. Null when the job "
+                                   "has finished or its type never completed.",
+                    "required": ["remaining_seconds", "median_seconds", "samples"],
+                    "properties": {
+                        "remaining_seconds": {"type": "number", "minimum": 0},
+                        "median_seconds": {"type": "number", "minimum": 0},
+                        "samples": {"type": "integer", "minimum": 1},
+                        "method": {"type": "string"},
+                    },
+                }),
+            },
+        },
+    ]
+}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["ok", "error"],
+        "properties": {
+            "ok": {"type": "boolean", "enum": [False]},
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+    "JobSummary": JOB_SUMMARY,
+    "JobDetail": JOB_DETAIL,
+    "LogLine": {
+        "type": "object",
+        "required": ["seq", "at", "line"],
+        "properties": {"seq": {"type": "integer"}, "at": DATETIME, "line": {"type": "string"}},
+    },
+    "EnqueueRequest": {
+        "type": "object",
+        "required": ["type"],
+        "additionalProperties": False,
+        "properties": {
+            "type": {"type": "string", "description": "A registered job type, e.g. demo"},
+            "payload": {"type": "object", "description": "Checked against the job type's JSON schema"},
+            "delay": {"type": "number", "minimum": 0, "maximum": MAX_DELAY_SECONDS},
+            "max_attempts": {"type": "integer", "minimum": 1, "maximum": MAX_ATTEMPTS_LIMIT},
+            "priority": {"type": "integer", "minimum": MIN_PRIORITY, "maximum": MAX_PRIORITY,
+                         "description": "0 is the most urgent; default 5"},
+            "project_id": {"type": "string", "format": "uuid"},
+            "workspace_id": {"type": "string", "format": "uuid",
+                             "description": "Operators only; members enqueue into their active workspace"},
+        },
+    },
+}
+
+JOB_ID_PARAM = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"},
+                "description": "The job's UUID (anything else answers 404)"}
+CANCEL_RESULT = {
+    "type": "object",
+    "required": ["outcome", "job"],
+    "properties": {
+        "outcome": {"type": "string", "enum": ["canceled", "requested"],
+                    "description": "canceled: it was pending and will never run; requested: it is running "
+                                   "and stops at its next progress report"},
+        "job": _ref("JobSummary"),
+    },
+}
+JOB_RESULT = {"type": "object", "required": ["job"], "properties": {"job": _ref("JobSummary")}}
+
+
+def _json_body(schema: dict[str, Any], required: bool) -> dict[str, Any]:
+    return {"required": required, "content": {"application/json": {"schema": schema}}}
+
+
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+PATHS: dict[str, Any] = {
+    "/api/jobs": {
+        "get": {
+            "operationId": "listJobs",
+            "summary": "Jobs the caller may see, newest first (keyset pagination)",
+            "parameters": [
+                _query("status", {"type": "string", "enum": [status.value for status in JobStatus]}, "Filter"),
+                _query("type", {"type": "string", "pattern": NAME_PATTERN}, "Filter by job type"),
+                _query("project_id", {"type": "string", "format": "uuid"}, "Filter by project"),
+                _query("workspace_id", {"type": "string", "format": "uuid"}, "Filter by workspace"),
+                _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": 50},
+                       "Page size"),
+                _query("cursor", {"type": "string"}, "next_cursor of the previous page"),
+            ],
+            "responses": {
+                "200": _success("A page of jobs", {
+                    "type": "object",
+                    "required": ["jobs", "next_cursor"],
+                    "properties": {
+                        "jobs": {"type": "array", "items": _ref("JobSummary")},
+                        "next_cursor": _nullable({"type": "string"}),
+                    },
+                }),
+                **_errors(400, 401),
+            },
+        },
+        "post": {
+            "operationId": "enqueueJob",
+            "summary": "Enqueue a job (nothing is enqueued when validation fails)",
+            "requestBody": _json_body(_ref("EnqueueRequest"), True),
+            "responses": {
+                "202": _success("Enqueued", {"type": "object", "required": ["id"],
+                                             "properties": {"id": {"type": "string", "format": "uuid"}}}),
+                **_errors(400, 401, 403, 413, 415, 422),
+            },
+        },
+    },
+    "/api/jobs/{job_id}": {
+        "parameters": [JOB_ID_PARAM],
+        "get": {
+            "operationId": "getJob",
+            "summary": "Status, details, log tail and estimated time remaining",
+            "responses": {
+                "200": _success("The job", {"type": "object", "required": ["job"],
+                                            "properties": {"job": _ref("JobDetail")}}),
+                **_errors(401, 404),
+            },
+        },
+        "post": {
+            "operationId": "jobAction",
+            "summary": 'Older API: {"action": "cancel"}',
+            "requestBody": _json_body({
+                "type": "object", "required": ["action"], "additionalProperties": False,
+                "properties": {"action": {"type": "string", "enum": ["cancel"]}},
+            }, True),
+            "responses": {"200": _success("Canceled or cancel requested", CANCEL_RESULT),
+                          **_errors(400, 401, 404, 409, 413, 415)},
+        },
+    },
+    "/api/jobs/{job_id}/cancel": {
+        "parameters": [JOB_ID_PARAM],
+        "post": {
+            "operationId": "cancelJob",
+            "summary": "Cancel a pending job, or ask a running one to stop",
+            "requestBody": _json_body({"type": "object", "additionalProperties": False}, False),
+            "responses": {"200": _success("Canceled or cancel requested", CANCEL_RESULT),
+                          **_errors(400, 401, 404, 409, 413, 415)},
+        },
+    },
+    "/api/jobs/{job_id}/retry": {
+        "parameters": [JOB_ID_PARAM],
+        "post": {
+            "operationId": "retryJob",
+            "summary": "Put a failed or canceled job back to pending and publish it again",
+            "requestBody": _json_body({
+                "type": "object", "additionalProperties": False,
+                "properties": {"max_attempts": {"type": "integer", "minimum": 1, "maximum": MAX_ATTEMPTS_LIMIT,
+                                                "description": "Operators only: raise the attempt limit"}},
+            }, False),
+            "responses": {"200": _success("Pending again", JOB_RESULT),
+                          **_errors(400, 401, 403, 404, 409, 413, 415, 422)},
+        },
+    },
+    "/api/openapi.json": {
+        "get": {
+            "operationId": "openapi",
+            "summary": "This document",
+            "responses": {
+                "200": {"description": "OpenAPI 3.0 document",
+                        "content": {"application/json": {"schema": {"type": "object"}}}},
+                **_errors(401),
+            },
+        },
+    },
+}
+
+
+def openapi_document() -> dict[str, Any]:
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "platform_jobs API",
+            "version": "1.0.0",
+            "description": 'Every answer is {"ok": true, "result": ...} or {"ok": false, "error": {"code", '
+                           '"message"}}. A workspace member sees only the jobs of their active workspace; '
+                           "jobs of other workspaces answer 404.",
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"bearerAuth": []}, {"cookieAuth": []}],
+        "components": {
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer",
+                               "description": "API token (platform-jobs create-token)"},
+                "cookieAuth": {"type": "apiKey", "in": "cookie", "name": "session",
+                               "description": "Browser session after /login; unsafe methods also need "
+                                              "the X-CSRFToken header"},
+            },
+            "schemas": SCHEMAS,
+        },
+        "paths": PATHS,
+    }

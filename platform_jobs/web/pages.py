@@ -1,0 +1,136 @@
+"""Server-rendered pages: the jobs list (with the enqueue form) and a job's detail page.
+
+Both pages render their first state on the server and then poll the JSON API (every second) to
+update in place; actions (cancel, retry) go through the same API with the CSRF token in a header.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import login_required
+
+from platform_jobs.db import session_scope
+from platform_jobs.errors import InvalidJob, JobNotFound
+from platform_jobs.jobs import queries
+from platform_jobs.jobs.registry import job_type_names
+from platform_jobs.jobs.states import JobStatus
+from platform_jobs.web import actions
+from platform_jobs.web.auth import Principal, current_principal
+from platform_jobs.web.errors import ApiError
+from platform_jobs.web.schema_form import FormError, TypeForm, payload_from_form, type_forms
+from platform_jobs.web.serialize import estimate, job_summary, log_line
+
+bp = Blueprint("pages", __name__)
+
+POLL_MS = 1000
+PAGE_SIZE = 50
+
+
+def _principal() -> Principal:
+    principal = current_principal()
+    if principal is None:
+        abort(401)
+    return principal
+
+
+def _filters() -> queries.JobFilters:
+    status = request.args.get("status") or None
+    job_type = request.args.get("type") or None
+    return queries.JobFilters(
+        status=JobStatus(status) if status in {s.value for s in JobStatus} else None,
+        type=job_type if job_type in job_type_names() else None,
+    )
+
+
+def _render_list(principal: Principal, form_state: dict[str, Any] | None = None, status: int = 200) -> Any:
+    filters = _filters()
+    with session_scope() as session:
+        page = queries.list_jobs(session, principal.scope, filters, PAGE_SIZE)
+        counts = queries.count_by_status(session, principal.scope, queries.JobFilters(type=filters.type))
+        jobs = [job_summary(job) for job in page.jobs]
+        types = sorted(set(job_type_names()) | set(queries.visible_types(session, principal.scope)))
+    return render_template(
+        "pages/jobs.html", jobs=jobs, counts=counts, total=sum(counts.values()), filters=filters,
+        statuses=[s.value for s in JobStatus], types=types, type_forms=type_forms(),
+        form_state=form_state or {}, poll_ms=POLL_MS, page_size=PAGE_SIZE,
+    ), status
+
+
+@bp.get("/")
+def index() -> Any:
+    return redirect(url_for("pages.jobs"))
+
+
+@bp.get("/jobs")
+@login_required
+def jobs() -> Any:
+    return _render_list(_principal())
+
+
+def _int_field(name: str) -> int | None:
+    text = (request.form.get(name) or "").strip()
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise FormError(f"{name.replace('_', ' ')} must be a whole number") from None
+
+
+def _enqueue_from_form(principal: Principal, type_form: TypeForm) -> str:
+    payload = payload_from_form(type_form, request.form)
+    delay_text = (request.form.get("delay") or "").strip()
+    try:
+        delay = float(delay_text) if delay_text else None
+    except ValueError:
+        raise FormError("delay must be a number of seconds") from None
+    project = (request.form.get("project_id") or "").strip()
+    workspace = (request.form.get("workspace_id") or "").strip() if principal.is_operator else ""
+    try:
+        project_id = uuid.UUID(project) if project else None
+        workspace_id = uuid.UUID(workspace) if workspace else None
+    except ValueError:
+        raise FormError("project and workspace must be UUIDs") from None
+    return actions.enqueue_for(
+        principal, type_form.name, payload, delay=delay, max_attempts=_int_field("max_attempts"),
+        priority=_int_field("priority"), project_id=project_id, workspace_id=workspace_id,
+    )
+
+
+@bp.post("/jobs")
+@login_required
+def enqueue() -> Any:
+    principal = _principal()
+    chosen = request.form.get("job_type", "")
+    type_form = next((form for form in type_forms() if form.name == chosen), None)
+    state = {"job_type": chosen, "values": request.form.to_dict(), "open": True}
+    if type_form is None:
+        flash(f"Choose a job type (unknown: {chosen!r}).", "error")
+        return _render_list(principal, state, 422)
+    try:
+        job_id = _enqueue_from_form(principal, type_form)
+    except (FormError, InvalidJob) as exc:
+        flash(f"Not enqueued: {exc}", "error")
+        return _render_list(principal, state, 422)
+    except ApiError as exc:
+        flash(f"Not enqueued: {exc.message}", "error")
+        return _render_list(principal, state, exc.status)
+    flash(f"Enqueued {type_form.name} job {job_id}.", "success")
+    return redirect(url_for("pages.job_detail", job_id=job_id))
+
+
+@bp.get("/jobs/<job_id>")
+@login_required
+def job_detail(job_id: str) -> Any:
+    principal = _principal()
+    try:
+        job, logs, eta = actions.job_with_details(principal, job_id)
+    except JobNotFound:
+        abort(404)
+    return render_template(
+        "pages/job.html", job={**job_summary(job), "payload": job.payload, "result": job.result},
+        logs=[log_line(entry) for entry in logs], eta=estimate(eta), poll_ms=POLL_MS,
+    )

@@ -1,0 +1,63 @@
+"""JSON shapes of jobs in the API (and the pages' live updates)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from platform_jobs.jobs.queries import Estimate
+from platform_jobs.models import Job, JobLog
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def job_summary(job: Job) -> dict[str, Any]:
+    """What the list shows of a job (no payload, result or logs)."""
+    return {
+        "id": str(job.id),
+        "type": job.type,
+        "status": job.status.value,
+        "progress": job.progress,
+        "step": job.step,
+        "attempts": job.attempts,
+        "max_attempts": job.max_attempts,
+        "priority": job.priority,
+        "queue": job.queue,
+        "workspace_id": str(job.workspace_id) if job.workspace_id else None,
+        "project_id": str(job.project_id) if job.project_id else None,
+        "created_by": job.created_by,
+        "last_error": job.last_error,
+        "cancel_requested": job.cancel_requested_at is not None,
+        "created_at": _iso(job.created_at),
+        "updated_at": _iso(job.updated_at),
+        "scheduled_at": _iso(job.scheduled_at),
+        "started_at": _iso(job.started_at),
+        "completed_at": _iso(job.completed_at),
+    }
+
+
+def log_line(entry: JobLog) -> dict[str, Any]:
+    return {"seq": entry.seq, "at": _iso(entry.at), "line": entry.line}
+
+
+def estimate(value: Estimate | None) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    return {
+        "remaining_seconds": value.remaining_seconds,
+        "median_seconds": value.median_seconds,
+        "samples": value.samples,
+        "method": "median run time of recent completed jobs of this type x (100 - progress) / 100",
+    }
+
+
+def job_detail(job: Job, logs: list[JobLog], eta: Estimate | None) -> dict[str, Any]:
+    return {
+        **job_summary(job),
+        "payload": job.payload,
+        "result": job.result,
+        "logs": [log_line(entry) for entry in logs],
+        "eta": estimate(eta),
+    }

@@ -1,0 +1,148 @@
+"""Crash scenarios (issue 7, 1-5 and 8): no job lost, no outcome recorded twice, attempts truthful."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+from sqlalchemy import select
+
+from platform_jobs.db import session_scope
+from platform_jobs.jobs.queue import JobRequest, enqueue_job, enqueue_many
+from platform_jobs.models import Job
+from tests.support.jobs import job_row, wait_status
+from tests.support.stack import PROJECT_ROOT, wait_for
+from tests.support.tasks import done_once, read_effects
+
+pytestmark = pytest.mark.slow
+
+
+def _running_children(worker) -> dict[int, uuid.UUID]:
+    """pid -> job id of the jobs this worker's children are running now (from the ledger)."""
+    children = set(worker.children())
+    with session_scope() as session:
+        rows = session.execute(select(Job.id, Job.worker).where(Job.status == "running")).all()
+    running = {}
+    for job_id, holder in rows:
+        pid = int(holder.rsplit(":", 1)[1]) if holder else 0
+        if pid in children:
+            running[pid] = job_id
+    return running
+
+
+def test_fifty_child_kills_lose_nothing_and_duplicate_nothing(stack, capsys) -> None:
+    worker = stack.worker(concurrency=2)
+    ids = enqueue_many([JobRequest("test_idempotent", {"seconds": 0.6}) for _ in range(40)])
+    kills, kills_per_job = 0, {}
+    deadline = time.monotonic() + 240
+    while kills < 50 and time.monotonic() < deadline:
+        for pid, job_id in _running_children(worker).items():
+            if kills_per_job.get(job_id, 0) >= 3:
+                continue
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                continue
+            kills += 1
+            kills_per_job[job_id] = kills_per_job.get(job_id, 0) + 1
+            break
+        time.sleep(0.15)
+    assert kills >= 50, f"only {kills} kills happened"
+    for job_id in ids:
+        wait_status(job_id, "completed", timeout=240)
+
+    lost = duplicated = 0
+    for job_id in ids:
+        job = job_row(job_id)
+        starts = [line for line in read_effects(job_id) if line.startswith("start")]
+        applied = [line for line in read_effects(job_id) if line == "effect applied=True"]
+        lost += not done_once(job_id)
+        duplicated += len(applied) != 1
+        assert job.attempts == len(starts), f"{job_id}: attempts {job.attempts} but {len(starts)} runs"
+    with capsys.disabled():
+        print(f"\n[reliability] jobs={len(ids)} kills={kills} lost={lost} duplicated={duplicated}")
+    assert (lost, duplicated) == (0, 0)
+
+
+def test_sigkill_of_the_main_process_recovers_its_jobs(stack) -> None:
+    stack.beat()
+    worker = stack.worker(concurrency=2)
+    ids = [enqueue_job("test_idempotent", {"seconds": 2.0}) for _ in range(4)]
+    wait_for(lambda: len(_running_children(worker)) == 2, 30, 0.05, "two jobs running")
+    worker.kill_group()  # the whole worker host dies: main process and children
+    started = time.monotonic()
+    stack.worker(concurrency=2)
+    for job_id in ids:
+        wait_status(job_id, "completed", timeout=8 + 3 + 30)  # visibility timeout + lease + sweep + runs
+    assert time.monotonic() - started < 45
+    assert all(done_once(job_id) for job_id in ids)
+
+
+def test_poison_job_runs_at_most_max_attempts_and_others_keep_flowing(stack) -> None:
+    stack.beat()
+    stack.worker(concurrency=2)
+    poison = enqueue_job("test_suicide", {}, max_attempts=2)
+    others = [enqueue_job("test_record", {"tag": str(i)}) for i in range(10)]
+    for job_id in others:
+        wait_status(job_id, "completed", timeout=60)
+    job = wait_status(poison, "failed", timeout=60)
+    assert len(read_effects(poison)) <= 2
+    assert job.attempts == 2
+    assert "worker" in (job.last_error or "") and "lost" in (job.last_error or "")
+
+
+def test_job_longer_than_visibility_timeout_never_runs_twice_at_once(stack) -> None:
+    workers = [stack.worker(concurrency=1), stack.worker(concurrency=1)]
+    job_id = enqueue_job("test_quiet_sleep", {"seconds": 14})  # visibility timeout is 8 s in tests
+    job = wait_status(job_id, "completed", timeout=60)
+    starts = [line for line in read_effects(job_id) if line.startswith("start")]
+    assert len(starts) == 1
+    assert job.attempts == 1
+    logs = "".join(worker.log_text() for worker in workers)
+    assert f"job {job_id} not run: skip" in logs  # Redis did redeliver it, and the claim refused it
+
+
+def test_sigterm_with_running_and_reserved_jobs_loses_and_duplicates_nothing(stack) -> None:
+    worker = stack.worker(concurrency=2)
+    ids = [enqueue_job("test_idempotent", {"seconds": 1.0}) for _ in range(8)]
+    wait_for(lambda: len(_running_children(worker)) == 2, 30, 0.05, "two jobs running")
+    worker.stop(signal.SIGTERM, timeout=60)
+    with session_scope() as session:
+        running = session.scalars(select(Job.id).where(Job.status == "running")).all()
+    assert running == []
+    stack.worker(concurrency=2)
+    for job_id in ids:
+        wait_status(job_id, "completed", timeout=60)
+        applied = [line for line in read_effects(job_id) if line == "effect applied=True"]
+        assert len(applied) == 1
+
+
+ENQUEUE_THEN_DIE = """
+import os, sys
+from datetime import datetime, UTC
+from platform_jobs.db import session_scope
+from platform_jobs.jobs import ledger
+from platform_jobs.jobs.queue import JobRequest, build_job
+import tests.support.tasks
+job = build_job(JobRequest("test_record", {"tag": "orphan"}), datetime.now(UTC))
+with session_scope() as session:
+    ledger.insert_jobs(session, [job])
+print(job.id, flush=True)
+os._exit(0)  # dies after the commit, before publishing
+"""
+
+
+def test_enqueuer_dying_between_commit_and_publish_still_runs_the_job_once(stack) -> None:
+    out = subprocess.run([sys.executable, "-c", ENQUEUE_THEN_DIE], cwd=PROJECT_ROOT, capture_output=True,
+                         text=True, check=True, env=os.environ.copy())
+    job_id = out.stdout.strip()
+    assert job_row(job_id).status.value == "pending"
+    stack.worker()
+    stack.beat()
+    wait_status(job_id, "completed", timeout=40)  # republished after PJ_REPUBLISH_AFTER (8 s)
+    assert len(read_effects(job_id)) == 1
