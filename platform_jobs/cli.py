@@ -202,3 +202,39 @@ def revoke_token(prefix: str) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option("--data-dir", default=None, help="keep the embedded servers' data here (default: a temp dir)")
+@click.option("--json", "json_path", default="benchmarks/results/latest.json", show_default=True)
+@click.pass_context
+def bench(ctx: click.Context, data_dir: str | None, json_path: str) -> None:
+    """Benchmark platform_jobs against bare Celery on the same broker and database, in one run.
+
+    Extra arguments go to the runner (see ``python -m platform_jobs.bench.runner --help``).
+    """
+    import tempfile
+
+    from platform_jobs.embedded import EmbeddedPostgres, EmbeddedRedis
+
+    env = dict(os.environ)
+    root = Path(data_dir or tempfile.mkdtemp(prefix="pj-bench-data-")).resolve()
+    stoppers: list[Any] = []
+    try:
+        if not env.get("DATABASE_URL"):
+            postgres = EmbeddedPostgres(root / "postgres")
+            stoppers.append(postgres.stop)
+            env["DATABASE_URL"] = postgres.url()
+        if not env.get("REDIS_URL"):
+            redis_server = EmbeddedRedis(root / "redis").start()
+            stoppers.append(redis_server.stop)
+            env["REDIS_URL"] = redis_server.url
+        env["PJ_EXTRA_TASK_MODULES"] = "platform_jobs.bench.tasks"
+        from platform_jobs import migrate as migrations
+
+        migrations.upgrade(env["DATABASE_URL"])
+        subprocess.run([sys.executable, "-m", "platform_jobs.bench.runner", "--json", json_path, *ctx.args],
+                       env=env, check=True)
+    finally:
+        for stopper in reversed(stoppers):
+            stopper()

@@ -245,12 +245,24 @@ def on_process_shutdown(**_: Any) -> None:
     tracker.flush()
 
 
+_HOOKS = (
+    (signals.before_task_publish, on_before_publish, "pj_publish"),
+    (signals.task_prerun, on_prerun, "pj_prerun"),
+    (signals.task_success, on_success, "pj_success"),
+    (signals.task_failure, on_failure, "pj_failure"),
+    (signals.task_retry, on_retry, "pj_retry"),
+    (signals.task_revoked, on_revoked, "pj_revoked"),
+    (signals.worker_process_shutdown, on_process_shutdown, "pj_shutdown"),
+)
+
+
+def disconnect_hooks() -> None:
+    """For the benchmark's bare-Celery baseline only."""
+    for signal, receiver, uid in _HOOKS:
+        signal.disconnect(receiver, dispatch_uid=uid)
+
+
 def connect_hooks() -> None:
     """Connect the receivers (weak=False: they are module functions, kept alive explicitly)."""
-    signals.before_task_publish.connect(on_before_publish, weak=False, dispatch_uid="pj_publish")
-    signals.task_prerun.connect(on_prerun, weak=False, dispatch_uid="pj_prerun")
-    signals.task_success.connect(on_success, weak=False, dispatch_uid="pj_success")
-    signals.task_failure.connect(on_failure, weak=False, dispatch_uid="pj_failure")
-    signals.task_retry.connect(on_retry, weak=False, dispatch_uid="pj_retry")
-    signals.task_revoked.connect(on_revoked, weak=False, dispatch_uid="pj_revoked")
-    signals.worker_process_shutdown.connect(on_process_shutdown, weak=False, dispatch_uid="pj_shutdown")
+    for signal, receiver, uid in _HOOKS:
+        signal.connect(receiver, weak=False, dispatch_uid=uid)

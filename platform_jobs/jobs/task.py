@@ -106,8 +106,12 @@ class JobTask(Task):
         **options: Any,
     ) -> Any:
         run = current_run(self.request)
-        if run is not None and max_retries is None:
+        if run is not None:
             # The ledger's attempts count every run (redeliveries too); Celery's retries only retries.
+            # Always the ledger's: Celery keeps ``override_max_retries`` on the task object (shared by
+            # every job of this type in the process) after a retry, and autoretry passes that stale
+            # value back as ``max_retries`` for the next job.
+            self.__dict__.pop("override_max_retries", None)
             max_retries = self.request.retries + max(0, run.max_attempts - run.attempt)
         delay = countdown if countdown is not None else self.default_retry_delay
         if eta is not None:

@@ -44,6 +44,7 @@ def listed_actions(command: tuple[str, ...]) -> tuple[str, ...]:
     cached = _listed.get(command)
     if cached is not None and time.monotonic() - cached[0] < LIST_ACTIONS_CACHE_SECONDS:
         return cached[1]
+    actions: tuple[str, ...] = ()
     try:
         done = subprocess.run(
             [*command, "--list-actions"], capture_output=True, text=True, timeout=LIST_ACTIONS_TIMEOUT,
@@ -51,11 +52,12 @@ def listed_actions(command: tuple[str, ...]) -> tuple[str, ...]:
         )
     except (OSError, subprocess.SubprocessError) as exc:
         log.warning("builder --list-actions failed: %s", exc)
-        return ()
-    if done.returncode != 0:
-        log.warning("builder --list-actions exited with %s: %s", done.returncode, done.stderr.strip()[:300])
-        return ()
-    actions = tuple(line.strip() for line in done.stdout.splitlines() if ACTION_PATTERN.match(line.strip()))
+    else:
+        if done.returncode == 0:
+            actions = tuple(line.strip() for line in done.stdout.splitlines() if ACTION_PATTERN.match(line.strip()))
+        else:
+            log.warning("builder --list-actions exited with %s: %s", done.returncode, done.stderr.strip()[:300])
+    # A failure is remembered too: a broken builder must not slow down every enqueue.
     _listed[command] = (time.monotonic(), actions)
     return actions
 

@@ -196,7 +196,7 @@ def subscribed_endpoints(session: Session, project_id: uuid.UUID, event_type: st
     stmt = select(WebhookEndpoint).where(
         WebhookEndpoint.project_id == project_id,
         WebhookEndpoint.enabled.is_(True),
-        WebhookEndpoint.event_types.any(event_type),  # type: ignore[arg-type]
+        WebhookEndpoint.event_types.contains([event_type]),
     )
     return list(session.scalars(stmt))
 

@@ -1,8 +1,7 @@
-"""Fixtures of the web tests: an app per test (its own rate-limit keys), a client, a world."""
+"""Fixtures of the web tests: an app per test, a client, a world of workspaces, users and tokens."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -14,8 +13,7 @@ from tests.web.support import LiveServer, World, make_world
 
 
 def build_app(**overrides: object) -> Flask:
-    config = {"TESTING": True, "RATELIMIT_KEY_PREFIX": f"test-limits-{uuid.uuid4().hex[:8]}",
-              "LOGIN_RATE_LIMIT": "5 per minute"}
+    config = {"TESTING": True, "LOGIN_RATE_LIMIT": "5 per minute"}
     config.update(overrides)
     return create_app(config)
 

@@ -87,12 +87,12 @@ def form_csrf(html: str) -> str:
     return match.group(1) or match.group(2)
 
 
-def login(client: FlaskClient, account: Account, next_url: str | None = None) -> Any:
-    page = client.get("/login")
+def login(client: FlaskClient, account: Account, next_url: str | None = None, **kwargs: Any) -> Any:
+    page = client.get("/login", **kwargs)
     data = {"email": account.email, "password": account.password, "csrf_token": form_csrf(page.text)}
     if next_url is not None:
         data["next"] = next_url
-    return client.post("/login", data=data)
+    return client.post("/login", data=data, **kwargs)
 
 
 def page_csrf(client: FlaskClient) -> str:

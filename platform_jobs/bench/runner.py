@@ -1,0 +1,222 @@
+"""The benchmark phases, run in one process with DATABASE_URL / REDIS_URL already set.
+
+``python -m platform_jobs.bench.runner --json PATH`` (``platform-jobs bench`` prepares the servers and
+calls this). Every platform_jobs figure is printed with its ratio to bare Celery measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from sqlalchemy import text
+
+from platform_jobs.bench import workers
+from platform_jobs.bench.bare_app import bare_noop
+from platform_jobs.bench.probe import TIMES_KEY
+from platform_jobs.db import session_scope
+from platform_jobs.jobs.queue import JobRequest, enqueue_job, enqueue_many
+
+T = TypeVar("T")
+
+
+@dataclass
+class Figure:
+    name: str
+    value: float
+    unit: str
+    baseline: float | None = None
+    higher_is_better: bool = True
+    target: str = ""
+    met: bool | None = None
+
+    @property
+    def ratio(self) -> float | None:
+        if not self.baseline:
+            return None
+        return self.value / self.baseline if self.higher_is_better else self.baseline / self.value
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
+
+
+def _progress(items: Iterable[T], label: str, length: int) -> Iterable[T]:
+    with click.progressbar(items, label=label, length=length, file=click.get_text_stream("stderr")) as bar:
+        yield from bar
+
+
+def _reset_ledger() -> None:
+    workers.purge_queues()
+    with session_scope() as session:
+        session.execute(text("TRUNCATE control_plane.jobs CASCADE"))
+
+
+def enqueue_rates(n: int, many_n: int, batch: int) -> list[Figure]:
+    run = uuid.uuid4().hex
+    for _ in range(100):  # warm both paths: connections, pools, imports
+        bare_noop.delay(run=run)
+        enqueue_job("bench_noop", {"run": run})
+    started = time.perf_counter()
+    for _ in _progress(range(n), "enqueue: bare task.delay()", n):
+        bare_noop.delay(run=run)
+    bare_rate = n / (time.perf_counter() - started)
+    started = time.perf_counter()
+    for _ in _progress(range(n), "enqueue: enqueue_job()", n):
+        enqueue_job("bench_noop", {"run": run})
+    platform_rate = n / (time.perf_counter() - started)
+    requests = [JobRequest("bench_noop", {"run": run}) for _ in range(many_n)]
+    started = time.perf_counter()
+    for index in _progress(range(0, many_n, batch), "enqueue: enqueue_many()", many_n // batch):
+        enqueue_many(requests[index:index + batch])
+    many_rate = many_n / (time.perf_counter() - started)
+    _reset_ledger()
+    return [
+        Figure("enqueue_job vs task.delay()", platform_rate, "jobs/s", bare_rate, target=">= 0.8x",
+               met=platform_rate >= 0.8 * bare_rate),
+        Figure(f"enqueue_many (batches of {batch})", many_rate, "jobs/s", bare_rate, target=">= 10000 jobs/s",
+               met=many_rate >= 10_000),
+    ]
+
+
+def _drain(app_module: str, n: int, log_dir: Path, enqueue: Callable[[str], None]) -> float:
+    run = uuid.uuid4().hex
+    enqueue(run)
+    process = workers.start_worker(app_module, log_dir)
+    try:
+        first, done = workers.wait_count(run, n)
+    finally:
+        workers.stop_worker(process)
+    return n / (done - first)
+
+
+def drain_rates(n: int, log_dir: Path) -> list[Figure]:
+    def bare(run: str) -> None:
+        for _ in _progress(range(n), "drain: pre-enqueue bare", n):
+            bare_noop.delay(run=run)
+
+    def platform(run: str) -> None:
+        for index in range(0, n, 1000):
+            enqueue_many([JobRequest("bench_noop", {"run": run}) for _ in range(min(1000, n - index))])
+
+    bare_rate = _drain("platform_jobs.bench.bare_app", n, log_dir, bare)
+    platform_rate = _drain("platform_jobs", n, log_dir, platform)
+    with session_scope() as session:
+        completed = session.execute(text(
+            "SELECT count(*) FROM control_plane.jobs WHERE type = 'bench_noop' AND status = 'completed'"
+        )).scalar_one()
+    _reset_ledger()
+    if completed != n:
+        raise RuntimeError(f"ledger shows {completed} of {n} drained jobs completed")
+    return [Figure("drain no-op jobs (full mirror)", platform_rate, "jobs/s", bare_rate, target=">= 0.95x",
+                   met=platform_rate >= 0.95 * bare_rate)]
+
+
+def _latency_run(app_module: str, rate: float, seconds: float, log_dir: Path,
+                 send: Callable[[str, float], None]) -> tuple[str, list[list[Any]]]:
+    run = uuid.uuid4().hex
+    process = workers.start_worker(app_module, log_dir)
+    try:
+        time.sleep(3)  # worker boot
+        total = int(rate * seconds)
+        interval = 1 / rate
+        next_at = time.perf_counter()
+        for _ in _progress(range(total), f"latency: {app_module} at {rate:.0f}/s", total):
+            now = time.perf_counter()
+            if now < next_at:
+                time.sleep(next_at - now)
+            send(run, time.time())
+            next_at += interval
+        workers.wait_count(run, total, timeout=120)
+        time.sleep(0.5)
+    finally:
+        workers.stop_worker(process)
+    client = workers.redis_client()
+    rows = [json.loads(raw) for raw in client.lrange(TIMES_KEY.format(run=run), 0, -1)]
+    return run, rows
+
+
+def latencies(rate: float, seconds: float, log_dir: Path) -> list[Figure]:
+    _, bare_rows = _latency_run("platform_jobs.bench.bare_app", rate, seconds, log_dir,
+                                lambda run, at: bare_noop.delay(run=run, enqueued_at=at))
+    _, rows = _latency_run("platform_jobs", rate, seconds, log_dir,
+                           lambda run, at: enqueue_job("bench_noop", {"run": run, "enqueued_at": at}) and None)
+    bare_ms = [(started - enqueued) * 1000 for _, enqueued, started, _ in bare_rows]
+    ms = [(started - enqueued) * 1000 for _, enqueued, started, _ in rows]
+    finished = {job_id: end for job_id, _, _, end in rows}
+    with session_scope() as session:
+        completed = session.execute(text(
+            "SELECT id::text, extract(epoch FROM completed_at) FROM control_plane.jobs "
+            "WHERE type = 'bench_noop' AND status = 'completed'"
+        )).all()
+    lag_ms = [(float(done) - finished[job_id]) * 1000 for job_id, done in completed if job_id in finished]
+    _reset_ledger()
+    p50, p99 = percentile(ms, 50), percentile(ms, 99)
+    figures = [
+        Figure("enqueue-to-start p50", p50, "ms", percentile(bare_ms, 50), higher_is_better=False,
+               target="<= 5 ms", met=p50 <= 5),
+        Figure("enqueue-to-start p99", p99, "ms", percentile(bare_ms, 99), higher_is_better=False,
+               target="<= 25 ms", met=p99 <= 25),
+    ]
+    if lag_ms:
+        lag50, lag99 = percentile(lag_ms, 50), percentile(lag_ms, 99)
+        figures += [
+            Figure("mirror lag p50 (handler end -> row completed)", lag50, "ms", higher_is_better=False),
+            Figure("mirror lag p99", lag99, "ms", higher_is_better=False, target="<= 100 ms", met=lag99 <= 100),
+        ]
+    return figures
+
+
+def print_table(figures: list[Figure]) -> None:
+    click.echo("")
+    click.echo(f"{'figure':<48} {'platform_jobs':>16} {'bare Celery':>14} {'ratio':>7}  target")
+    for figure in figures:
+        baseline = f"{figure.baseline:,.1f}" if figure.baseline is not None else "-"
+        ratio = f"{figure.ratio:.2f}x" if figure.ratio is not None else "-"
+        verdict = "" if figure.met is None else ("  met" if figure.met else "  MISSED")
+        click.echo(f"{figure.name:<48} {figure.value:>12,.1f} {figure.unit:<3} {baseline:>14} {ratio:>7}  "
+                   f"{figure.target}{verdict}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--enqueue-n", type=int, default=3000)
+    parser.add_argument("--many-n", type=int, default=50_000)
+    parser.add_argument("--drain-n", type=int, default=5000)
+    parser.add_argument("--latency-rate", type=float, default=100)
+    parser.add_argument("--latency-seconds", type=float, default=10)
+    parser.add_argument("--skip", action="append", default=[], help="phase to skip: enqueue drain latency extra")
+    args = parser.parse_args(argv)
+    log_dir = Path(tempfile.mkdtemp(prefix="pj-bench-"))
+    _reset_ledger()
+    figures: list[Figure] = []
+    if "enqueue" not in args.skip:
+        figures += enqueue_rates(args.enqueue_n, args.many_n, 1000)
+    if "drain" not in args.skip:
+        figures += drain_rates(args.drain_n, log_dir)
+    if "latency" not in args.skip:
+        figures += latencies(args.latency_rate, args.latency_seconds, log_dir)
+    if "extra" not in args.skip:
+        from platform_jobs.bench.extra import extra_figures
+
+        figures += extra_figures(Figure)
+    print_table(figures)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps([{**asdict(f), "ratio": f.ratio} for f in figures], indent=2))
+        click.echo(f"\nresults written to {args.json}")
+    click.echo(f"worker logs in {log_dir}")
+
+
+if __name__ == "__main__":
+    main()

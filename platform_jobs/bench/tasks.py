@@ -1,0 +1,14 @@
+"""The platform_jobs no-op job type of the benchmark (loaded with PJ_EXTRA_TASK_MODULES)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from platform_jobs.bench.probe import touch
+from platform_jobs.jobs.registry import JobPolicy, job_task
+from platform_jobs.jobs.task import JobTask
+
+
+@job_task("bench_noop", JobPolicy(queue="jobs", max_attempts=1))
+def bench_noop(task: JobTask, run: str, enqueued_at: float | None = None, **_: Any) -> None:
+    touch(run, enqueued_at, task.job_id)

@@ -1,0 +1,59 @@
+"""Worker subprocesses and queue bookkeeping for the benchmark."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import redis
+
+from platform_jobs.bench.probe import COUNT_KEY, FIRST_KEY
+from platform_jobs.settings import get_settings
+
+CONCURRENCY = 2
+
+
+def start_worker(app_module: str, log_dir: Path) -> subprocess.Popen[bytes]:
+    args = [sys.executable, "-m", "celery", "-A", app_module, "worker", "-P", "prefork",
+            "-c", str(CONCURRENCY), "-Q", "jobs", "--without-gossip", "--without-mingle",
+            "--without-heartbeat", "-l", "warning", "-n", f"bench-{app_module.replace('.', '-')}@%h"]
+    log = open(log_dir / f"worker-{app_module}.log", "ab")  # noqa: SIM115 (owned by the child)
+    return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop_worker(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.kill(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def redis_client() -> redis.Redis:
+    return redis.Redis.from_url(get_settings().redis_url)
+
+
+def purge_queues() -> None:
+    client = redis_client()
+    keys = ["jobs", *[f"jobs:{priority}" for priority in range(1, 10)], "unacked", "unacked_index"]
+    client.delete(*keys)
+
+
+def wait_count(run: str, expected: int, timeout: float = 600) -> tuple[float, float]:
+    """Wait until ``expected`` tasks of ``run`` finished; returns (first start, time seen done)."""
+    client = redis_client()
+    deadline = time.monotonic() + timeout
+    key = COUNT_KEY.format(run=run)
+    while int(client.get(key) or 0) < expected:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"only {client.get(key)} of {expected} tasks of {run} finished")
+        time.sleep(0.002)
+    done = time.time()
+    first = float(client.get(FIRST_KEY.format(run=run)) or done)
+    return first, done
