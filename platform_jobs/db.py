@@ -1,53 +1,86 @@
-"""Engine and sessions. One engine per process, created lazily after fork."""
+"""Engines and sessions. One pool per process, created lazily after fork.
+
+Two flavours of connection:
+
+- ``session_scope()`` — ordinary, durable commits (outcomes of runs, users, domain data).
+- ``session_scope(fast=True)`` — ``synchronous_commit = off``: the commit returns before the WAL is
+  flushed. Used only for writes whose loss in a Postgres crash cannot lose a job or an outcome: a new
+  job's row (its message carries everything needed to recreate it, which the claim does), a claim
+  (a lost claim leaves the job pending, and the republisher runs it again), progress, logs and heartbeats.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from platform_jobs.settings import get_settings
 
-_engine: Engine | None = None
-_engine_pid: int | None = None
-_session_factory: sessionmaker[Session] | None = None
+_pid: int | None = None
+_engines: dict[bool, Engine] = {}
+_factories: dict[bool, sessionmaker[Session]] = {}
 
 
-def get_engine() -> Engine:
+def _new_engine(fast: bool) -> Engine:
+    engine = create_engine(
+        get_settings().sqlalchemy_url,
+        pool_size=5,
+        max_overflow=10,
+        pool_recycle=1800,
+        connect_args={"connect_timeout": 5},
+    )
+    if fast:
+        @event.listens_for(engine, "connect")
+        def _async_commit(dbapi_connection: Any, _record: Any) -> None:
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute("SET synchronous_commit = off")
+            dbapi_connection.commit()
+
+    return engine
+
+
+def get_engine(fast: bool = False) -> Engine:
     """The process's engine; a forked child never reuses its parent's connections."""
-    global _engine, _engine_pid, _session_factory
-    if _engine is None or _engine_pid != os.getpid():
-        if _engine is not None:
-            _engine.dispose(close=False)  # inherited sockets belong to the parent
-        _engine = create_engine(
-            get_settings().sqlalchemy_url,
-            pool_pre_ping=True,
-            pool_size=5,
-            max_overflow=10,
-            connect_args={"connect_timeout": 5},
-        )
-        _engine_pid = os.getpid()
-        _session_factory = sessionmaker(_engine, expire_on_commit=False)
-    return _engine
+    global _pid
+    if _pid != os.getpid():
+        for engine in _engines.values():
+            engine.dispose(close=False)  # inherited sockets belong to the parent
+        _engines.clear()
+        _factories.clear()
+        _pid = os.getpid()
+    if fast not in _engines:
+        _engines[fast] = _new_engine(fast)
+        _factories[fast] = sessionmaker(_engines[fast], expire_on_commit=False)
+    return _engines[fast]
 
 
 def reset_engine() -> None:
-    """Forget the engine (after the settings changed, e.g. in tests)."""
-    global _engine, _engine_pid, _session_factory
-    if _engine is not None:
-        _engine.dispose()
-    _engine = _engine_pid = _session_factory = None
+    """Forget the engines (after the settings changed, e.g. in tests)."""
+    global _pid
+    for engine in _engines.values():
+        engine.dispose()
+    _engines.clear()
+    _factories.clear()
+    _pid = None
 
 
 @contextmanager
-def session_scope() -> Iterator[Session]:
+def autocommit_connection(fast: bool = True) -> Iterator[Connection]:
+    """A pooled connection in autocommit mode: each statement is its own transaction, one round trip."""
+    with get_engine(fast).connect() as connection:
+        yield connection.execution_options(isolation_level="AUTOCOMMIT")
+
+
+@contextmanager
+def session_scope(fast: bool = False) -> Iterator[Session]:
     """A session that commits when the block succeeds and rolls back when it raises."""
-    get_engine()
-    assert _session_factory is not None
-    session = _session_factory()
+    get_engine(fast)
+    session = _factories[fast]()
     try:
         yield session
         session.commit()

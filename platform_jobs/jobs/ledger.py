@@ -14,12 +14,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CursorResult, delete, func, insert, select, text, update
+from sqlalchemy import Connection, CursorResult, delete, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from platform_jobs.jobs.states import JobStatus
 from platform_jobs.models import Job, JobLog
+
+# The jobs table for Core statements on the hot path (no ORM bookkeeping per statement).
+JOBS = Job.__table__
 
 ERROR_MAX_CHARS = 4000
 
@@ -54,12 +57,12 @@ class NewJob:
     created_by: dict[str, Any] | None = None
 
 
-def insert_jobs(session: Session, jobs: Sequence[NewJob]) -> None:
+def insert_jobs(session: Session | Connection, jobs: Sequence[NewJob]) -> None:
     if not jobs:
         return
     now = datetime.now(UTC)
     session.execute(
-        insert(Job),
+        insert(JOBS),
         [
             {
                 "id": job.id,
@@ -119,7 +122,31 @@ class Claim:
     max_attempts: int = 0
 
 
-_CLAIMABLE = Job.status == JobStatus.PENDING
+def try_claim(connection: Connection | Session, job_id: uuid.UUID, worker: str, lease_seconds: float) -> Claim | None:
+    """The common case in one statement: a pending job with attempts left becomes ours.
+
+    None means the job is not simply pending; :func:`claim` then looks closer.
+    """
+    jobs = JOBS.c
+    row = connection.execute(
+        update(JOBS)
+        .where(
+            jobs.id == job_id,
+            jobs.status == JobStatus.PENDING,
+            jobs.cancel_requested_at.is_(None),
+            jobs.attempts < jobs.max_attempts,
+        )
+        .values(
+            status=JobStatus.RUNNING,
+            attempts=jobs.attempts + 1,
+            started_at=func.now(),
+            updated_at=func.now(),
+            lease_expires_at=_lease_until(lease_seconds),
+            worker=worker,
+        )
+        .returning(jobs.attempts, jobs.max_attempts)
+    ).first()
+    return Claim(ClaimOutcome.RUN, row.attempts, row.max_attempts) if row is not None else None
 
 
 def claim(
@@ -130,27 +157,9 @@ def claim(
     is_dead: Callable[[str | None], bool] = lambda _worker: False,
 ) -> Claim:
     """Move a job to ``running`` for this delivery, or tell why it must not run."""
-    row = session.execute(
-        update(Job)
-        .where(
-            Job.id == job_id,
-            _CLAIMABLE,
-            Job.cancel_requested_at.is_(None),
-            Job.attempts < Job.max_attempts,
-        )
-        .values(
-            status=JobStatus.RUNNING,
-            attempts=Job.attempts + 1,
-            started_at=func.now(),
-            updated_at=func.now(),
-            lease_expires_at=_lease_until(lease_seconds),
-            worker=worker,
-        )
-        .returning(Job.attempts, Job.max_attempts)
-    ).first()
-    if row is not None:
-        return Claim(ClaimOutcome.RUN, row.attempts, row.max_attempts)
-    return _claim_slow_path(session, job_id, worker, lease_seconds, is_dead)
+    return try_claim(session, job_id, worker, lease_seconds) or _claim_slow_path(
+        session, job_id, worker, lease_seconds, is_dead
+    )
 
 
 def _claim_slow_path(
@@ -223,13 +232,14 @@ def _finish(
     ``late`` is for an outcome written after the database came back: the reaper may have handed the
     run back to pending meanwhile, and the outcome still lands as long as no new run has started.
     """
-    where = [Job.id == job_id]
+    jobs = JOBS.c
+    where = [jobs.id == job_id]
     if attempt is None:
-        where.append(Job.status.in_([JobStatus.PENDING, JobStatus.RUNNING]))
+        where.append(jobs.status.in_([JobStatus.PENDING, JobStatus.RUNNING]))
     elif late:
-        where += [Job.status.in_([JobStatus.PENDING, JobStatus.RUNNING]), Job.attempts == attempt]
+        where += [jobs.status.in_([JobStatus.PENDING, JobStatus.RUNNING]), jobs.attempts == attempt]
     else:
-        where += [Job.status == JobStatus.RUNNING, Job.attempts == attempt]
+        where += [jobs.status == JobStatus.RUNNING, jobs.attempts == attempt]
     values: dict[str, Any] = {
         "status": status,
         "completed_at": func.now(),
@@ -240,7 +250,7 @@ def _finish(
         values.update(result=result, progress=100, last_error=None)
     else:
         values["last_error"] = clip_error(error or status.value)
-    return _rowcount(session.execute(update(Job).where(*where).values(**values))) == 1
+    return _rowcount(session.execute(update(JOBS).where(*where).values(**values))) == 1
 
 
 def finish_completed(

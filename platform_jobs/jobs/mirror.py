@@ -19,14 +19,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from celery import Task, signals
-from celery.exceptions import TimeLimitExceeded
 
-from platform_jobs.db import session_scope
+from platform_jobs.db import autocommit_connection, session_scope
 from platform_jobs.errors import JobCanceled
 from platform_jobs.jobs import ledger
 from platform_jobs.jobs.registry import JobType, job_type_for_task
-from platform_jobs.jobs.runs import Run, tracker, worker_name
-from platform_jobs.jobs.task import CLAIM_FAILED_ATTR, DEFERRED_ATTR, RUN_ATTR, current_run
+from platform_jobs.jobs.runs import Outcome, Run, tracker, worker_name
+from platform_jobs.jobs.task import CLAIM_FAILED_ATTR, DEFERRED_ATTR, RUN_ATTR, current_run, describe_error
 from platform_jobs.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -43,15 +42,6 @@ def _never_raise(fn: Callable[..., None]) -> Callable[..., None]:
             log.exception("platform_jobs hook %s failed", fn.__name__)
 
     return wrapper
-
-
-def describe_error(exc: BaseException | None) -> str:
-    if exc is None:
-        return "unknown error"
-    if isinstance(exc, TimeLimitExceeded):
-        return f"timeout: hard time limit ({exc.args[0] if exc.args else '?'} s) exceeded"
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def to_json(value: Any) -> Any:
@@ -143,7 +133,12 @@ def on_prerun(sender: Task | None = None, task_id: str | None = None, task: Task
     job_id = uuid.UUID(task_id)
     settings = get_settings()
     try:
-        with session_scope() as session:
+        with autocommit_connection() as connection:
+            fast_claim = ledger.try_claim(connection, job_id, worker_name(), settings.lease_seconds)
+        if fast_claim is not None:
+            setattr(request, RUN_ATTR, Run(job_id, fast_claim.attempt, fast_claim.max_attempts))
+            return
+        with session_scope(fast=True) as session:
             claim = ledger.claim(session, job_id, worker_name(), settings.lease_seconds, is_dead_worker)
             if claim.outcome is ledger.ClaimOutcome.MISSING:
                 job_type = job_type_for_task(task.name)
@@ -163,23 +158,38 @@ def on_prerun(sender: Task | None = None, task_id: str | None = None, task: Task
 
 
 def _write_outcome(run: Run, write: Callable[..., bool], *args: Any) -> None:
-    """Write a run's outcome now, or keep it until the database answers again."""
-    try:
-        with session_scope() as session:
-            write(session, run.job_id, run.attempt, *args)
-    except Exception as exc:
-        log.warning("could not record outcome of job %s now (%s); will retry", run.job_id, exc)
-        tracker.defer(lambda session: write(session, run.job_id, run.attempt, *args, late=True))
+    """Queue a run's outcome for the process's batched writer (platform_jobs.jobs.runs)."""
+    tracker.record(Outcome(
+        now=lambda session: write(session, run.job_id, run.attempt, *args),
+        late=lambda session: write(session, run.job_id, run.attempt, *args, late=True),
+    ))
 
 
-def emit_job_event(job_id: uuid.UUID) -> None:
-    """job.completed / job.failed webhooks of the job's project (issue 5); logs, never raises."""
+def _emit_now(job_id: uuid.UUID) -> None:
     try:
         from platform_jobs.platform.job_events import emit_for_job
 
         emit_for_job(job_id)
     except Exception:
         log.exception("job event of %s not emitted", job_id)
+
+
+def emit_job_event(job_id: uuid.UUID) -> None:
+    """job.completed / job.failed webhooks of the job's project (issue 5).
+
+    Queued behind the run's outcome in the batched writer and sent once that write committed, so
+    the event sees the final state; never raises.
+    """
+    from sqlalchemy import event
+
+    def after_outcome(session: Any) -> bool:
+        event.listen(session, "after_commit", lambda _session: _emit_now(job_id), once=True)
+        return True
+
+    try:
+        tracker.record(Outcome(now=after_outcome, late=after_outcome))
+    except Exception:
+        log.exception("job event of %s not queued", job_id)
 
 
 @_never_raise
@@ -201,7 +211,7 @@ def on_failure(sender: Task | None = None, task_id: str | None = None, exception
         # The worker's main process (hard time limit, lost worker with no attempts left).
         with session_scope() as session:
             ledger.finish_failed(session, uuid.UUID(task_id), None, error)
-        emit_job_event(uuid.UUID(task_id))
+        _emit_now(uuid.UUID(task_id))
         return
     if isinstance(exception, JobCanceled):
         _write_outcome(run, ledger.finish_canceled, "canceled while running")
@@ -223,10 +233,12 @@ def on_retry(sender: Task | None = None, request: Any = None, reason: Any = None
     error = describe_error(getattr(reason, "exc", None))
     published = not getattr(request, DEFERRED_ATTR, False)
 
-    def write(session: Any, job_id: uuid.UUID, attempt: int, late: bool = False) -> bool:
-        return ledger.mark_retry(session, job_id, attempt, error, retry_at, published)
-
-    _write_outcome(run, write)
+    try:  # durable at once: the retry's message may already be on its way to another worker
+        with session_scope() as session:
+            ledger.mark_retry(session, run.job_id, run.attempt, error, retry_at, published)
+    except Exception as exc:
+        log.warning("could not record retry of job %s now (%s); will retry", run.job_id, exc)
+        tracker.defer(lambda session: ledger.mark_retry(session, run.job_id, run.attempt, error, retry_at, published))
 
 
 @_never_raise

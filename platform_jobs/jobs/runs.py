@@ -1,8 +1,16 @@
-"""The runs owned by this worker process: their claims, heartbeats and cancel flags.
+"""The runs owned by this worker process: claims, heartbeats, cancel flags and outcome writes.
 
-A background thread (started lazily, after fork) extends the lease of every job this process
-runs, learns of cancel requests, and retries final-state writes that failed while Postgres was
-unreachable, so an outcome is recorded once the database is back.
+One background thread per worker process (started lazily, after fork):
+
+- writes the outcomes of finished runs in batches — one transaction, one WAL flush, for all the runs
+  that finished within a couple of milliseconds — so the mirror costs one durable commit per batch,
+  not one per job;
+- extends the lease of every job this process runs and learns of cancel requests (every lease/3 s);
+- keeps outcome writes that failed (Postgres unreachable) and retries them until they land, so a
+  finished run's outcome is recorded once the database is back.
+
+A process killed before its batch is written loses only the record, not the job: the run's lease
+expires, the reaper hands the job back, and the (idempotent) handler runs again.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +32,8 @@ from platform_jobs.settings import get_settings
 
 log = logging.getLogger(__name__)
 
-PendingWrite = Callable[[Session], object]
+Write = Callable[[Session], object]
+COALESCE_SECONDS = 0.002  # how long a batch waits for more outcomes before it is written
 
 
 @dataclass(frozen=True)
@@ -33,6 +43,12 @@ class Run:
     max_attempts: int
 
 
+@dataclass(frozen=True)
+class Outcome:
+    now: Write  # the compare-and-set for a run that just finished
+    late: Write  # the same, relaxed for a write that lands after an outage (see ledger._finish)
+
+
 def worker_name(pid: int | None = None) -> str:
     return f"{socket.gethostname()}:{pid or os.getpid()}"
 
@@ -40,12 +56,16 @@ def worker_name(pid: int | None = None) -> str:
 class RunTracker:
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
         self._runs: dict[uuid.UUID, Run] = {}
         self._cancel_requested: set[uuid.UUID] = set()
-        self._outbox: list[PendingWrite] = []
+        self._outcomes: list[Outcome] = []
+        self._outbox: list[Write] = []
         self._thread: threading.Thread | None = None
         self._thread_pid: int | None = None
         self._wake = threading.Event()
+
+    # -- runs ------------------------------------------------------------------------------------
 
     def start(self, run: Run) -> None:
         with self._lock:
@@ -64,18 +84,53 @@ class RunTracker:
     def note_cancel(self, job_id: uuid.UUID) -> None:
         self._cancel_requested.add(job_id)
 
-    def defer(self, write: PendingWrite) -> None:
-        """Keep a write that failed; the heartbeat thread retries it until it lands."""
+    # -- outcomes ----------------------------------------------------------------------------------
+
+    def record(self, outcome: Outcome) -> None:
+        """Queue a finished run's outcome for the next batch (written within milliseconds)."""
         with self._lock:
-            self._outbox.append(write)
+            self._outcomes.append(outcome)
         self._ensure_thread()
         self._wake.set()
 
+    def defer(self, write: Write) -> None:
+        """Keep a write that failed; it is retried until it lands."""
+        with self._lock:
+            self._outbox.append(write)
+        self._ensure_thread()
+
     def flush(self) -> bool:
-        """Try the deferred writes now; True when none is left."""
+        """Write every queued outcome now; True when nothing is left unwritten."""
+        with self._write_lock:
+            self._write_outcomes()
+            self._retry_outbox()
+            with self._lock:
+                return not self._outbox and not self._outcomes
+
+    def _write_outcomes(self) -> None:
+        with self._lock:
+            batch, self._outcomes = self._outcomes, []
+        if not batch:
+            return
+        try:
+            with session_scope() as session:
+                for outcome in batch:
+                    outcome.now(session)
+            return
+        except Exception as exc:
+            log.warning("writing %d outcomes failed (%s); writing them one by one", len(batch), exc)
+        for outcome in batch:
+            try:
+                with session_scope() as session:
+                    outcome.now(session)
+            except Exception as exc:
+                log.warning("could not record outcome now (%s); will retry", exc)
+                self.defer(outcome.late)
+
+    def _retry_outbox(self) -> None:
         with self._lock:
             pending, self._outbox = self._outbox, []
-        failed: list[PendingWrite] = []
+        failed: list[Write] = []
         for write in pending:
             try:
                 with session_scope() as session:
@@ -85,34 +140,45 @@ class RunTracker:
                 failed.append(write)
         with self._lock:
             self._outbox[:0] = failed
-            return not self._outbox
 
-    def _heartbeat_once(self) -> None:
+    # -- the background thread ----------------------------------------------------------------------
+
+    def _heartbeat(self) -> None:
         with self._lock:
             ids = list(self._runs)
         if ids:
-            with session_scope() as session:
+            with session_scope(fast=True) as session:
                 canceled = ledger.extend_leases(session, ids, get_settings().lease_seconds)
             self._cancel_requested.update(canceled)
-        if self._outbox:
-            self.flush()
 
     def _loop(self) -> None:
         interval = max(0.2, get_settings().lease_seconds / 3)
+        next_beat = time.monotonic() + interval
         while True:
-            self._wake.wait(interval)
-            self._wake.clear()
+            self._wake.wait(max(0.0, min(1.0, next_beat - time.monotonic())))
+            if self._wake.is_set():
+                time.sleep(COALESCE_SECONDS)
+                self._wake.clear()
             try:
-                self._heartbeat_once()
+                with self._write_lock:
+                    self._write_outcomes()
+                    if self._outbox:
+                        self._retry_outbox()
+                if time.monotonic() >= next_beat:
+                    next_beat = time.monotonic() + interval
+                    self._heartbeat()
             except Exception as exc:
-                log.warning("heartbeat failed: %s", exc)
+                log.warning("ledger writer: %s", exc)
 
     def _ensure_thread(self) -> None:
         if self._thread is not None and self._thread_pid == os.getpid() and self._thread.is_alive():
             return
-        self._thread = threading.Thread(target=self._loop, name="platform-jobs-heartbeat", daemon=True)
-        self._thread_pid = os.getpid()
-        self._thread.start()
+        with self._lock:
+            if self._thread is not None and self._thread_pid == os.getpid() and self._thread.is_alive():
+                return
+            self._thread = threading.Thread(target=self._loop, name="platform-jobs-ledger", daemon=True)
+            self._thread_pid = os.getpid()
+            self._thread.start()
 
 
 tracker = RunTracker()

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from celery import Task
-from celery.exceptions import Reject, Retry
+from celery.exceptions import Reject, Retry, TimeLimitExceeded
 
 from platform_jobs.db import session_scope
 from platform_jobs.errors import JobCanceled
@@ -22,6 +22,15 @@ log = logging.getLogger(__name__)
 RUN_ATTR = "pj_run"
 CLAIM_FAILED_ATTR = "pj_claim_failed"
 DEFERRED_ATTR = "pj_deferred"
+
+
+def describe_error(exc: BaseException | None) -> str:
+    if exc is None:
+        return "unknown error"
+    if isinstance(exc, TimeLimitExceeded):
+        return f"timeout: hard time limit ({exc.args[0] if exc.args else '?'} s) exceeded"
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def current_run(request: Any) -> Run | None:
@@ -68,7 +77,7 @@ class JobTask(Task):
         if run is None:
             return
         pct = max(0, min(100, int(pct)))
-        with session_scope() as session:
+        with session_scope(fast=True) as session:
             stop = ledger.set_progress(session, run.job_id, run.attempt, pct, step, get_settings().lease_seconds)
         if stop:
             tracker.note_cancel(run.job_id)
@@ -79,7 +88,7 @@ class JobTask(Task):
         run = current_run(self.request)
         if run is None:
             return
-        with session_scope() as session:
+        with session_scope(fast=True) as session:
             ledger.append_log(session, run.job_id, line, get_settings().log_lines_per_job)
         self.check_canceled()
 
@@ -123,6 +132,12 @@ class JobTask(Task):
             setattr(self.request, DEFERRED_ATTR, True)
             when = datetime.now(UTC) + timedelta(seconds=delay)
             raise Retry(exc=exc, when=when)
+        if run is not None and (max_retries is None or self.request.retries + 1 <= max_retries):
+            # Record the retry before its message is published, so the next delivery finds the job
+            # pending (not still running) and claims it.
+            retry_at = eta or datetime.now(UTC) + timedelta(seconds=delay or 0)
+            with session_scope() as session:
+                ledger.mark_retry(session, run.job_id, run.attempt, describe_error(exc), retry_at, True)
         return super().retry(
             args=args, kwargs=kwargs, exc=exc, throw=throw, eta=eta, countdown=countdown,
             max_retries=max_retries, **options,

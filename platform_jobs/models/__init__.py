@@ -6,7 +6,14 @@ from platform_jobs.models.base import SCHEMA, Base
 from platform_jobs.models.jobs import Job, JobLog
 from platform_jobs.models.outbound import Backup, WebhookAttempt, WebhookEndpoint, WebhookMessage
 from platform_jobs.models.tenants import (
-    ApiKey, Notification, Plan, Project, ProjectStatus, ServiceRegistration, Suspension, UsageWarning,
+    ApiKey,
+    Notification,
+    Plan,
+    Project,
+    ProjectStatus,
+    ServiceRegistration,
+    Suspension,
+    UsageWarning,
 )
 from platform_jobs.models.usage import UsageBatch, UsageEvent
 from platform_jobs.models.users import ApiToken, Membership, User

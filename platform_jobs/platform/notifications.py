@@ -90,7 +90,8 @@ def notify(
     config = smtp_config()
     if config is None:
         if secret is not None:
-            row.body += "\n\nEmail is not configured, so the secret could not be delivered; rotate the key."
+            row.body += ("\n\nEmail is not configured (PJ_SMTP_HOST, PJ_SMTP_PORT, PJ_SMTP_FROM), so the secret "
+                         "was not delivered; configure email, then rotate the key.")
     else:
         email_body = body if secret is None else f"{body}\n\n{secret}\n\nThis is shown once and is not stored."
         try:

@@ -66,11 +66,13 @@ class PinnedHTTPSConnection(_Pinned, http.client.HTTPSConnection):
 
 
 def _connection(
-    target: Target, connect_timeout: float, timeout: float
+    target: Target, connect_timeout: float, timeout: float, ssl_context: ssl.SSLContext | None = None
 ) -> PinnedHTTPConnection | PinnedHTTPSConnection:
-    cls: type[PinnedHTTPConnection | PinnedHTTPSConnection]
-    cls = PinnedHTTPSConnection if target.scheme == "https" else PinnedHTTPConnection
-    conn = cls(target.host, target.port, timeout=timeout)
+    conn: PinnedHTTPConnection | PinnedHTTPSConnection
+    if target.scheme == "https":
+        conn = PinnedHTTPSConnection(target.host, target.port, timeout=timeout, context=ssl_context)
+    else:
+        conn = PinnedHTTPConnection(target.host, target.port, timeout=timeout)
     conn.pinned_ip = target.ip
     conn.connect_timeout = min(connect_timeout, timeout)
     return conn
@@ -97,11 +99,15 @@ def post(
     connect_timeout: float,
     total_timeout: float,
     max_body: int = MAX_RESPONSE_BODY,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> HttpResult:
-    """POST ``body``; never raises for network trouble (the error is in the result)."""
+    """POST ``body``; never raises for network trouble (the error is in the result).
+
+    ``ssl_context`` defaults to the system's trust store with hostname checking.
+    """
     started = time.monotonic()
     deadline = started + total_timeout
-    conn = _connection(target, connect_timeout, total_timeout)
+    conn = _connection(target, connect_timeout, total_timeout, ssl_context)
     deadline_hit = threading.Event()
 
     def abort() -> None:

@@ -17,8 +17,7 @@ MAX_BODY_BYTES = 1024 * 1024
 
 def _blueprints() -> list[Any]:
     """Every blueprint of the app; add a line here to mount a new one."""
-    from platform_jobs.web import api, auth_views, metrics, pages
-    from platform_jobs.web import monitoring
+    from platform_jobs.web import api, auth_views, metrics, monitoring, pages
 
     return [
         auth_views.bp,

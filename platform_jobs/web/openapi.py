@@ -8,20 +8,19 @@ from __future__ import annotations
 from typing import Any
 
 from platform_jobs.jobs.queries import MAX_PAGE_SIZE
-from platform_jobs.jobs.queue import MAX_ATTEMPTS_LIMIT, MAX_PRIORITY, MIN_PRIORITY
+from platform_jobs.jobs.queue import MAX_ATTEMPTS_LIMIT
 from platform_jobs.jobs.states import JobStatus
-from platform_jobs.web.actions import MAX_DELAY_SECONDS
+from platform_jobs.web.openapi_schemas import CANCEL_RESULT, JOB_ID_PARAM, JOB_RESULT, SCHEMAS
+from platform_jobs.web.openapi_schemas import nullable as _nullable
+from platform_jobs.web.openapi_schemas import ref as _ref
 from platform_jobs.web.validation import NAME_RE
 
 NAME_PATTERN = NAME_RE.pattern
 
 
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
-    return {**schema, "nullable": True}
+def error_response_ref(description: str) -> dict[str, Any]:
+    """A response with the API's error envelope, for other blueprints' documentation."""
+    return _error(description)
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -49,116 +48,6 @@ def _errors(*statuses: int) -> dict[str, Any]:
         422: "Valid JSON, but the job request is invalid (unknown type, payload against the schema, ranges)",
     }
     return {str(status): _error(texts[status]) for status in statuses}
-
-
-DATETIME = {"type": "string", "format": "date-time"}
-NULL_DATETIME = _nullable(DATETIME)
-
-JOB_SUMMARY: dict[str, Any] = {
-    "type": "object",
-    "required": ["id", "type", "status", "progress", "attempts", "max_attempts", "created_at"],
-    "properties": {
-        "id": {"type": "string", "format": "uuid"},
-        "type": {"type": "string"},
-        "status": {"type": "string", "enum": [status.value for status in JobStatus]},
-        "progress": {"type": "integer", "minimum": 0, "maximum": 100},
-        "step": _nullable({"type": "string"}),
-        "attempts": {"type": "integer", "minimum": 0},
-        "max_attempts": {"type": "integer", "minimum": 1},
-        "priority": {"type": "integer", "minimum": 0, "maximum": 9},
-        "queue": {"type": "string"},
-        "workspace_id": _nullable({"type": "string", "format": "uuid"}),
-        "project_id": _nullable({"type": "string", "format": "uuid"}),
-        "created_by": _nullable({"type": "object", "additionalProperties": True}),
-        "last_error": _nullable({"type": "string", "description": "Error of the last failed attempt"}),
-        "cancel_requested": {"type": "boolean"},
-        "created_at": DATETIME,
-        "updated_at": DATETIME,
-        "scheduled_at": NULL_DATETIME,
-        "started_at": NULL_DATETIME,
-        "completed_at": NULL_DATETIME,
-    },
-}
-
-JOB_DETAIL: dict[str, Any] = {
-    "allOf": [
-        _ref("JobSummary"),
-        {
-            "type": "object",
-            "required": ["payload", "logs", "eta"],
-            "properties": {
-                "payload": {"type": "object", "additionalProperties": True},
-                "result": {"nullable": True, "description": "What the job returned (any JSON)"},
-                "logs": {"type": "array", "items": _ref("LogLine"), "description": "The newest log lines"},
-                "eta": _nullable({
-                    "type": "object",
-                    "description": "Estimated time remaining: median run time of the last 20 completed "
-                                   "jobs of this type, times (100 - progress) / 100. Null when the job "
-                                   "has finished or its type never completed.",
-                    "required": ["remaining_seconds", "median_seconds", "samples"],
-                    "properties": {
-                        "remaining_seconds": {"type": "number", "minimum": 0},
-                        "median_seconds": {"type": "number", "minimum": 0},
-                        "samples": {"type": "integer", "minimum": 1},
-                        "method": {"type": "string"},
-                    },
-                }),
-            },
-        },
-    ]
-}
-
-SCHEMAS: dict[str, Any] = {
-    "Error": {
-        "type": "object",
-        "required": ["ok", "error"],
-        "properties": {
-            "ok": {"type": "boolean", "enum": [False]},
-            "error": {
-                "type": "object",
-                "required": ["code", "message"],
-                "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
-            },
-        },
-    },
-    "JobSummary": JOB_SUMMARY,
-    "JobDetail": JOB_DETAIL,
-    "LogLine": {
-        "type": "object",
-        "required": ["seq", "at", "line"],
-        "properties": {"seq": {"type": "integer"}, "at": DATETIME, "line": {"type": "string"}},
-    },
-    "EnqueueRequest": {
-        "type": "object",
-        "required": ["type"],
-        "additionalProperties": False,
-        "properties": {
-            "type": {"type": "string", "description": "A registered job type, e.g. demo"},
-            "payload": {"type": "object", "description": "Checked against the job type's JSON schema"},
-            "delay": {"type": "number", "minimum": 0, "maximum": MAX_DELAY_SECONDS},
-            "max_attempts": {"type": "integer", "minimum": 1, "maximum": MAX_ATTEMPTS_LIMIT},
-            "priority": {"type": "integer", "minimum": MIN_PRIORITY, "maximum": MAX_PRIORITY,
-                         "description": "0 is the most urgent; default 5"},
-            "project_id": {"type": "string", "format": "uuid"},
-            "workspace_id": {"type": "string", "format": "uuid",
-                             "description": "Operators only; members enqueue into their active workspace"},
-        },
-    },
-}
-
-JOB_ID_PARAM = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"},
-                "description": "The job's UUID (anything else answers 404)"}
-CANCEL_RESULT = {
-    "type": "object",
-    "required": ["outcome", "job"],
-    "properties": {
-        "outcome": {"type": "string", "enum": ["canceled", "requested"],
-                    "description": "canceled: it was pending and will never run; requested: it is running "
-                                   "and stops at its next progress report"},
-        "job": _ref("JobSummary"),
-    },
-}
-JOB_RESULT = {"type": "object", "required": ["job"], "properties": {"job": _ref("JobSummary")}}
 
 
 def _json_body(schema: dict[str, Any], required: bool) -> dict[str, Any]:
@@ -200,8 +89,16 @@ PATHS: dict[str, Any] = {
             "summary": "Enqueue a job (nothing is enqueued when validation fails)",
             "requestBody": _json_body(_ref("EnqueueRequest"), True),
             "responses": {
-                "202": _success("Enqueued", {"type": "object", "required": ["id"],
-                                             "properties": {"id": {"type": "string", "format": "uuid"}}}),
+                "202": {
+                    **_success("Enqueued", {"type": "object", "required": ["id"],
+                                            "properties": {"id": {"type": "string", "format": "uuid"}}}),
+                    "headers": {"Location": {"schema": {"type": "string"}, "description": "The job's URL"}},
+                    "links": {
+                        name: {"operationId": operation, "parameters": {"job_id": "$response.body#/result/id"}}
+                        for name, operation in (("GetJob", "getJob"), ("CancelJob", "cancelJob"),
+                                                ("RetryJob", "retryJob"), ("JobAction", "jobAction"))
+                    },
+                },
                 **_errors(400, 401, 403, 413, 415, 422),
             },
         },
@@ -266,7 +163,26 @@ PATHS: dict[str, Any] = {
 }
 
 
+_EXTRA_PATHS: dict[str, Any] = {}
+_EXTRA_SCHEMAS: dict[str, Any] = {}
+
+
+def register_paths(paths: dict[str, Any], schemas: dict[str, Any] | None = None) -> None:
+    """Let another blueprint (e.g. monitoring) describe its /api routes in the same document."""
+    _EXTRA_PATHS.update(paths)
+    _EXTRA_SCHEMAS.update(schemas or {})
+
+
 def openapi_document() -> dict[str, Any]:
+    from platform_jobs.jobs.registry import job_type_names
+
+    schemas = {**SCHEMAS, **_EXTRA_SCHEMAS}
+    enqueue = schemas["EnqueueRequest"]
+    # Only registered types are accepted; the list is read at request time so new types appear.
+    schemas["EnqueueRequest"] = {**enqueue, "properties": {
+        **enqueue["properties"], "type": {**enqueue["properties"]["type"], "enum": job_type_names()}}}
+    schemas["EnqueueRequest"]["example"] = {"type": "demo", "payload": {"steps": 1, "step_seconds": 0},
+                                            "delay": 3600}
     return {
         "openapi": "3.0.3",
         "info": {
@@ -286,7 +202,7 @@ def openapi_document() -> dict[str, Any]:
                                "description": "Browser session after /login; unsafe methods also need "
                                               "the X-CSRFToken header"},
             },
-            "schemas": SCHEMAS,
+            "schemas": schemas,
         },
-        "paths": PATHS,
+        "paths": {**PATHS, **_EXTRA_PATHS},
     }

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
@@ -45,6 +47,8 @@ class Receiver:
 
     def __init__(self) -> None:
         self.script: list[Reply] = [Reply()]
+        # Optional: pick the reply from the request itself (concurrent deliveries arrive in any order).
+        self.route: Callable[[Received], Reply] | None = None
         self.received: list[Received] = []
         self._lock = threading.Lock()
         receiver = self
@@ -61,11 +65,12 @@ class Receiver:
                 with receiver._lock:
                     receiver.received.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()},
                                                       body, time.time()))
-                    reply = receiver.script.pop(0) if len(receiver.script) > 1 else receiver.script[0]
-                try:
+                    if receiver.route is not None:
+                        reply = receiver.route(receiver.received[-1])
+                    else:
+                        reply = receiver.script.pop(0) if len(receiver.script) > 1 else receiver.script[0]
+                with contextlib.suppress(OSError):
                     receiver.answer(self, reply)
-                except OSError:
-                    pass
 
         self.server = _Server(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]

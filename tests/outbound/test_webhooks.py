@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -15,7 +16,8 @@ from standardwebhooks import Webhook
 from platform_jobs.db import session_scope
 from platform_jobs.jobs.queue import enqueue_job
 from platform_jobs.models import WebhookAttempt, WebhookEndpoint, WebhookMessage
-from platform_jobs.platform import webhooks
+from platform_jobs.platform import pg_tools, webhooks
+from platform_jobs.settings import get_settings
 from tests.outbound.conftest import OUTBOUND_ENV, TenantProject, notifications
 from tests.outbound.servers import Receiver, Reply
 from tests.support.jobs import job_row, wait_status
@@ -147,9 +149,10 @@ def test_slow_and_huge_responses_free_the_worker_within_the_deadline(worker: Any
                                                                      receiver: Receiver) -> None:
     deadline = float(OUTBOUND_ENV["PJ_WEBHOOK_TIMEOUT"])
     endpoint(project, receiver.url())
-    receiver.set_script(Reply(200, mode="drip"), Reply(200, mode="huge"), Reply(200, mode="stall"))
+    modes = ("drip", "huge", "stall")
+    receiver.route = lambda request: Reply(200, mode=json.loads(request.body)["data"]["mode"])
     started = time.monotonic()
-    drip, huge, stall = (send(project, {"n": i}, max_attempts=1) for i in range(3))
+    drip, huge, stall = (send(project, {"mode": mode}, max_attempts=1) for mode in modes)
     drip_job = wait_status(drip, "completed", timeout=20)
     huge_job = wait_status(huge, "completed", timeout=20)
     stall_job = wait_status(stall, "failed", timeout=20)
@@ -237,3 +240,9 @@ def test_secrets_are_encrypted_at_rest(project: TenantProject, receiver: Receive
     assert secret not in stored and raw not in stored
     with session_scope() as session:
         assert webhooks.signing_secrets(session.get(WebhookEndpoint, endpoint_id))[1] == secret
+    # A plain SQL dump of the table holds no usable secret.
+    dbname, dump_env = pg_tools.libpq_args(get_settings().database_url)
+    tool = pg_tools.find_pg_dump(pg_tools.server_major(dbname))
+    dump = subprocess.run([tool.path, "--data-only", "-t", "control_plane.webhook_endpoints", "--dbname", dbname],
+                          capture_output=True, env=dump_env, check=True).stdout.decode()
+    assert str(endpoint_id) in dump and raw not in dump and "whsec_" not in dump

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import redis
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
@@ -27,11 +29,8 @@ def test_jobs_by_type_and_status_retries_and_durations(client: FlaskClient, worl
     before = _samples(client)
     key = ("platform_jobs_jobs", (("status", "failed"), ("type", "test_quiet_sleep")))
     done = parked_job(world.workspace_a, "test_quiet_sleep")
-    force_state(done, JobStatus.COMPLETED, attempts=3)
-    from datetime import UTC, datetime, timedelta
-
     now = datetime.now(UTC)
-    force_state(done, JobStatus.COMPLETED, started_at=now - timedelta(seconds=2), completed_at=now)
+    force_state(done, JobStatus.COMPLETED, attempts=3, started_at=now - timedelta(seconds=2), completed_at=now)
     failed = parked_job(world.workspace_a, "test_quiet_sleep")
     force_state(failed, JobStatus.FAILED, attempts=1)
     after = _samples(client)
@@ -48,21 +47,19 @@ def test_jobs_by_type_and_status_retries_and_durations(client: FlaskClient, worl
 
 def test_queue_depth_counts_every_priority_list(client: FlaskClient) -> None:
     client_redis = redis.Redis.from_url(get_settings().redis_url)
-    client_redis.delete("backups", *[f"backups:{level}" for level in range(1, 10)])
-    # No worker consumes "backups" in this test: messages wait in its lists.
-    ids = [enqueue_job("test_record", {}, priority=p) for p in (0, 5, 9)]
-    from platform_jobs.db import session_scope
-    from platform_jobs.models import Job
-
-    with session_scope() as session:  # route them to the backups queue by hand, as another type would be
-        for job_id in ids:
-            session.get(Job, __import__("uuid").UUID(job_id))
+    lists = ["backups", *[f"backups:{level}" for level in range(1, 10)]]
+    client_redis.delete(*lists)
+    # Celery's Redis transport keeps priority p of queue q in the list "q" (p = 0) or "q:p".
     client_redis.rpush("backups", "m0")
     client_redis.rpush("backups:5", "m5a", "m5b")
     client_redis.rpush("backups:9", "m9")
+    # And a real message: no worker runs in this test, so it waits in jobs:9.
+    before = client_redis.llen("jobs:9")
+    enqueue_job("test_record", {}, priority=9)
     try:
         samples = _samples(client)
         assert samples[("platform_jobs_queue_depth", (("queue", "backups"),))] == 4
-        assert ("platform_jobs_queue_depth", (("queue", "jobs"),)) in samples
+        assert client_redis.llen("jobs:9") == before + 1
+        assert samples[("platform_jobs_queue_depth", (("queue", "jobs"),))] >= 1
     finally:
-        client_redis.delete("backups", "backups:5", "backups:9")
+        client_redis.delete(*lists)

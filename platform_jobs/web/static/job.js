@@ -66,7 +66,7 @@
           return line;
         }));
       }
-      setText("log-count", logs.length ? logs.length + " lines" : "");
+      setText("log-count", logs.length ? logs.length + (logs.length === 1 ? " line" : " lines") : "");
       if (stick) pane.scrollTop = pane.scrollHeight;
     }
   }

@@ -1,0 +1,129 @@
+"""Schemas of the API's OpenAPI document (components), used by ``platform_jobs.web.openapi``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from platform_jobs.jobs.queue import MAX_ATTEMPTS_LIMIT, MAX_PRIORITY, MIN_PRIORITY
+from platform_jobs.jobs.states import JobStatus
+from platform_jobs.web.actions import MAX_DELAY_SECONDS
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {**schema, "nullable": True}
+
+
+_ref, _nullable = ref, nullable
+
+DATETIME = {"type": "string", "format": "date-time"}
+NULL_DATETIME = _nullable(DATETIME)
+
+JOB_SUMMARY: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "type", "status", "progress", "attempts", "max_attempts", "created_at"],
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "type": {"type": "string"},
+        "status": {"type": "string", "enum": [status.value for status in JobStatus]},
+        "progress": {"type": "integer", "minimum": 0, "maximum": 100},
+        "step": _nullable({"type": "string"}),
+        "attempts": {"type": "integer", "minimum": 0},
+        "max_attempts": {"type": "integer", "minimum": 1},
+        "priority": {"type": "integer", "minimum": 0, "maximum": 9},
+        "queue": {"type": "string"},
+        "workspace_id": _nullable({"type": "string", "format": "uuid"}),
+        "project_id": _nullable({"type": "string", "format": "uuid"}),
+        "created_by": _nullable({"type": "object", "additionalProperties": True}),
+        "last_error": _nullable({"type": "string", "description": "Error of the last failed attempt"}),
+        "cancel_requested": {"type": "boolean"},
+        "created_at": DATETIME,
+        "updated_at": DATETIME,
+        "scheduled_at": NULL_DATETIME,
+        "started_at": NULL_DATETIME,
+        "completed_at": NULL_DATETIME,
+    },
+}
+
+JOB_DETAIL: dict[str, Any] = {
+    "allOf": [
+        _ref("JobSummary"),
+        {
+            "type": "object",
+            "required": ["payload", "logs", "eta"],
+            "properties": {
+                "payload": {"type": "object", "additionalProperties": True},
+                "result": {"nullable": True, "description": "What the job returned (any JSON)"},
+                "logs": {"type": "array", "items": _ref("LogLine"), "description": "The newest log lines"},
+                "eta": _nullable({
+                    "type": "object",
+                    "description": "Estimated time remaining: median run time of the last 20 completed "
+                                   "jobs of this type, times (100 - progress) / 100. Null when the job "
+                                   "has finished or its type never completed.",
+                    "required": ["remaining_seconds", "median_seconds", "samples"],
+                    "properties": {
+                        "remaining_seconds": {"type": "number", "minimum": 0},
+                        "median_seconds": {"type": "number", "minimum": 0},
+                        "samples": {"type": "integer", "minimum": 1},
+                        "method": {"type": "string"},
+                    },
+                }),
+            },
+        },
+    ]
+}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["ok", "error"],
+        "properties": {
+            "ok": {"type": "boolean", "enum": [False]},
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+    "JobSummary": JOB_SUMMARY,
+    "JobDetail": JOB_DETAIL,
+    "LogLine": {
+        "type": "object",
+        "required": ["seq", "at", "line"],
+        "properties": {"seq": {"type": "integer"}, "at": DATETIME, "line": {"type": "string"}},
+    },
+    "EnqueueRequest": {
+        "type": "object",
+        "required": ["type"],
+        "additionalProperties": False,
+        "properties": {
+            "type": {"type": "string", "description": "A registered job type, e.g. demo"},
+            "payload": {"type": "object", "description": "Checked against the job type's JSON schema"},
+            "delay": {"type": "number", "minimum": 0, "maximum": MAX_DELAY_SECONDS},
+            "max_attempts": {"type": "integer", "minimum": 1, "maximum": MAX_ATTEMPTS_LIMIT},
+            "priority": {"type": "integer", "minimum": MIN_PRIORITY, "maximum": MAX_PRIORITY,
+                         "description": "0 is the most urgent; default 5"},
+            "project_id": {"type": "string", "format": "uuid"},
+            "workspace_id": {"type": "string", "format": "uuid",
+                             "description": "Operators only; members enqueue into their active workspace"},
+        },
+    },
+}
+
+JOB_ID_PARAM = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"},
+                "description": "The job's UUID (anything else answers 404)"}
+CANCEL_RESULT = {
+    "type": "object",
+    "required": ["outcome", "job"],
+    "properties": {
+        "outcome": {"type": "string", "enum": ["canceled", "requested"],
+                    "description": "canceled: it was pending and will never run; requested: it is running "
+                                   "and stops at its next progress report"},
+        "job": _ref("JobSummary"),
+    },
+}
+JOB_RESULT = {"type": "object", "required": ["job"], "properties": {"job": _ref("JobSummary")}}
