@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 MIN_PRIORITY, MAX_PRIORITY, DEFAULT_PRIORITY = 0, 9, 5
 MAX_ATTEMPTS_LIMIT = 100
 MAX_PAYLOAD_BYTES = 256 * 1024
+MAX_PAYLOAD_DEPTH = 32  # deeper nesting is refused: no job needs it, and it is a parser-bomb shape
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,18 @@ def _as_uuid(value: uuid.UUID | str | None, name: str) -> uuid.UUID | None:
         raise InvalidJob(f"{name} must be a UUID, got {value!r}") from None
 
 
+def _depth(value: Any) -> int:
+    stack, deepest = [(value, 1)], 0
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if isinstance(item, Mapping):
+            stack.extend((child, level + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, level + 1) for child in item)
+    return deepest
+
+
 def _json_object(payload: Any) -> dict[str, Any]:
     if not isinstance(payload, Mapping):
         raise InvalidJob(f"payload must be a JSON object, got {type(payload).__name__}")
@@ -65,6 +78,8 @@ def _json_object(payload: Any) -> dict[str, Any]:
         raise InvalidJob(f"payload is not JSON: {exc}") from None
     if len(text.encode()) > MAX_PAYLOAD_BYTES:
         raise InvalidJob(f"payload is larger than {MAX_PAYLOAD_BYTES} bytes")
+    if _depth(payload) > MAX_PAYLOAD_DEPTH:
+        raise InvalidJob(f"payload is nested deeper than {MAX_PAYLOAD_DEPTH} levels")
     result: dict[str, Any] = json.loads(text)
     return result
 

@@ -150,6 +150,8 @@ def post(
                 data += chunk
             if len(data) > max_body:
                 result.error = f"response body larger than {max_body} bytes: cut off"
+            elif deadline_hit.is_set():  # the watchdog closed the socket: the read saw an early EOF
+                raise TimeoutError("deadline")
         except Exception as exc:
             if deadline_hit.is_set() or time.monotonic() >= deadline:
                 result.error = f"response body cut off at the {total_timeout:g} s deadline"

@@ -21,6 +21,13 @@ def _count() -> int:
         return int(session.scalar(select(func.count()).select_from(Job)) or 0)
 
 
+def _nested(depth: int) -> dict:
+    value: dict = {}
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
 @pytest.mark.parametrize(
     ("args", "kwargs", "error"),
     [
@@ -33,6 +40,8 @@ def _count() -> int:
         (("test_record", {}), {"max_attempts": 0}, InvalidJob),
         (("demo", {"steps": "many"}), {}, InvalidJob),
         (("test_record", {}), {"workspace_id": "not-a-uuid"}, InvalidJob),
+        (("test_record", {"tag": "x" * 300_000}), {}, InvalidJob),
+        (("test_record", {"tag": "x", "deep": _nested(40)}), {}, InvalidJob),
     ],
 )
 def test_bad_requests_raise_a_clear_error_and_write_nothing(args, kwargs, error) -> None:
