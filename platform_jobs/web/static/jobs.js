@@ -25,7 +25,9 @@
       const fill = PJ.el("div", "bar-fill bar-" + job.status);
       fill.style.width = job.progress + "%";
       bar.append(fill);
-      cProgress.append(bar, PJ.el("div", "step small", (job.step || (job.status === "pending" ? "waiting" : "starting")) + " · " + job.progress + "%"));
+      const later = job.status === "pending" && job.scheduled_at && new Date(job.scheduled_at) > Date.now();
+      const waiting = later ? "scheduled " + PJ.relative(job.scheduled_at) : "waiting for a worker";
+      cProgress.append(bar, PJ.el("div", "step small", (job.step || (job.status === "pending" ? waiting : "starting")) + " · " + job.progress + "%"));
     } else if (job.status === "failed" && job.last_error) {
       cProgress.append(PJ.el("div", "error-line small", job.last_error));
     } else if (job.status === "completed") {
