@@ -77,7 +77,8 @@ def api_figures(figure: Any, requests: int = 300) -> list[Any]:
         _seed_to(rows)
         results[rows] = _api_latency(client, token, requests)
     figures = []
-    for name, key, target in (("GET /api/jobs/<id>", "detail", 5.0), ("GET /api/jobs?status= first page", "list", 20.0)):
+    endpoints = (("GET /api/jobs/<id>", "detail", 5.0), ("GET /api/jobs?status= first page", "list", 20.0))
+    for name, key, target in endpoints:
         small, large = results[10_000][key], results[1_000_000][key]
         figures += [
             figure(f"{name} p50 @10k rows", small[0], "ms", higher_is_better=False),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 import uuid
@@ -51,8 +52,9 @@ def percentile(values: list[float], pct: float) -> float:
 
 
 def _progress(items: Iterable[T], label: str, length: int) -> Iterable[T]:
-    with click.progressbar(items, label=label, length=length, file=click.get_text_stream("stderr")) as bar:
-        yield from bar
+    bar = click.progressbar(items, label=label, length=length, file=sys.stderr)
+    with bar as shown:
+        yield from shown
 
 
 def _reset_ledger() -> None:
@@ -145,11 +147,15 @@ def _latency_run(app_module: str, rate: float, seconds: float, log_dir: Path,
     return run, rows
 
 
+def _enqueue_timed(run: str, enqueued_at: float) -> None:
+    enqueue_job("bench_noop", {"run": run, "enqueued_at": enqueued_at})
+
+
 def latencies(rate: float, seconds: float, log_dir: Path) -> list[Figure]:
     _, bare_rows = _latency_run("platform_jobs.bench.bare_app", rate, seconds, log_dir,
                                 lambda run, at: bare_noop.delay(run=run, enqueued_at=at))
     _, rows = _latency_run("platform_jobs", rate, seconds, log_dir,
-                           lambda run, at: enqueue_job("bench_noop", {"run": run, "enqueued_at": at}) and None)
+                           lambda run, at: _enqueue_timed(run, at))
     bare_ms = [(started - enqueued) * 1000 for _, enqueued, started, _ in bare_rows]
     ms = [(started - enqueued) * 1000 for _, enqueued, started, _ in rows]
     finished = {job_id: end for job_id, _, _, end in rows}

@@ -52,7 +52,7 @@ def wait_count(run: str, expected: int, timeout: float = 600) -> tuple[float, fl
     key = COUNT_KEY.format(run=run)
     while int(client.get(key) or 0) < expected:
         if time.monotonic() > deadline:
-            raise TimeoutError(f"only {client.get(key)} of {expected} tasks of {run} finished")
+            raise TimeoutError(f"only {client.get(key)!r} of {expected} tasks of {run} finished")
         time.sleep(0.002)
     done = time.time()
     first = float(client.get(FIRST_KEY.format(run=run)) or done)

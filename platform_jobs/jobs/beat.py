@@ -20,7 +20,7 @@ from redbeat.schedulers import acquire_distributed_beat_lock, get_redis
 log = logging.getLogger(__name__)
 
 
-class PlatformBeatScheduler(RedBeatScheduler):  # type: ignore[misc]
+class PlatformBeatScheduler(RedBeatScheduler):
     def tick(self, min: Any = min, **kwargs: Any) -> float:
         try:
             client = get_redis(self.app)

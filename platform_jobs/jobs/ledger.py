@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, CursorResult, delete, func, insert, select, text, update
+from sqlalchemy import Connection, CursorResult, Table, delete, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
@@ -22,7 +22,7 @@ from platform_jobs.jobs.states import JobStatus
 from platform_jobs.models import Job, JobLog
 
 # The jobs table for Core statements on the hot path (no ORM bookkeeping per statement).
-JOBS = Job.__table__
+JOBS: Table = Job.__table__  # type: ignore[assignment]
 
 ERROR_MAX_CHARS = 4000
 
@@ -120,6 +120,7 @@ class Claim:
     outcome: ClaimOutcome
     attempt: int = 0
     max_attempts: int = 0
+    project_id: uuid.UUID | None = None
 
 
 def try_claim(connection: Connection | Session, job_id: uuid.UUID, worker: str, lease_seconds: float) -> Claim | None:
@@ -144,9 +145,9 @@ def try_claim(connection: Connection | Session, job_id: uuid.UUID, worker: str, 
             lease_expires_at=_lease_until(lease_seconds),
             worker=worker,
         )
-        .returning(jobs.attempts, jobs.max_attempts)
+        .returning(jobs.attempts, jobs.max_attempts, jobs.project_id)
     ).first()
-    return Claim(ClaimOutcome.RUN, row.attempts, row.max_attempts) if row is not None else None
+    return Claim(ClaimOutcome.RUN, row.attempts, row.max_attempts, row.project_id) if row is not None else None
 
 
 def claim(
@@ -213,9 +214,9 @@ def _claim_slow_path(
                 f"worker {current.worker} lost during attempt {current.attempts}" if orphaned else Job.last_error
             ),
         )
-        .returning(Job.attempts, Job.max_attempts)
+        .returning(Job.attempts, Job.max_attempts, Job.project_id)
     ).one()
-    return Claim(ClaimOutcome.RUN, row.attempts, row.max_attempts)
+    return Claim(ClaimOutcome.RUN, row.attempts, row.max_attempts, row.project_id)
 
 
 def _finish(

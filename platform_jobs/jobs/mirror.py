@@ -136,7 +136,7 @@ def on_prerun(sender: Task | None = None, task_id: str | None = None, task: Task
         with autocommit_connection() as connection:
             fast_claim = ledger.try_claim(connection, job_id, worker_name(), settings.lease_seconds)
         if fast_claim is not None:
-            setattr(request, RUN_ATTR, Run(job_id, fast_claim.attempt, fast_claim.max_attempts))
+            setattr(request, RUN_ATTR, Run(job_id, fast_claim.attempt, fast_claim.max_attempts, fast_claim.project_id))
             return
         with session_scope(fast=True) as session:
             claim = ledger.claim(session, job_id, worker_name(), settings.lease_seconds, is_dead_worker)
@@ -152,7 +152,7 @@ def on_prerun(sender: Task | None = None, task_id: str | None = None, task: Task
         setattr(request, CLAIM_FAILED_ATTR, True)
         raise
     if claim.outcome is ledger.ClaimOutcome.RUN:
-        setattr(request, RUN_ATTR, Run(job_id, claim.attempt, claim.max_attempts))
+        setattr(request, RUN_ATTR, Run(job_id, claim.attempt, claim.max_attempts, claim.project_id))
     else:
         log.info("job %s not run: %s", task_id, claim.outcome.value)
 
@@ -197,7 +197,8 @@ def on_success(sender: Task | None = None, result: Any = None, **_: Any) -> None
     run = current_run(sender.request) if sender is not None else None
     if run is not None:
         _write_outcome(run, ledger.finish_completed, to_json(result))
-        emit_job_event(run.job_id)
+        if run.project_id is not None:
+            emit_job_event(run.job_id)
 
 
 @_never_raise
@@ -217,7 +218,8 @@ def on_failure(sender: Task | None = None, task_id: str | None = None, exception
         _write_outcome(run, ledger.finish_canceled, "canceled while running")
     else:
         _write_outcome(run, ledger.finish_failed, error)
-        emit_job_event(run.job_id)
+        if run.project_id is not None:
+            emit_job_event(run.job_id)
 
 
 @_never_raise

@@ -12,8 +12,8 @@ import logging
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
 import jsonschema
@@ -85,7 +85,7 @@ def _json_object(payload: Any) -> dict[str, Any]:
     return result
 
 
-@lru_cache(maxsize=None)
+@cache
 def _validator(job_type_name: str) -> Any:
     schema = dict(get_job_type(job_type_name).policy.payload_schema)
     return jsonschema.validators.validator_for(schema)(schema)

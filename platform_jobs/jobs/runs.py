@@ -41,6 +41,7 @@ class Run:
     job_id: uuid.UUID
     attempt: int
     max_attempts: int
+    project_id: uuid.UUID | None = None  # job events (webhooks) exist only for a project's jobs
 
 
 @dataclass(frozen=True)
