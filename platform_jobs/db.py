@@ -29,6 +29,9 @@ _factories: dict[bool, sessionmaker[Session]] = {}
 def _new_engine(fast: bool) -> Engine:
     engine = create_engine(
         get_settings().sqlalchemy_url,
+        # Check a pooled connection before use (one short round trip), so a Postgres restart costs no
+        # request, enqueue or claim an error.
+        pool_pre_ping=True,
         pool_size=5,
         max_overflow=10,
         pool_recycle=1800,
