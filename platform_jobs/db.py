@@ -12,26 +12,29 @@ Two flavours of connection:
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from platform_jobs.settings import get_settings
 
 _pid: int | None = None
-_engines: dict[bool, Engine] = {}
+_engines: dict[tuple[bool, bool], Engine] = {}
 _factories: dict[bool, sessionmaker[Session]] = {}
+T = TypeVar("T")
 
 
-def _new_engine(fast: bool) -> Engine:
+def _new_engine(fast: bool, ping: bool) -> Engine:
     engine = create_engine(
         get_settings().sqlalchemy_url,
-        # Check a pooled connection before use (one short round trip), so a Postgres restart costs no
-        # request, enqueue or claim an error.
-        pool_pre_ping=True,
+        # Sessions check a pooled connection before use (one short round trip), so a Postgres restart
+        # costs no request an error. The one-statement hot path (claims, single enqueues) skips the
+        # check and replaces a dead connection on failure instead (execute_fast).
+        pool_pre_ping=ping,
         pool_size=5,
         max_overflow=10,
         pool_recycle=1800,
@@ -47,7 +50,7 @@ def _new_engine(fast: bool) -> Engine:
     return engine
 
 
-def get_engine(fast: bool = False) -> Engine:
+def get_engine(fast: bool = False, ping: bool = True) -> Engine:
     """The process's engine; a forked child never reuses its parent's connections."""
     global _pid
     if _pid != os.getpid():
@@ -56,10 +59,11 @@ def get_engine(fast: bool = False) -> Engine:
         _engines.clear()
         _factories.clear()
         _pid = os.getpid()
-    if fast not in _engines:
-        _engines[fast] = _new_engine(fast)
-        _factories[fast] = sessionmaker(_engines[fast], expire_on_commit=False)
-    return _engines[fast]
+    if (fast, ping) not in _engines:
+        _engines[(fast, ping)] = _new_engine(fast, ping)
+        if ping:
+            _factories[fast] = sessionmaker(_engines[(fast, ping)], expire_on_commit=False)
+    return _engines[(fast, ping)]
 
 
 def reset_engine() -> None:
@@ -73,10 +77,24 @@ def reset_engine() -> None:
 
 
 @contextmanager
-def autocommit_connection(fast: bool = True) -> Iterator[Connection]:
-    """A pooled connection in autocommit mode: each statement is its own transaction, one round trip."""
-    with get_engine(fast).connect() as connection:
+def autocommit_connection() -> Iterator[Connection]:
+    """A fast-commit pooled connection in autocommit mode: one statement, one round trip."""
+    with get_engine(fast=True, ping=False).connect() as connection:
         yield connection.execution_options(isolation_level="AUTOCOMMIT")
+
+
+def execute_fast(work: Callable[[Connection], T]) -> T:
+    """Run ``work`` on an autocommit connection; if the pooled connection turns out dead (Postgres
+    restarted), the pool is refreshed and ``work`` runs once more. ``work`` must tolerate that its
+    first run may have committed (callers: an insert of a new id, a compare-and-set claim)."""
+    try:
+        with autocommit_connection() as connection:
+            return work(connection)
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+    with autocommit_connection() as connection:
+        return work(connection)
 
 
 @contextmanager

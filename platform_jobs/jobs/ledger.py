@@ -83,6 +83,12 @@ def insert_jobs(session: Session | Connection, jobs: Sequence[NewJob]) -> None:
     )
 
 
+def jobs_exist(connection: Connection | Session, jobs: Sequence[NewJob]) -> bool:
+    ids = [job.id for job in jobs]
+    found = connection.execute(select(func.count()).select_from(JOBS).where(JOBS.c.id.in_(ids))).scalar_one()
+    return int(found) == len(ids)
+
+
 def record_external_publish(session: Session, job: NewJob) -> None:
     """A task published with ``delay()`` outside enqueue_job: make sure its row exists."""
     stmt = pg_insert(Job).values(

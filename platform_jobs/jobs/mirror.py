@@ -20,7 +20,7 @@ from typing import Any
 
 from celery import Task, signals
 
-from platform_jobs.db import autocommit_connection, session_scope
+from platform_jobs.db import execute_fast, session_scope
 from platform_jobs.errors import JobCanceled
 from platform_jobs.jobs import ledger
 from platform_jobs.jobs.registry import JobType, job_type_for_task
@@ -133,8 +133,9 @@ def on_prerun(sender: Task | None = None, task_id: str | None = None, task: Task
     job_id = uuid.UUID(task_id)
     settings = get_settings()
     try:
-        with autocommit_connection() as connection:
-            fast_claim = ledger.try_claim(connection, job_id, worker_name(), settings.lease_seconds)
+        fast_claim = execute_fast(
+            lambda connection: ledger.try_claim(connection, job_id, worker_name(), settings.lease_seconds)
+        )
         if fast_claim is not None:
             setattr(request, RUN_ATTR, Run(job_id, fast_claim.attempt, fast_claim.max_attempts, fast_claim.project_id))
             return

@@ -17,8 +17,10 @@ from functools import cache
 from typing import Any
 
 import jsonschema
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
 
-from platform_jobs.db import autocommit_connection, session_scope
+from platform_jobs.db import execute_fast, session_scope
 from platform_jobs.errors import InvalidJob, JobNotFound, JobStateConflict, MaxAttemptsReached
 from platform_jobs.jobs import ledger
 from platform_jobs.jobs.mirror import LEDGER_HEADER
@@ -30,6 +32,7 @@ log = logging.getLogger(__name__)
 
 MIN_PRIORITY, MAX_PRIORITY, DEFAULT_PRIORITY = 0, 9, 5
 MAX_ATTEMPTS_LIMIT = 100
+UNIQUE_VIOLATION = "23505"
 MAX_PAYLOAD_BYTES = 256 * 1024
 MAX_PAYLOAD_DEPTH = 32  # deeper nesting is refused: no job needs it, and it is a parser-bomb shape
 
@@ -180,6 +183,16 @@ def publish(jobs: Sequence[ledger.NewJob | Any]) -> list[uuid.UUID]:
     return failed
 
 
+def _insert_once(connection: Connection, jobs: Sequence[ledger.NewJob]) -> None:
+    """Insert; when run again after a dead connection, a row with our fresh id already there is ours."""
+    try:
+        ledger.insert_jobs(connection, jobs)
+    except IntegrityError as exc:
+        if getattr(exc.orig, "sqlstate", None) == UNIQUE_VIOLATION and ledger.jobs_exist(connection, jobs):
+            return
+        raise
+
+
 def enqueue_many(requests: Iterable[JobRequest]) -> list[str]:
     """Validate all, insert all in one transaction, then publish on one connection."""
     now = datetime.now(UTC)
@@ -187,8 +200,7 @@ def enqueue_many(requests: Iterable[JobRequest]) -> list[str]:
     # A fast (asynchronous) commit: if Postgres crashed before flushing it, the message still carries
     # the job, and the claim recreates the row from it (mirror.on_prerun).
     if len(jobs) == 1:
-        with autocommit_connection() as connection:  # one statement, one round trip
-            ledger.insert_jobs(connection, jobs)
+        execute_fast(lambda connection: _insert_once(connection, jobs))  # one statement, one round trip
     else:
         with session_scope(fast=True) as session:  # one transaction: all rows or none
             ledger.insert_jobs(session, jobs)
