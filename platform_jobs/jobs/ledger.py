@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from psycopg.types.json import Jsonb
 from sqlalchemy import Connection, CursorResult, Table, delete, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
@@ -81,6 +82,31 @@ def insert_jobs(session: Session | Connection, jobs: Sequence[NewJob]) -> None:
             for job in jobs
         ],
     )
+
+
+_INSERT_ONE = (
+    "INSERT INTO control_plane.jobs (id, type, payload, status, max_attempts, priority, queue, scheduled_at,"
+    " published_at, workspace_id, project_id, created_by) VALUES (%(id)s, %(type)s, %(payload)s, 'pending',"
+    " %(max_attempts)s, %(priority)s, %(queue)s, %(scheduled_at)s, %(published_at)s, %(workspace_id)s,"
+    " %(project_id)s, %(created_by)s)"
+)
+
+
+def insert_one(connection: Connection, job: NewJob) -> None:
+    """The single-job enqueue: plain SQL the driver prepares once, no ORM or compile work per call."""
+    connection.exec_driver_sql(_INSERT_ONE, {
+        "id": job.id,
+        "type": job.type,
+        "payload": Jsonb(job.payload),
+        "max_attempts": job.max_attempts,
+        "priority": job.priority,
+        "queue": job.queue,
+        "scheduled_at": job.scheduled_at,
+        "published_at": datetime.now(UTC) if job.published else None,
+        "workspace_id": job.workspace_id,
+        "project_id": job.project_id,
+        "created_by": Jsonb(job.created_by) if job.created_by is not None else None,
+    })
 
 
 def jobs_exist(connection: Connection | Session, jobs: Sequence[NewJob]) -> bool:

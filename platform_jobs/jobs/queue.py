@@ -186,7 +186,7 @@ def publish(jobs: Sequence[ledger.NewJob | Any]) -> list[uuid.UUID]:
 def _insert_once(connection: Connection, jobs: Sequence[ledger.NewJob]) -> None:
     """Insert; when run again after a dead connection, a row with our fresh id already there is ours."""
     try:
-        ledger.insert_jobs(connection, jobs)
+        ledger.insert_one(connection, jobs[0]) if len(jobs) == 1 else ledger.insert_jobs(connection, jobs)
     except IntegrityError as exc:
         if getattr(exc.orig, "sqlstate", None) == UNIQUE_VIOLATION and ledger.jobs_exist(connection, jobs):
             return
