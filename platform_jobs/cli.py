@@ -69,19 +69,10 @@ def _start(name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[
               help="where the embedded Postgres and Redis keep their data")
 def dev(port: int, data_dir: str) -> None:
     """Run the whole system on this machine: Postgres, Redis, migrations, worker, beat and web."""
-    from platform_jobs.embedded import EmbeddedPostgres, EmbeddedRedis
+    from platform_jobs.embedded import start_missing_services
 
     env = dict(os.environ)
-    stoppers: list[Any] = []
-    data = Path(data_dir).resolve()
-    if not env.get("DATABASE_URL"):
-        postgres = EmbeddedPostgres(data / "postgres")
-        stoppers.append(postgres.stop)
-        env["DATABASE_URL"] = postgres.url()
-    if not env.get("REDIS_URL"):
-        redis_server = EmbeddedRedis(data / "redis").start()
-        stoppers.append(redis_server.stop)
-        env["REDIS_URL"] = redis_server.url
+    stoppers = start_missing_services(env, Path(data_dir).resolve())
     env.setdefault("PJ_SWEEP_INTERVAL", "2")
     os.environ.update(env)
 
@@ -215,20 +206,11 @@ def bench(ctx: click.Context, data_dir: str | None, json_path: str) -> None:
     """
     import tempfile
 
-    from platform_jobs.embedded import EmbeddedPostgres, EmbeddedRedis
+    from platform_jobs.embedded import start_missing_services
 
     env = dict(os.environ)
-    root = Path(data_dir or tempfile.mkdtemp(prefix="pj-bench-data-")).resolve()
-    stoppers: list[Any] = []
+    stoppers = start_missing_services(env, Path(data_dir or tempfile.mkdtemp(prefix="pj-bench-data-")).resolve())
     try:
-        if not env.get("DATABASE_URL"):
-            postgres = EmbeddedPostgres(root / "postgres")
-            stoppers.append(postgres.stop)
-            env["DATABASE_URL"] = postgres.url()
-        if not env.get("REDIS_URL"):
-            redis_server = EmbeddedRedis(root / "redis").start()
-            stoppers.append(redis_server.stop)
-            env["REDIS_URL"] = redis_server.url
         env["PJ_EXTRA_TASK_MODULES"] = "platform_jobs.bench.tasks"
         from platform_jobs import migrate as migrations
 

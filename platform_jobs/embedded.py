@@ -7,6 +7,7 @@ import importlib.util
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import redis
@@ -99,3 +100,18 @@ class EmbeddedRedis:
             self._process.terminate()
         self._process.wait(timeout=10)
         self._process = None
+
+
+def start_missing_services(env: dict[str, str], data_dir: Path) -> list[Callable[[], None]]:
+    """Start an embedded Postgres / Redis for whichever of DATABASE_URL / REDIS_URL ``env`` lacks, set
+    it in ``env``, and return the functions that stop what was started (call them in reverse)."""
+    stoppers: list[Callable[[], None]] = []
+    if not env.get("DATABASE_URL"):
+        postgres = EmbeddedPostgres(data_dir / "postgres")
+        stoppers.append(postgres.stop)
+        env["DATABASE_URL"] = postgres.url()
+    if not env.get("REDIS_URL"):
+        redis_server = EmbeddedRedis(data_dir / "redis").start()
+        stoppers.append(redis_server.stop)
+        env["REDIS_URL"] = redis_server.url
+    return stoppers
