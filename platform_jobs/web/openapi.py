@@ -149,6 +149,60 @@ PATHS: dict[str, Any] = {
                           **_errors(400, 401, 403, 404, 409, 413, 415, 422)},
         },
     },
+    "/api/monitoring/alerts": {
+        "post": {
+            "operationId": "postMonitoringAlert",
+            "summary": "Report an alert about a project: enqueues auto_suspend, which suspends only on evidence",
+            "description": "Needs an API token (a workspace token for its own projects, or an operator token).",
+            "security": [{"bearerAuth": []}],
+            "requestBody": _json_body({
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["project_id"],
+                "properties": {
+                    "project_id": {"type": "string", "format": "uuid"},
+                    "alert": {"type": "object", "description": "What monitoring saw (kept with the job)"},
+                },
+            }, True),
+            "responses": {
+                "202": _success("auto_suspend enqueued", {
+                    "type": "object", "required": ["id"], "properties": {"id": {"type": "string", "format": "uuid"}},
+                }),
+                **_errors(400, 401, 404, 413, 415, 422),
+            },
+        },
+    },
+    "/api/notifications": {
+        "get": {
+            "operationId": "listNotifications",
+            "summary": "Notifications of the caller's workspace, newest first",
+            "parameters": [_query("limit", {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
+                                  "How many (1-200)")],
+            "responses": {
+                "200": _success("Notifications", {
+                    "type": "object",
+                    "required": ["items"],
+                    "properties": {"items": {"type": "array", "items": {
+                        "type": "object",
+                        "required": ["id", "kind", "subject", "body", "project_id", "recipient", "created_at",
+                                     "read_at", "emailed_at"],
+                        "properties": {
+                            "id": {"type": "string"},
+                            "kind": {"type": "string"},
+                            "subject": {"type": "string"},
+                            "body": {"type": "string"},
+                            "project_id": _nullable({"type": "string"}),
+                            "recipient": _nullable({"type": "string"}),
+                            "created_at": {"type": "string"},
+                            "read_at": _nullable({"type": "string"}),
+                            "emailed_at": _nullable({"type": "string"}),
+                        },
+                    }}},
+                }),
+                **_errors(400, 401),
+            },
+        },
+    },
     "/api/openapi.json": {
         "get": {
             "operationId": "openapi",
