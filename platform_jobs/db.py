@@ -33,7 +33,7 @@ def _new_engine(fast: bool, ping: bool) -> Engine:
         get_settings().sqlalchemy_url,
         # Sessions check a pooled connection before use (one short round trip), so a Postgres restart
         # costs no request an error. The one-statement hot path (claims, single enqueues) skips the
-        # check and replaces a dead connection on failure instead (execute_fast).
+        # check and replaces a dead connection on failure instead (execute_autocommit).
         pool_pre_ping=ping,
         pool_size=5,
         max_overflow=10,
@@ -77,24 +77,30 @@ def reset_engine() -> None:
 
 
 @contextmanager
-def autocommit_connection() -> Iterator[Connection]:
-    """A fast-commit pooled connection in autocommit mode: one statement, one round trip."""
-    with get_engine(fast=True, ping=False).connect() as connection:
+def autocommit_connection(fast: bool = True) -> Iterator[Connection]:
+    """A pooled connection in autocommit mode: one statement, one round trip (``fast``: the commit
+    does not wait for the WAL flush)."""
+    with get_engine(fast=fast, ping=False).connect() as connection:
         yield connection.execution_options(isolation_level="AUTOCOMMIT")
 
 
-def execute_fast(work: Callable[[Connection], T]) -> T:
+def execute_autocommit(work: Callable[[Connection], T], *, fast: bool = True) -> T:
     """Run ``work`` on an autocommit connection; if the pooled connection turns out dead (Postgres
     restarted), the pool is refreshed and ``work`` runs once more. ``work`` must tolerate that its
-    first run may have committed (callers: an insert of a new id, a compare-and-set claim)."""
+    first run may have committed (callers: an insert of a new id, a compare-and-set claim or outcome)."""
     try:
-        with autocommit_connection() as connection:
+        with autocommit_connection(fast) as connection:
             return work(connection)
     except DBAPIError as exc:
         if not exc.connection_invalidated:
             raise
-    with autocommit_connection() as connection:
+    with autocommit_connection(fast) as connection:
         return work(connection)
+
+
+def execute_fast(work: Callable[[Connection], T]) -> T:
+    """:func:`execute_autocommit` with an asynchronous commit (claims, new jobs' rows)."""
+    return execute_autocommit(work, fast=True)
 
 
 @contextmanager

@@ -15,11 +15,11 @@ from platform_jobs.db import session_scope
 
 SEED_SQL = """
 INSERT INTO control_plane.jobs (id, type, payload, status, attempts, max_attempts, queue, created_at,
-                                updated_at, completed_at, progress)
+                                updated_at, started_at, completed_at, progress)
 SELECT gen_random_uuid(), (ARRAY['demo','api_call','build','deploy'])[1 + (g % 4)], '{}'::jsonb,
        (ARRAY['completed','completed','completed','failed','canceled','pending','running']::control_plane.job_status[])
            [1 + (g % 7)],
-       1, 3, 'jobs', now() - make_interval(secs => g), now(), now(), 100
+       1, 3, 'jobs', now() - make_interval(secs => g), now(), now() - make_interval(secs => g % 5), now(), 100
 FROM generate_series(1, :count) AS g
 """
 

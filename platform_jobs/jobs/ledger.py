@@ -252,7 +252,7 @@ def _claim_slow_path(
 
 
 def _finish(
-    session: Session,
+    session: Connection | Session,
     job_id: uuid.UUID,
     status: JobStatus,
     error: str | None,
@@ -287,26 +287,26 @@ def _finish(
 
 
 def finish_completed(
-    session: Session, job_id: uuid.UUID, attempt: int, result: Any, late: bool = False
+    session: Connection | Session, job_id: uuid.UUID, attempt: int, result: Any, late: bool = False
 ) -> bool:
     return _finish(session, job_id, JobStatus.COMPLETED, None, attempt, result, late)
 
 
 def finish_failed(
-    session: Session, job_id: uuid.UUID, attempt: int | None, error: str, late: bool = False
+    session: Connection | Session, job_id: uuid.UUID, attempt: int | None, error: str, late: bool = False
 ) -> bool:
     """Fail a run; ``attempt=None`` (the worker's main process knows no attempt) fails any active run."""
     return _finish(session, job_id, JobStatus.FAILED, error, attempt, late=late)
 
 
 def finish_canceled(
-    session: Session, job_id: uuid.UUID, attempt: int | None, reason: str, late: bool = False
+    session: Connection | Session, job_id: uuid.UUID, attempt: int | None, reason: str, late: bool = False
 ) -> bool:
     return _finish(session, job_id, JobStatus.CANCELED, reason, attempt, late=late)
 
 
 def mark_retry(
-    session: Session,
+    session: Connection | Session,
     job_id: uuid.UUID,
     attempt: int,
     error: str,

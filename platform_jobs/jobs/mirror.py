@@ -158,11 +158,12 @@ def on_prerun(sender: Task | None = None, task_id: str | None = None, task: Task
         log.info("job %s not run: %s", task_id, claim.outcome.value)
 
 
-def _write_outcome(run: Run, write: Callable[..., bool], *args: Any) -> None:
-    """Queue a run's outcome for the process's batched writer (platform_jobs.jobs.runs)."""
+def _write_outcome(run: Run, write: Callable[..., bool], *args: Any, then: Callable[[], None] | None = None) -> None:
+    """Queue a run's outcome; the postrun hook writes it before Celery reports the run (and acks)."""
     tracker.record(Outcome(
-        now=lambda session: write(session, run.job_id, run.attempt, *args),
-        late=lambda session: write(session, run.job_id, run.attempt, *args, late=True),
+        now=lambda connection: write(connection, run.job_id, run.attempt, *args),
+        late=lambda connection: write(connection, run.job_id, run.attempt, *args, late=True),
+        then=then,
     ))
 
 
@@ -175,31 +176,19 @@ def _emit_now(job_id: uuid.UUID) -> None:
         log.exception("job event of %s not emitted", job_id)
 
 
-def emit_job_event(job_id: uuid.UUID) -> None:
-    """job.completed / job.failed webhooks of the job's project (issue 5).
-
-    Queued behind the run's outcome in the batched writer and sent once that write committed, so
-    the event sees the final state; never raises.
-    """
-    from sqlalchemy import event
-
-    def after_outcome(session: Any) -> bool:
-        event.listen(session, "after_commit", lambda _session: _emit_now(job_id), once=True)
-        return True
-
-    try:
-        tracker.record(Outcome(now=after_outcome, late=after_outcome))
-    except Exception:
-        log.exception("job event of %s not queued", job_id)
+def job_event_of(run: Run) -> Callable[[], None] | None:
+    """job.completed / job.failed webhooks of a project's job (issue 5), sent by the writer thread
+    once the outcome is written, so the event sees the final state."""
+    if run.project_id is None:
+        return None
+    return functools.partial(_emit_now, run.job_id)
 
 
 @_never_raise
 def on_success(sender: Task | None = None, result: Any = None, **_: Any) -> None:
     run = current_run(sender.request) if sender is not None else None
     if run is not None:
-        _write_outcome(run, ledger.finish_completed, to_json(result))
-        if run.project_id is not None:
-            emit_job_event(run.job_id)
+        _write_outcome(run, ledger.finish_completed, to_json(result), then=job_event_of(run))
 
 
 @_never_raise
@@ -218,9 +207,7 @@ def on_failure(sender: Task | None = None, task_id: str | None = None, exception
     if isinstance(exception, JobCanceled):
         _write_outcome(run, ledger.finish_canceled, "canceled while running")
     else:
-        _write_outcome(run, ledger.finish_failed, error)
-        if run.project_id is not None:
-            emit_job_event(run.job_id)
+        _write_outcome(run, ledger.finish_failed, error, then=job_event_of(run))
 
 
 @_never_raise
@@ -256,6 +243,13 @@ def on_revoked(sender: Task | None = None, request: Any = None, terminated: bool
 
 
 @_never_raise
+def on_postrun(sender: Task | None = None, **_: Any) -> None:
+    """The run's outcome is durable before the child hands the run back to the main process."""
+    if sender is not None and current_run(sender.request) is not None:
+        tracker.write_now()
+
+
+@_never_raise
 def on_process_shutdown(**_: Any) -> None:
     tracker.flush()
 
@@ -266,6 +260,7 @@ _HOOKS = (
     (signals.task_success, on_success, "pj_success"),
     (signals.task_failure, on_failure, "pj_failure"),
     (signals.task_retry, on_retry, "pj_retry"),
+    (signals.task_postrun, on_postrun, "pj_postrun"),
     (signals.task_revoked, on_revoked, "pj_revoked"),
     (signals.worker_process_shutdown, on_process_shutdown, "pj_shutdown"),
 )

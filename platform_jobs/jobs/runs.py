@@ -1,16 +1,19 @@
 """The runs owned by this worker process: claims, heartbeats, cancel flags and outcome writes.
 
+A run's outcome (completed, failed, canceled) is written durably by the process that ran it, in one
+autocommit statement, before Celery reports the run to the worker's main process, which acks the
+message only then (``acks_late``). So a child killed at any point leaves either an unacked message
+(Celery redelivers it and the claim takes the job over from the dead holder) or a written outcome;
+never an acked message with the job still ``running``.
+
 One background thread per worker process (started lazily, after fork):
 
-- writes the outcomes of finished runs in batches — one transaction, one WAL flush, for all the runs
-  that finished within a couple of milliseconds — so the mirror costs one durable commit per batch,
-  not one per job;
 - extends the lease of every job this process runs and learns of cancel requests (every lease/3 s);
 - keeps outcome writes that failed (Postgres unreachable) and retries them until they land, so a
-  finished run's outcome is recorded once the database is back.
-
-A process killed before its batch is written loses only the record, not the job: the run's lease
-expires, the reaper hands the job back, and the (idempotent) handler runs again.
+  finished run's outcome is recorded once the database is back (a worker killed during such an
+  outage loses the record, not the job: the lease expires and the reaper hands the job back);
+- runs what must follow a committed outcome (job.completed / job.failed events) off the task's path;
+- writes, within a second, an outcome left queued (one whose task thread could not write it).
 """
 
 from __future__ import annotations
@@ -24,16 +27,17 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
-from platform_jobs.db import session_scope
+from platform_jobs.db import execute_autocommit, session_scope
 from platform_jobs.jobs import ledger
 from platform_jobs.settings import get_settings
 
 log = logging.getLogger(__name__)
 
-Write = Callable[[Session], object]
-COALESCE_SECONDS = 0.002  # how long a batch waits for more outcomes before it is written
+Write = Callable[[Connection | Session], object]
+FollowUp = Callable[[], None]
 
 
 @dataclass(frozen=True)
@@ -46,8 +50,9 @@ class Run:
 
 @dataclass(frozen=True)
 class Outcome:
-    now: Write  # the compare-and-set for a run that just finished
+    now: Write  # the compare-and-set for a run that just finished (one statement)
     late: Write  # the same, relaxed for a write that lands after an outage (see ledger._finish)
+    then: FollowUp | None = None  # run by the writer thread once the outcome is written
 
 
 def worker_name(pid: int | None = None) -> str:
@@ -61,7 +66,8 @@ class RunTracker:
         self._runs: dict[uuid.UUID, Run] = {}
         self._cancel_requested: set[uuid.UUID] = set()
         self._outcomes: list[Outcome] = []
-        self._outbox: list[Write] = []
+        self._outbox: list[tuple[Write, FollowUp | None]] = []
+        self._follow_ups: list[FollowUp] = []
         self._thread: threading.Thread | None = None
         self._thread_pid: int | None = None
         self._wake = threading.Event()
@@ -88,17 +94,21 @@ class RunTracker:
     # -- outcomes ----------------------------------------------------------------------------------
 
     def record(self, outcome: Outcome) -> None:
-        """Queue a finished run's outcome for the next batch (written within milliseconds)."""
+        """Queue a finished run's outcome; :meth:`write_now` (or the writer thread) writes it."""
         with self._lock:
             self._outcomes.append(outcome)
         self._ensure_thread()
-        self._wake.set()
 
-    def defer(self, write: Write) -> None:
+    def defer(self, write: Write, then: FollowUp | None = None) -> None:
         """Keep a write that failed; it is retried until it lands."""
         with self._lock:
-            self._outbox.append(write)
+            self._outbox.append((write, then))
         self._ensure_thread()
+
+    def write_now(self) -> None:
+        """Write the queued outcomes in the calling thread (a task's, before its run is reported)."""
+        with self._write_lock:
+            self._write_outcomes()
 
     def flush(self) -> bool:
         """Write every queued outcome now; True when nothing is left unwritten."""
@@ -108,39 +118,47 @@ class RunTracker:
             with self._lock:
                 return not self._outbox and not self._outcomes
 
+    def _follow(self, then: FollowUp | None) -> None:
+        if then is not None:
+            with self._lock:
+                self._follow_ups.append(then)
+            self._wake.set()
+
     def _write_outcomes(self) -> None:
         with self._lock:
             batch, self._outcomes = self._outcomes, []
-        if not batch:
-            return
-        try:
-            with session_scope() as session:
-                for outcome in batch:
-                    outcome.now(session)
-            return
-        except Exception as exc:
-            log.warning("writing %d outcomes failed (%s); writing them one by one", len(batch), exc)
         for outcome in batch:
             try:
-                with session_scope() as session:
-                    outcome.now(session)
+                execute_autocommit(outcome.now, fast=False)
             except Exception as exc:
                 log.warning("could not record outcome now (%s); will retry", exc)
-                self.defer(outcome.late)
+                self.defer(outcome.late, outcome.then)
+            else:
+                self._follow(outcome.then)
 
     def _retry_outbox(self) -> None:
         with self._lock:
             pending, self._outbox = self._outbox, []
-        failed: list[Write] = []
-        for write in pending:
+        failed: list[tuple[Write, FollowUp | None]] = []
+        for write, then in pending:
             try:
-                with session_scope() as session:
-                    write(session)
+                execute_autocommit(write, fast=False)
             except Exception as exc:  # the database may still be down
                 log.warning("deferred ledger write failed again: %s", exc)
-                failed.append(write)
+                failed.append((write, then))
+            else:
+                self._follow(then)
         with self._lock:
             self._outbox[:0] = failed
+
+    def _run_follow_ups(self) -> None:
+        with self._lock:
+            follow_ups, self._follow_ups = self._follow_ups, []
+        for then in follow_ups:
+            try:
+                then()
+            except Exception:
+                log.exception("follow-up of a written outcome failed")
 
     # -- the background thread ----------------------------------------------------------------------
 
@@ -157,14 +175,13 @@ class RunTracker:
         next_beat = time.monotonic() + interval
         while True:
             self._wake.wait(max(0.0, min(1.0, next_beat - time.monotonic())))
-            if self._wake.is_set():
-                time.sleep(COALESCE_SECONDS)
-                self._wake.clear()
+            self._wake.clear()
             try:
                 with self._write_lock:
                     self._write_outcomes()
                     if self._outbox:
                         self._retry_outbox()
+                self._run_follow_ups()
                 if time.monotonic() >= next_beat:
                     next_beat = time.monotonic() + interval
                     self._heartbeat()

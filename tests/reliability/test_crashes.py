@@ -146,3 +146,18 @@ def test_enqueuer_dying_between_commit_and_publish_still_runs_the_job_once(stack
     stack.beat()
     wait_status(job_id, "completed", timeout=40)  # republished after PJ_REPUBLISH_AFTER (8 s)
     assert len(read_effects(job_id)) == 1
+
+
+def test_a_run_killed_right_after_it_succeeded_keeps_its_outcome_and_does_not_run_again(stack) -> None:
+    """The outcome is written before the run is reported: a child killed after the handler returned
+    (message not yet acked) leaves the job completed, and the redelivered message does not run it again."""
+    worker = stack.worker(concurrency=1)
+    job_id = enqueue_job("test_die_when_reported", {})
+    job = wait_status(job_id, "completed", timeout=30)
+    wait_for(lambda: "killed" in read_effects(job_id), 10, 0.05, "the child to be killed")
+    # The killed child's message is redelivered (reject_on_worker_lost) and must find the job finished.
+    wait_for(lambda: "exited with 'signal 9" in worker.log_text() and f"{job_id}] succeeded" in
+             worker.log_text().split("exited with 'signal 9", 1)[1], 30, 0.1, "the redelivery to be handled")
+    job = job_row(job_id)
+    starts = [line for line in read_effects(job_id) if line.startswith("start")]
+    assert (job.status.value, job.attempts, len(starts)) == ("completed", 1, 1)

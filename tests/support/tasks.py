@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from celery import signals
+
 from platform_jobs.jobs.registry import JobPolicy, job_task
 from platform_jobs.jobs.task import JobTask
 
@@ -109,3 +111,23 @@ def idempotent(task: JobTask, seconds: float = 0.5) -> str:
     applied = mark_done_once(task.job_id)
     record_effect(task.job_id, f"effect applied={applied}")
     return "done"
+
+
+@job_task("test_die_when_reported", JobPolicy(max_attempts=3, **FAST))
+def die_when_reported(task: JobTask) -> str:
+    """Succeeds; then the process dies before Celery reports the run (see ``_kill_after_first_run``)."""
+    record_effect(task.job_id, f"start attempt={task.attempt}")
+    return "done"
+
+
+@signals.task_postrun.connect(weak=False)
+def _kill_after_first_run(sender: Any = None, task_id: str | None = None, **_: Any) -> None:
+    """SIGKILL the worker child in the last moment of its first run of ``test_die_when_reported``:
+    after every platform_jobs hook (connected before this module is imported), before the main
+    process hears of the result and acks the message."""
+    if getattr(sender, "name", None) != "platform_jobs.test_die_when_reported" or task_id is None:
+        return
+    effects = read_effects(task_id)
+    if "killed" not in effects and any(line.startswith("start") for line in effects):
+        record_effect(task_id, "killed")
+        os.kill(os.getpid(), signal.SIGKILL)
