@@ -155,29 +155,27 @@ class Claim:
     project_id: uuid.UUID | None = None
 
 
+_TRY_CLAIM = (
+    "UPDATE control_plane.jobs SET status = 'running', attempts = attempts + 1, started_at = now(),"
+    " updated_at = now(), lease_expires_at = now() + make_interval(secs => %(lease)s), worker = %(worker)s"
+    " WHERE id = %(id)s AND status = 'pending' AND cancel_requested_at IS NULL AND attempts < max_attempts"
+    " RETURNING attempts, max_attempts, project_id"
+)
+
+
+def _driver_connection(connection: Connection | Session) -> Connection:
+    return connection.connection() if isinstance(connection, Session) else connection
+
+
 def try_claim(connection: Connection | Session, job_id: uuid.UUID, worker: str, lease_seconds: float) -> Claim | None:
     """The common case in one statement: a pending job with attempts left becomes ours.
 
-    None means the job is not simply pending; :func:`claim` then looks closer.
+    None means the job is not simply pending; :func:`claim` then looks closer. Plain SQL the driver
+    prepares once: this runs for every job, and building the statement per call cost more than its
+    round trip.
     """
-    jobs = JOBS.c
-    row = connection.execute(
-        update(JOBS)
-        .where(
-            jobs.id == job_id,
-            jobs.status == JobStatus.PENDING,
-            jobs.cancel_requested_at.is_(None),
-            jobs.attempts < jobs.max_attempts,
-        )
-        .values(
-            status=JobStatus.RUNNING,
-            attempts=jobs.attempts + 1,
-            started_at=func.now(),
-            updated_at=func.now(),
-            lease_expires_at=_lease_until(lease_seconds),
-            worker=worker,
-        )
-        .returning(jobs.attempts, jobs.max_attempts, jobs.project_id)
+    row = _driver_connection(connection).exec_driver_sql(
+        _TRY_CLAIM, {"id": job_id, "worker": worker, "lease": float(lease_seconds)}
     ).first()
     return Claim(ClaimOutcome.RUN, row.attempts, row.max_attempts, row.project_id) if row is not None else None
 
@@ -251,6 +249,15 @@ def _claim_slow_path(
     return Claim(ClaimOutcome.RUN, row.attempts, row.max_attempts, row.project_id)
 
 
+_END_RUN = (
+    "UPDATE control_plane.jobs SET status = %(status)s::control_plane.job_status, completed_at = now(),"
+    " updated_at = now(), lease_expires_at = NULL, last_error = %(error)s,"
+    " result = CASE WHEN %(completed)s THEN %(result)s ELSE result END,"
+    " progress = CASE WHEN %(completed)s THEN 100 ELSE progress END"
+    " WHERE id = %(id)s AND status = 'running' AND attempts = %(attempt)s"
+)
+
+
 def _finish(
     session: Connection | Session,
     job_id: uuid.UUID,
@@ -265,24 +272,28 @@ def _finish(
     ``late`` is for an outcome written after the database came back: the reaper may have handed the
     run back to pending meanwhile, and the outcome still lands as long as no new run has started.
     """
+    completed = status == JobStatus.COMPLETED
+    last_error = None if completed else clip_error(error or status.value)
+    if attempt is not None and not late:  # a run that just ended: the hot path, in prepared plain SQL
+        return _rowcount(_driver_connection(session).exec_driver_sql(_END_RUN, {
+            "status": status.value, "error": last_error, "completed": completed,
+            "result": Jsonb(result), "id": job_id, "attempt": attempt,
+        })) == 1
     jobs = JOBS.c
     where = [jobs.id == job_id]
     if attempt is None:
         where.append(jobs.status.in_([JobStatus.PENDING, JobStatus.RUNNING]))
-    elif late:
-        where += [jobs.status.in_([JobStatus.PENDING, JobStatus.RUNNING]), jobs.attempts == attempt]
     else:
-        where += [jobs.status == JobStatus.RUNNING, jobs.attempts == attempt]
+        where += [jobs.status.in_([JobStatus.PENDING, JobStatus.RUNNING]), jobs.attempts == attempt]
     values: dict[str, Any] = {
         "status": status,
         "completed_at": func.now(),
         "updated_at": func.now(),
         "lease_expires_at": None,
+        "last_error": last_error,
     }
-    if status == JobStatus.COMPLETED:
-        values.update(result=result, progress=100, last_error=None)
-    else:
-        values["last_error"] = clip_error(error or status.value)
+    if completed:
+        values.update(result=result, progress=100)
     return _rowcount(session.execute(update(JOBS).where(*where).values(**values))) == 1
 
 
