@@ -35,6 +35,9 @@ def _new_engine(fast: bool, ping: bool) -> Engine:
         # costs no request an error. The one-statement hot path (claims, single enqueues) skips the
         # check and replaces a dead connection on failure instead (execute_autocommit).
         pool_pre_ping=ping,
+        # The unpinged engines serve only autocommit_connection(): autocommit for the engine's whole
+        # life, instead of switching it on and off at every checkout.
+        **({} if ping else {"isolation_level": "AUTOCOMMIT"}),
         pool_size=5,
         max_overflow=10,
         pool_recycle=1800,
@@ -81,7 +84,7 @@ def autocommit_connection(fast: bool = True) -> Iterator[Connection]:
     """A pooled connection in autocommit mode: one statement, one round trip (``fast``: the commit
     does not wait for the WAL flush)."""
     with get_engine(fast=fast, ping=False).connect() as connection:
-        yield connection.execution_options(isolation_level="AUTOCOMMIT")
+        yield connection
 
 
 def execute_autocommit(work: Callable[[Connection], T], *, fast: bool = True) -> T:
