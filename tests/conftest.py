@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -71,3 +71,22 @@ def stack(tmp_path: Path) -> Iterator[object]:
     running = Stack(tmp_path)
     yield running
     running.close()
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., dict[str, str]]]:
+    """Set PJ_* variables for this process (settings re-read); returns all set so far, for a worker's env."""
+    from platform_jobs.settings import get_settings
+
+    applied: dict[str, str] = {}
+
+    def apply(**values: str) -> dict[str, str]:
+        for key, value in values.items():
+            monkeypatch.setenv(key, value)
+            applied[key] = value
+        get_settings.cache_clear()
+        return dict(applied)
+
+    yield apply
+    monkeypatch.undo()
+    get_settings.cache_clear()

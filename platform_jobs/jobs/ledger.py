@@ -11,11 +11,11 @@ import enum
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from psycopg.types.json import Jsonb
-from sqlalchemy import Connection, CursorResult, Table, delete, func, insert, select, text, update
+from sqlalchemy import Connection, CursorResult, Table, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
@@ -32,7 +32,7 @@ def _lease_until(seconds: float) -> Any:
     return func.now() + func.make_interval(0, 0, 0, 0, 0, 0, seconds)
 
 
-def _rowcount(result: Any) -> int:
+def rowcount(result: Any) -> int:
     assert isinstance(result, CursorResult)
     return result.rowcount
 
@@ -275,7 +275,7 @@ def _finish(
     completed = status == JobStatus.COMPLETED
     last_error = None if completed else clip_error(error or status.value)
     if attempt is not None and not late:  # a run that just ended: the hot path, in prepared plain SQL
-        return _rowcount(_driver_connection(session).exec_driver_sql(_END_RUN, {
+        return rowcount(_driver_connection(session).exec_driver_sql(_END_RUN, {
             "status": status.value, "error": last_error, "completed": completed,
             "result": Jsonb(result), "id": job_id, "attempt": attempt,
         })) == 1
@@ -294,7 +294,7 @@ def _finish(
     }
     if completed:
         values.update(result=result, progress=100)
-    return _rowcount(session.execute(update(JOBS).where(*where).values(**values))) == 1
+    return rowcount(session.execute(update(JOBS).where(*where).values(**values))) == 1
 
 
 def finish_completed(
@@ -338,7 +338,7 @@ def mark_retry(
             updated_at=func.now(),
         )
     )
-    return _rowcount(session.execute(stmt)) == 1
+    return rowcount(session.execute(stmt)) == 1
 
 
 def extend_leases(session: Session, job_ids: Sequence[uuid.UUID], lease_seconds: float) -> set[uuid.UUID]:
@@ -411,14 +411,14 @@ def request_cancel(session: Session, job_id: uuid.UUID) -> CancelOutcome | None:
             last_error="canceled before it ran",
         )
     )
-    if _rowcount(canceled):
+    if rowcount(canceled):
         return CancelOutcome.CANCELED
     requested = session.execute(
         update(Job)
         .where(Job.id == job_id, Job.status == JobStatus.RUNNING)
         .values(cancel_requested_at=func.coalesce(Job.cancel_requested_at, func.now()), updated_at=func.now())
     )
-    return CancelOutcome.REQUESTED if _rowcount(requested) else None
+    return CancelOutcome.REQUESTED if rowcount(requested) else None
 
 
 def reset_for_retry(session: Session, job_id: uuid.UUID, max_attempts: int | None) -> Job | None:
@@ -448,86 +448,3 @@ def reset_for_retry(session: Session, job_id: uuid.UUID, max_attempts: int | Non
 
 def get_job(session: Session, job_id: uuid.UUID) -> Job | None:
     return session.get(Job, job_id)
-
-
-def lock_due_unpublished(session: Session, horizon: timedelta, limit: int) -> list[Job]:
-    """Pending jobs not in the broker and due within ``horizon``; locked against other sweeps."""
-    return list(
-        session.scalars(
-            select(Job)
-            .where(
-                Job.status == JobStatus.PENDING,
-                Job.published_at.is_(None),
-                (Job.scheduled_at.is_(None)) | (Job.scheduled_at <= func.now() + horizon),
-            )
-            .order_by(Job.scheduled_at.nulls_first())
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        ).all()
-    )
-
-
-def lock_stale_published(session: Session, older_than: timedelta | None, limit: int) -> list[Job]:
-    """Pending jobs published long ago (or at all, with ``older_than=None``) whose message may be lost."""
-    where = [Job.status == JobStatus.PENDING, Job.published_at.is_not(None)]
-    if older_than is not None:
-        where.append(Job.published_at < func.now() - older_than)
-    return list(
-        session.scalars(
-            select(Job).where(*where).order_by(Job.published_at).limit(limit).with_for_update(skip_locked=True)
-        ).all()
-    )
-
-
-def reap_expired_leases(session: Session) -> dict[str, int]:
-    """Running jobs whose worker stopped heartbeating: cancel, fail or hand back to pending."""
-    expired = (Job.status == JobStatus.RUNNING) & (Job.lease_expires_at < func.now())
-    counts: dict[str, int] = {}
-    counts["canceled"] = _rowcount(
-        session.execute(
-            update(Job)
-            .where(expired, Job.cancel_requested_at.is_not(None))
-            .values(status=JobStatus.CANCELED, completed_at=func.now(), updated_at=func.now(),
-                    lease_expires_at=None, last_error="canceled; its worker was lost")
-        )
-    )
-    counts["failed"] = _rowcount(
-        session.execute(
-            update(Job)
-            .where(expired, Job.attempts >= Job.max_attempts)
-            .values(
-                status=JobStatus.FAILED,
-                completed_at=func.now(),
-                updated_at=func.now(),
-                lease_expires_at=None,
-                last_error=func.concat("worker ", Job.worker, " lost during the last attempt; no attempts left"),
-            )
-        )
-    )
-    counts["requeued"] = _rowcount(
-        session.execute(
-            update(Job)
-            .where(expired)
-            .values(
-                status=JobStatus.PENDING,
-                published_at=None,
-                lease_expires_at=None,
-                updated_at=func.now(),
-                last_error=func.concat("worker ", Job.worker, " lost (lease expired); requeued"),
-                worker=None,
-            )
-        )
-    )
-    return counts
-
-
-def prune_finished(session: Session, older_than: timedelta) -> int:
-    stmt = delete(Job).where(
-        Job.status.in_([JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELED]),
-        Job.completed_at < func.now() - older_than,
-    )
-    return _rowcount(session.execute(stmt))
-
-
-def database_now(session: Session) -> datetime:
-    return session.execute(text("SELECT now()")).scalar_one()

@@ -13,7 +13,7 @@ from datetime import timedelta
 from celery import shared_task
 
 from platform_jobs.db import session_scope
-from platform_jobs.jobs import ledger
+from platform_jobs.jobs import ledger, sweep_queries
 from platform_jobs.jobs.queue import publish
 from platform_jobs.settings import get_settings
 
@@ -49,7 +49,7 @@ def dispatch_due(horizon_seconds: float | None = None) -> int:
     total = 0
     while True:
         with session_scope() as session:
-            jobs = ledger.lock_due_unpublished(session, horizon, BATCH)
+            jobs = sweep_queries.lock_due_unpublished(session, horizon, BATCH)
             if not jobs:
                 return total
             ledger.set_published(session, [job.id for job in jobs], published=True)
@@ -67,7 +67,7 @@ def republish_stale(everything: bool = False) -> int:
     settings = get_settings()
     older_than = None if everything else timedelta(seconds=settings.republish_after)
     with session_scope() as session:
-        jobs = ledger.lock_stale_published(session, older_than, BATCH * 10)
+        jobs = sweep_queries.lock_stale_published(session, older_than, BATCH * 10)
         if jobs:
             ledger.set_published(session, [job.id for job in jobs], published=True)
             session.flush()
@@ -79,7 +79,7 @@ def sweep() -> SweepReport:
     settings = get_settings()
     report = SweepReport()
     with session_scope() as session:
-        counts = ledger.reap_expired_leases(session)
+        counts = sweep_queries.reap_expired_leases(session)
         report.reaped = sum(counts.values())
     try:
         report.broker_was_reset = _broker_was_reset()
@@ -88,7 +88,7 @@ def sweep() -> SweepReport:
     report.dispatched = dispatch_due()
     report.republished = republish_stale(everything=report.broker_was_reset)
     with session_scope() as session:
-        report.pruned = ledger.prune_finished(session, timedelta(days=settings.retention_days))
+        report.pruned = sweep_queries.prune_finished(session, timedelta(days=settings.retention_days))
     if report.reaped or report.republished or report.pruned or report.broker_was_reset:
         log.info("maintenance sweep: %s", asdict(report))
     return report

@@ -20,7 +20,7 @@ from typing import Any
 
 from celery import Task, signals
 
-from platform_jobs.db import execute_fast, session_scope
+from platform_jobs.db import execute_autocommit, session_scope
 from platform_jobs.errors import JobCanceled
 from platform_jobs.jobs import ledger
 from platform_jobs.jobs.registry import JobType, job_type_for_task
@@ -133,7 +133,7 @@ def on_prerun(sender: Task | None = None, task_id: str | None = None, task: Task
     job_id = uuid.UUID(task_id)
     settings = get_settings()
     try:
-        fast_claim = execute_fast(
+        fast_claim = execute_autocommit(
             lambda connection: ledger.try_claim(connection, job_id, worker_name(), settings.lease_seconds)
         )
         if fast_claim is not None:

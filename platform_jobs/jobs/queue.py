@@ -20,7 +20,7 @@ import jsonschema
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
-from platform_jobs.db import execute_fast, session_scope
+from platform_jobs.db import execute_autocommit, session_scope
 from platform_jobs.errors import InvalidJob, JobNotFound, JobStateConflict, MaxAttemptsReached
 from platform_jobs.jobs import ledger
 from platform_jobs.jobs.mirror import LEDGER_HEADER
@@ -200,7 +200,7 @@ def enqueue_many(requests: Iterable[JobRequest]) -> list[str]:
     # A fast (asynchronous) commit: if Postgres crashed before flushing it, the message still carries
     # the job, and the claim recreates the row from it (mirror.on_prerun).
     if len(jobs) == 1:
-        execute_fast(lambda connection: _insert_once(connection, jobs))  # one statement, one round trip
+        execute_autocommit(lambda connection: _insert_once(connection, jobs))  # one statement, one round trip
     else:
         with session_scope(fast=True) as session:  # one transaction: all rows or none
             ledger.insert_jobs(session, jobs)

@@ -15,7 +15,6 @@ from psycopg import sql
 from platform_jobs.db import session_scope
 from platform_jobs.models import Notification, Project, Workspace
 from platform_jobs.platform import tenant_db
-from platform_jobs.settings import get_settings
 from tests.outbound.servers import Receiver
 
 # What every outbound test process and worker runs with: loopback receivers allowed, short deadlines.
@@ -29,21 +28,10 @@ OUTBOUND_ENV = {
 
 
 @pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., dict[str, str]]]:
-    """Set PJ_* variables here (settings re-read); returns all set so far, for a worker's env."""
-    applied: dict[str, str] = {}
-
-    def apply(**values: str) -> dict[str, str]:
-        for key, value in values.items():
-            monkeypatch.setenv(key, value)
-            applied[key] = value
-        get_settings.cache_clear()
-        return dict(applied)
-
-    apply(**OUTBOUND_ENV)
-    yield apply
-    monkeypatch.undo()
-    get_settings.cache_clear()
+def env(env: Callable[..., dict[str, str]]) -> Callable[..., dict[str, str]]:
+    """The suite-wide ``env`` fixture with the outbound settings above already applied."""
+    env(**OUTBOUND_ENV)
+    return env
 
 
 @dataclass(frozen=True)

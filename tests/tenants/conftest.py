@@ -10,25 +10,7 @@ import pytest
 from platform_jobs.db import session_scope
 from platform_jobs.models import Project, Workspace
 from platform_jobs.platform.projects import create_project, provision
-from platform_jobs.settings import get_settings
 from tests.tenants.fakes import FakeService, SmtpServer
-
-
-@pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., dict[str, str]]]:
-    """Set PJ_* variables for this process (settings re-read); returns them for a worker's env too."""
-    applied: dict[str, str] = {}
-
-    def apply(**values: str) -> dict[str, str]:
-        for key, value in values.items():
-            monkeypatch.setenv(key, value)
-            applied[key] = value
-        get_settings.cache_clear()
-        return dict(applied)
-
-    yield apply
-    monkeypatch.undo()
-    get_settings.cache_clear()
 
 
 @pytest.fixture
