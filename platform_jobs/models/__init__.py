@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from platform_jobs.models.audit import AuditEvent
 from platform_jobs.models.base import SCHEMA, Base
 from platform_jobs.models.jobs import Job, JobLog
 from platform_jobs.models.outbound import Backup, WebhookAttempt, WebhookEndpoint, WebhookMessage
@@ -20,6 +21,7 @@ from platform_jobs.models.users import ApiToken, Membership, User
 from platform_jobs.models.workspaces import Workspace
 
 __all__ = [
+    "AuditEvent",
     "ApiKey", "Notification", "Plan", "Project", "ProjectStatus", "ServiceRegistration", "Suspension",
     "UsageWarning",
     "Backup", "WebhookAttempt", "WebhookEndpoint", "WebhookMessage",
