@@ -33,3 +33,19 @@ class MaxAttemptsReached(JobStateConflict):
 
 class JobCanceled(PlatformJobsError):
     """The job was canceled while it ran."""
+
+
+class InvalidResourceId(InvalidJob):
+    """A payload field that names a resource does not hold a well-formed id."""
+
+
+class ResourceConflict(InvalidJob):
+    """The resources a job names do not belong together."""
+
+
+class ResourceNotFound(PlatformJobsError):
+    """No such resource (or it belongs to another workspace, which answers the same)."""
+
+
+class AccessDenied(PlatformJobsError):
+    """The caller may not start this job."""

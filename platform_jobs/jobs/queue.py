@@ -11,7 +11,7 @@ import json
 import logging
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from platform_jobs.db import execute_autocommit, session_scope
 from platform_jobs.errors import InvalidJob, JobNotFound, JobStateConflict, MaxAttemptsReached
-from platform_jobs.jobs import ledger
+from platform_jobs.jobs import audit, authority, ledger
 from platform_jobs.jobs.mirror import LEDGER_HEADER
 from platform_jobs.jobs.registry import get_job_type
 from platform_jobs.jobs.states import JobStatus
@@ -50,6 +50,9 @@ class JobRequest:
     workspace_id: uuid.UUID | str | None = None
     project_id: uuid.UUID | str | None = None
     created_by: Mapping[str, Any] | None = None
+    # The authenticated caller (API, pages): its authority over the type and every resource the job
+    # names is checked before the row is written. None: a trusted caller inside the platform.
+    actor: authority.Actor | None = None
 
 
 def _as_uuid(value: uuid.UUID | str | None, name: str) -> uuid.UUID | None:
@@ -193,13 +196,46 @@ def _insert_once(connection: Connection, jobs: Sequence[ledger.NewJob]) -> None:
         raise
 
 
+def _authorized(requests: list[JobRequest]) -> tuple[list[JobRequest], list[list[authority.AuditRecord]]]:
+    """Requests with their actor's authority applied (job workspace and project decided), and the audit
+    records of each. Requests without an actor come from trusted callers and pass unchanged."""
+    if all(request.actor is None for request in requests):
+        return requests, [[] for _ in requests]
+    decided: list[JobRequest] = []
+    records: list[list[authority.AuditRecord]] = []
+    with session_scope() as session:
+        for request in requests:
+            if request.actor is None:
+                decided.append(request)
+                records.append([])
+                continue
+            job_type = get_job_type(request.type)
+            if not isinstance(request.payload, Mapping):
+                raise InvalidJob(f"payload must be a JSON object, got {type(request.payload).__name__}")
+            decision = authority.authorize(
+                session, request.actor, job_type.name, job_type.policy.access, request.payload,
+                workspace_id=_as_uuid(request.workspace_id, "workspace_id"),
+                project_id=_as_uuid(request.project_id, "project_id"),
+            )
+            decided.append(replace(request, workspace_id=decision.workspace_id, project_id=decision.project_id,
+                                   created_by=request.created_by or request.actor.created_by))
+            records.append(list(decision.audit))
+    return decided, records
+
+
 def enqueue_many(requests: Iterable[JobRequest]) -> list[str]:
-    """Validate all, insert all in one transaction, then publish on one connection."""
+    """Check authority, validate all, insert all in one transaction, then publish on one connection."""
     now = datetime.now(UTC)
-    jobs = [build_job(request, now) for request in requests]
+    checked, audit_records = _authorized(list(requests))
+    jobs = [build_job(request, now) for request in checked]
+    if any(audit_records):
+        with session_scope(fast=True) as session:  # the audit trail commits with the jobs, or neither does
+            ledger.insert_jobs(session, jobs)
+            for job, records in zip(jobs, audit_records, strict=True):
+                audit.record(session, records, job.id)
     # A fast (asynchronous) commit: if Postgres crashed before flushing it, the message still carries
     # the job, and the claim recreates the row from it (mirror.on_prerun).
-    if len(jobs) == 1:
+    elif len(jobs) == 1:
         execute_autocommit(lambda connection: _insert_once(connection, jobs))  # one statement, one round trip
     else:
         with session_scope(fast=True) as session:  # one transaction: all rows or none
@@ -219,8 +255,12 @@ def enqueue_job(
     workspace_id: uuid.UUID | str | None = None,
     project_id: uuid.UUID | str | None = None,
     created_by: Mapping[str, Any] | None = None,
+    actor: authority.Actor | None = None,
 ) -> str:
-    """Enqueue one job and return its id (which is also its Celery task id)."""
+    """Enqueue one job and return its id (which is also its Celery task id).
+
+    With an ``actor`` (an authenticated API or page caller) the type's access rule and every resource
+    the job names are checked first (authority.authorize); without one the caller is trusted."""
     request = JobRequest(
         type=type,
         payload=payload if payload is not None else {},
@@ -231,6 +271,7 @@ def enqueue_job(
         workspace_id=workspace_id,
         project_id=project_id,
         created_by=created_by,
+        actor=actor,
     )
     return enqueue_many([request])[0]
 

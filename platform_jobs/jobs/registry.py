@@ -13,6 +13,7 @@ from typing import Any
 from celery import shared_task
 
 from platform_jobs.errors import InvalidJob, JobCanceled, UnknownJobType
+from platform_jobs.jobs.authority import Access
 
 TASK_NAME_PREFIX = "platform_jobs."
 PayloadValidator = Callable[[Mapping[str, Any]], None]
@@ -32,6 +33,9 @@ class JobPolicy:
     soft_time_limit: int | None = None
     payload_schema: Mapping[str, Any] = field(default_factory=lambda: {"type": "object"})
     validate: PayloadValidator | None = None  # extra checks beyond the JSON schema
+    # Who may enqueue the type and which payload fields name tenant resources. None: only trusted
+    # services (task.delay() inside the platform) may start it; every API or page enqueue is refused.
+    access: Access | None = None
 
 
 @dataclass(frozen=True)

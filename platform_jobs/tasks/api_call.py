@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy.exc import OperationalError
 
 from platform_jobs.db import session_scope
+from platform_jobs.jobs.authority import Access, ResourceKind, Role
 from platform_jobs.jobs.registry import JobPolicy, job_task
 from platform_jobs.jobs.task import JobTask
 from platform_jobs.platform.usage import MAX_CALLS, STATUS_CLASSES, record_batch, validate_api_call
@@ -39,7 +40,11 @@ API_CALL_SCHEMA = {
 }
 
 POLICY = JobPolicy(queue="jobs", max_attempts=5, autoretry_for=(OperationalError,), retry_backoff=2,
-                   retry_backoff_max=300, payload_schema=API_CALL_SCHEMA, validate=validate_api_call)
+                   retry_backoff_max=300, payload_schema=API_CALL_SCHEMA, validate=validate_api_call,
+                   # Metering is the platform's: a tenant must not inject usage (its own or another's).
+                   access=Access(Role.OPERATOR, {"project_id": ResourceKind.PROJECT,
+                                                 "workspace_id": ResourceKind.WORKSPACE},
+                                 plain_ids=frozenset({"batch_id"})))
 
 
 @job_task("api_call", POLICY)

@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 from platform_jobs.db import session_scope
+from platform_jobs.jobs.authority import Access, ResourceKind, Role
 from platform_jobs.jobs.registry import JobPolicy, job_task
 from platform_jobs.jobs.task import JobTask
 from platform_jobs.models import Project
@@ -29,7 +30,13 @@ SCHEMA = {
 }
 
 
-@job_task("auto_suspend", JobPolicy(queue="tenants", max_attempts=1, autoretry_for=(), payload_schema=SCHEMA))
+# Monitoring's job: operators and services only (a workspace's monitoring raises an alert instead,
+# POST /api/monitoring/alerts, for its own projects).
+ACCESS = Access(Role.OPERATOR, {"project_id": ResourceKind.PROJECT})
+
+
+@job_task("auto_suspend", JobPolicy(queue="tenants", max_attempts=1, autoretry_for=(), payload_schema=SCHEMA,
+                                    access=ACCESS))
 def auto_suspend(task: JobTask, project_id: str, alert: dict[str, Any] | None = None) -> dict[str, Any]:
     project_uuid = uuid.UUID(project_id)
     with session_scope() as session:

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy.exc import OperationalError
 
+from platform_jobs.jobs.authority import Access, Role
 from platform_jobs.jobs.registry import JobPolicy, job_task
 from platform_jobs.jobs.task import JobTask
 from platform_jobs.platform.builds import run_build, validate_build
@@ -24,7 +25,9 @@ BUILD_SCHEMA = {
 
 # A non-zero exit is retried once; a timeout, a cancel or a missing builder is not.
 POLICY = JobPolicy(queue="builds", max_attempts=2, autoretry_for=(ProcessFailed, OperationalError), retry_backoff=10,
-                   retry_backoff_max=120, payload_schema=BUILD_SCHEMA, validate=validate_build)
+                   retry_backoff_max=120, payload_schema=BUILD_SCHEMA, validate=validate_build,
+                   # Builders are the platform's, not a workspace's: no tenant owns a builder id.
+                   access=Access(Role.OPERATOR, plain_ids=frozenset({"id"})))
 
 
 @job_task("build", POLICY)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from platform_jobs.db import session_scope
+from platform_jobs.jobs.authority import Access, Role
 from platform_jobs.jobs.registry import JobPolicy, job_task
 from platform_jobs.jobs.task import JobTask
 from platform_jobs.platform.quotas import check_usage_limits as run_check
@@ -23,7 +24,8 @@ from platform_jobs.platform.quotas import check_usage_limits as run_check
 SCHEMA = {"type": "object", "properties": {}, "additionalProperties": False}
 
 
-@job_task("check_usage_limits", JobPolicy(queue="tenants", max_attempts=1, autoretry_for=(), payload_schema=SCHEMA))
+@job_task("check_usage_limits", JobPolicy(queue="tenants", max_attempts=1, autoretry_for=(), payload_schema=SCHEMA,
+                                          access=Access(Role.OPERATOR)))
 def check_usage_limits(task: JobTask) -> dict[str, Any]:
     task.progress(5, "measuring")
     with session_scope() as session:

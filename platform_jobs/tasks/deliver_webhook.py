@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.exc import OperationalError
 
 from platform_jobs.errors import PlatformJobsError
+from platform_jobs.jobs.authority import Access, ResourceKind
 from platform_jobs.jobs.registry import JobPolicy, job_task
 from platform_jobs.jobs.task import JobTask, current_run
 from platform_jobs.platform.webhook_delivery import Outcome, deliver_message
@@ -40,6 +41,7 @@ POLICY = JobPolicy(
     queue="webhooks", max_attempts=MAX_ATTEMPTS, autoretry_for=(DeliveryFailed, OperationalError),
     retry_backoff=get_settings().webhook_retry_backoff, retry_backoff_max=3600, retry_jitter=True,
     time_limit=120, payload_schema=DELIVER_SCHEMA,
+    access=Access(resources={"message_id": ResourceKind.WEBHOOK_MESSAGE}),
 )
 
 

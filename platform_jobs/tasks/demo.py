@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from platform_jobs.jobs.authority import Access
 from platform_jobs.jobs.registry import JobPolicy, job_task
 from platform_jobs.jobs.task import JobTask
 
@@ -28,7 +29,8 @@ DEMO_SCHEMA = {
 }
 
 
-@job_task("demo", JobPolicy(queue="jobs", max_attempts=3, retry_backoff=1, payload_schema=DEMO_SCHEMA))
+@job_task("demo", JobPolicy(queue="jobs", max_attempts=3, retry_backoff=1, payload_schema=DEMO_SCHEMA,
+                                    access=Access()))
 def demo(task: JobTask, steps: int = 5, step_seconds: float = 1.0, fail_times: int = 0) -> dict[str, Any]:
     for index in range(steps):
         task.progress(int(100 * index / steps), f"step {index + 1} of {steps}")

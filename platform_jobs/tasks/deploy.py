@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy.exc import OperationalError
 
+from platform_jobs.jobs.authority import Access, Role
 from platform_jobs.jobs.registry import JobPolicy, job_task
 from platform_jobs.jobs.task import JobTask
 from platform_jobs.platform.deploys import VERBS, run_deploy, validate_deploy
@@ -24,7 +25,9 @@ DEPLOY_SCHEMA = {
 
 # Compose commands are idempotent (up twice leaves the same stack), so a non-zero exit is retried.
 POLICY = JobPolicy(queue="builds", max_attempts=3, autoretry_for=(ProcessFailed, OperationalError), retry_backoff=5,
-                   retry_backoff_max=120, payload_schema=DEPLOY_SCHEMA, validate=validate_deploy)
+                   retry_backoff_max=120, payload_schema=DEPLOY_SCHEMA, validate=validate_deploy,
+                   # PJ_DEPLOY_ROOT is shared by every stack on the host: no tenant owns a compose path.
+                   access=Access(Role.OPERATOR))
 
 
 @job_task("deploy", POLICY)

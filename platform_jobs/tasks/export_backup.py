@@ -16,6 +16,7 @@ from sqlalchemy.exc import OperationalError
 
 from platform_jobs.db import session_scope
 from platform_jobs.errors import InvalidJob, JobCanceled
+from platform_jobs.jobs.authority import Access, ResourceKind
 from platform_jobs.jobs.registry import JobPolicy, job_task
 from platform_jobs.jobs.task import JobTask, current_run
 from platform_jobs.models.tenants import Project
@@ -45,7 +46,8 @@ def validate_export(payload: Mapping[str, Any]) -> None:
 
 POLICY = JobPolicy(queue="backups", max_attempts=3, autoretry_for=RETRYABLE, retry_backoff=30,
                    retry_backoff_max=600, retry_jitter=True, time_limit=6 * 3600,
-                   payload_schema=EXPORT_SCHEMA, validate=validate_export)
+                   payload_schema=EXPORT_SCHEMA, validate=validate_export,
+                   access=Access(resources={"project_id": ResourceKind.PROJECT}))
 
 
 @job_task("export_backup", POLICY)

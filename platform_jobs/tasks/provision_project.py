@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 from platform_jobs.errors import JobCanceled
+from platform_jobs.jobs.authority import Access, ResourceKind
 from platform_jobs.jobs.registry import JobPolicy, job_task
 from platform_jobs.jobs.task import JobTask, current_run
 from platform_jobs.models import ProjectStatus
@@ -26,7 +27,11 @@ SCHEMA = {
 }
 
 
-@job_task("provision_project", JobPolicy(queue="tenants", max_attempts=3, autoretry_for=(), payload_schema=SCHEMA))
+ACCESS = Access(resources={"project_id": ResourceKind.PROJECT})
+
+
+@job_task("provision_project", JobPolicy(queue="tenants", max_attempts=3, autoretry_for=(), payload_schema=SCHEMA,
+                                         access=ACCESS))
 def provision_project(task: JobTask, project_id: str) -> dict[str, Any]:
     settings = get_settings()
     project_uuid = uuid.UUID(project_id)

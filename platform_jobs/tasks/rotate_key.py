@@ -10,6 +10,7 @@ import uuid
 from typing import Any
 
 from platform_jobs.db import session_scope
+from platform_jobs.jobs.authority import Access, ResourceKind
 from platform_jobs.jobs.registry import JobPolicy, job_task
 from platform_jobs.jobs.task import JobTask
 from platform_jobs.models import Project
@@ -28,7 +29,8 @@ SCHEMA = {
 }
 
 
-@job_task("rotate_key", JobPolicy(queue="tenants", max_attempts=1, autoretry_for=(), payload_schema=SCHEMA))
+@job_task("rotate_key", JobPolicy(queue="tenants", max_attempts=1, autoretry_for=(), payload_schema=SCHEMA,
+                                  access=Access(resources={"project_id": ResourceKind.PROJECT})))
 def rotate_key(task: JobTask, project_id: str, role: str) -> dict[str, Any]:
     with session_scope() as session:
         issued = keys.rotate(session, uuid.UUID(project_id), role)

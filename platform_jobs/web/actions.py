@@ -11,7 +11,7 @@ from typing import Any
 
 from platform_jobs.db import session_scope
 from platform_jobs.errors import JobNotFound
-from platform_jobs.jobs import ledger, queries
+from platform_jobs.jobs import audit, ledger, queries
 from platform_jobs.jobs.queue import cancel_job, enqueue_job, parse_job_id, retry_job
 from platform_jobs.models import Job, Workspace
 from platform_jobs.web.auth import Principal
@@ -49,18 +49,20 @@ def job_snapshot(principal: Principal, job_id: uuid.UUID) -> Job:
         return job
 
 
-def target_workspace(principal: Principal, requested: uuid.UUID | None) -> uuid.UUID | None:
-    """The workspace a new job belongs to: the caller's, or any existing one for an operator."""
+def check_target_workspace(principal: Principal, requested: uuid.UUID | None) -> None:
+    """A member needs a workspace and may name only their own; an operator may name any existing one.
+
+    The job's workspace itself is decided by the queue core (authority.authorize): a member's own, or
+    for an operator the one asked for, else the workspace of the resources the job names."""
     if requested is None or requested == principal.workspace_id:
         if principal.workspace_id is None and not principal.is_operator:
             raise ApiError(403, "workspace_required", "you belong to no workspace; ask an operator to add you")
-        return principal.workspace_id
+        return
     if not principal.is_operator:
         raise ApiError(403, "forbidden", "only operators may enqueue jobs into another workspace")
     with session_scope() as session:
         if session.get(Workspace, requested) is None:
             raise ApiError(422, "unknown_workspace", f"no workspace with id {requested}")
-    return requested
 
 
 def enqueue_for(
@@ -76,16 +78,25 @@ def enqueue_for(
 ) -> str:
     if delay is not None and not 0 <= delay <= MAX_DELAY_SECONDS:
         raise ApiError(422, "invalid_job", f"delay must be from 0 to {MAX_DELAY_SECONDS} seconds")
+    check_target_workspace(principal, workspace_id)
     return enqueue_job(
         job_type,
         payload,
         delay=delay or None,
         max_attempts=max_attempts,
         priority=priority,
-        workspace_id=target_workspace(principal, workspace_id),
+        workspace_id=workspace_id,
         project_id=project_id,
         created_by=principal.created_by,
+        actor=principal.actor,  # the type's role and every resource the job names are checked for it
     )
+
+
+def _audit_job_action(principal: Principal, action: str, job: Job) -> None:
+    records = audit.job_action(principal.actor, action, job.workspace_id, job.id)
+    if records:
+        with session_scope() as session:
+            audit.record(session, records, job.id)
 
 
 def retry_for(principal: Principal, job_id: str, max_attempts: int | None = None) -> Job:
@@ -93,10 +104,14 @@ def retry_for(principal: Principal, job_id: str, max_attempts: int | None = None
     if max_attempts is not None and not principal.is_operator:
         raise ApiError(403, "forbidden", "only operators may raise max_attempts")
     retry_job(job_uuid, max_attempts=max_attempts)
-    return job_snapshot(principal, job_uuid)
+    job = job_snapshot(principal, job_uuid)
+    _audit_job_action(principal, "retry", job)
+    return job
 
 
 def cancel_for(principal: Principal, job_id: str) -> tuple[str, Job]:
     job_uuid = ensure_visible(principal, job_id)
     outcome = cancel_job(job_uuid)
-    return outcome.value, job_snapshot(principal, job_uuid)
+    job = job_snapshot(principal, job_uuid)
+    _audit_job_action(principal, "cancel", job)
+    return outcome.value, job

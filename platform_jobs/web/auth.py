@@ -17,6 +17,7 @@ from flask import Flask, g, request
 from flask_login import UserMixin, current_user
 
 from platform_jobs.db import session_scope
+from platform_jobs.jobs.authority import Actor
 from platform_jobs.jobs.queries import Scope
 from platform_jobs.models import User
 from platform_jobs.web import users
@@ -67,6 +68,11 @@ class Principal:
     @property
     def created_by(self) -> dict[str, Any]:
         return {"id": self.id, "email": self.email}
+
+    @property
+    def actor(self) -> Actor:
+        """The caller as the queue core sees it (authority checks, audit)."""
+        return Actor(id=self.id, email=self.email, workspace_id=self.workspace_id, is_operator=self.is_operator)
 
 
 def bearer_token() -> str | None:

@@ -9,7 +9,15 @@ from flask import Flask, Response, jsonify, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from platform_jobs.errors import InvalidJob, JobNotFound, JobStateConflict, PlatformJobsError
+from platform_jobs.errors import (
+    AccessDenied,
+    InvalidJob,
+    InvalidResourceId,
+    JobNotFound,
+    JobStateConflict,
+    PlatformJobsError,
+    ResourceNotFound,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +48,12 @@ def from_queue_error(exc: PlatformJobsError) -> ApiError:
     """Map the queue API's exceptions to HTTP answers."""
     if isinstance(exc, JobNotFound):
         return ApiError(404, "not_found", "no such job")
+    if isinstance(exc, ResourceNotFound):
+        return ApiError(404, "not_found", str(exc))
+    if isinstance(exc, AccessDenied):
+        return ApiError(403, "forbidden", str(exc))
+    if isinstance(exc, InvalidResourceId):
+        return ApiError(400, "bad_request", str(exc))
     if isinstance(exc, JobStateConflict):
         code = "max_attempts_reached" if type(exc).__name__ == "MaxAttemptsReached" else "conflict"
         return ApiError(409, code, str(exc))

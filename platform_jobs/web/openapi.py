@@ -87,6 +87,10 @@ PATHS: dict[str, Any] = {
         "post": {
             "operationId": "enqueueJob",
             "summary": "Enqueue a job (nothing is enqueued when validation fails)",
+            "description": "Every payload field that names a tenant resource (project, webhook message, "
+                           "workspace) and a top-level project_id are checked against the caller's "
+                           "workspace: another workspace's resource answers 404 exactly like a missing "
+                           "one; a malformed id is 400; a job type reserved to operators is 403.",
             "requestBody": _json_body(_ref("EnqueueRequest"), True),
             "responses": {
                 "202": {
@@ -99,7 +103,7 @@ PATHS: dict[str, Any] = {
                                                 ("RetryJob", "retryJob"), ("JobAction", "jobAction"))
                     },
                 },
-                **_errors(400, 401, 403, 413, 415, 422),
+                **_errors(400, 401, 403, 404, 413, 415, 422),
             },
         },
     },

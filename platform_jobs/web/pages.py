@@ -13,13 +13,14 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import login_required
 
 from platform_jobs.db import session_scope
-from platform_jobs.errors import InvalidJob, JobNotFound
+from platform_jobs.errors import JobNotFound, PlatformJobsError
 from platform_jobs.jobs import queries
-from platform_jobs.jobs.registry import job_type_names
+from platform_jobs.jobs.authority import may_start
+from platform_jobs.jobs.registry import get_job_type, job_type_names
 from platform_jobs.jobs.states import JobStatus
 from platform_jobs.web import actions
 from platform_jobs.web.auth import Principal, current_principal
-from platform_jobs.web.errors import ApiError
+from platform_jobs.web.errors import ApiError, from_queue_error
 from platform_jobs.web.schema_form import FormError, TypeForm, payload_from_form, type_forms
 from platform_jobs.web.serialize import estimate, job_summary, log_line
 
@@ -45,6 +46,11 @@ def _filters() -> queries.JobFilters:
     )
 
 
+def _forms_for(principal: Principal) -> list[TypeForm]:
+    """The enqueue form offers only the job types this caller may start."""
+    return [form for form in type_forms() if may_start(principal.actor, get_job_type(form.name).policy.access)]
+
+
 def _render_list(principal: Principal, form_state: dict[str, Any] | None = None, status: int = 200) -> Any:
     filters = _filters()
     with session_scope() as session:
@@ -54,7 +60,7 @@ def _render_list(principal: Principal, form_state: dict[str, Any] | None = None,
         types = sorted(set(job_type_names()) | set(queries.visible_types(session, principal.scope)))
     return render_template(
         "pages/jobs.html", jobs=jobs, counts=counts, total=sum(counts.values()), filters=filters,
-        statuses=[s.value for s in JobStatus], types=types, type_forms=type_forms(),
+        statuses=[s.value for s in JobStatus], types=types, type_forms=_forms_for(principal),
         form_state=form_state or {}, poll_ms=POLL_MS, page_size=PAGE_SIZE,
     ), status
 
@@ -112,9 +118,13 @@ def enqueue() -> Any:
         return _render_list(principal, state, 422)
     try:
         job_id = _enqueue_from_form(principal, type_form)
-    except (FormError, InvalidJob) as exc:
+    except FormError as exc:
         flash(f"Not enqueued: {exc}", "error")
-        return _render_list(principal, state, 422)
+        return _render_list(principal, state, 400)
+    except PlatformJobsError as exc:  # the same answers as the API: 400, 403, 404 or 422
+        mapped = from_queue_error(exc)
+        flash(f"Not enqueued: {mapped.message}", "error")
+        return _render_list(principal, state, mapped.status)
     except ApiError as exc:
         flash(f"Not enqueued: {exc.message}", "error")
         return _render_list(principal, state, exc.status)

@@ -14,6 +14,7 @@ from typing import Any
 
 from celery import signals
 
+from platform_jobs.jobs.authority import Access
 from platform_jobs.jobs.registry import JobPolicy, job_task
 from platform_jobs.jobs.task import JobTask
 
@@ -36,7 +37,7 @@ class Flaky(RuntimeError):
     pass
 
 
-FAST = dict(retry_backoff=1, retry_backoff_max=2, retry_jitter=False)
+FAST = dict(retry_backoff=1, retry_backoff_max=2, retry_jitter=False, access=Access())
 
 
 @job_task("test_record", JobPolicy(max_attempts=3, **FAST))
@@ -83,7 +84,7 @@ def suicide(task: JobTask) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-@job_task("test_timeout", JobPolicy(max_attempts=1, time_limit=2))
+@job_task("test_timeout", JobPolicy(max_attempts=1, time_limit=2, access=Access()))
 def over_time_limit(task: JobTask, seconds: float = 30) -> None:
     time.sleep(seconds)
 
