@@ -42,9 +42,12 @@ def post_alert() -> Any:
         if project is None or (not principal.is_operator and project.workspace_id != principal.workspace_id):
             raise ApiError(404, "not_found", "no such project")
         workspace_id = project.workspace_id
+    # auto_suspend is reserved to operators; a workspace's own alert (checked above) is the one way a
+    # workspace may ask for it. An operator goes through the same authority check, which audits its use.
     job_id = enqueue_job(
         "auto_suspend", {"project_id": str(project_id), "alert": alert},
         workspace_id=workspace_id, project_id=project_id, created_by=principal.created_by,
+        actor=principal.actor if principal.is_operator else None,
     )
     response, status = ok({"id": job_id}, 202)
     response.headers["Location"] = f"/api/jobs/{job_id}"

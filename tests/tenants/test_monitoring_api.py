@@ -84,3 +84,19 @@ def test_notifications_list_only_the_users_workspace(client, world) -> None:
     assert items[0]["project_id"] == str(project_a) and items[0]["read_at"] is None
     by_token = client.get("/api/notifications", headers=bearer(world.token_b)).json["result"]["items"]
     assert [item["subject"] for item in by_token] == ["B at 80%"]
+
+
+def test_an_operators_alert_about_another_workspaces_project_is_audited(client, world) -> None:
+    from sqlalchemy import select
+
+    from platform_jobs.models import AuditEvent
+
+    project_id = new_project(world.workspace_b)
+    response = client.post("/api/monitoring/alerts", headers=bearer(world.token_operator),
+                           json={"project_id": str(project_id)})
+    assert response.status_code == 202
+    job_id = uuid.UUID(response.json["result"]["id"])
+    with session_scope() as session:
+        events = list(session.scalars(select(AuditEvent).where(AuditEvent.job_id == job_id)))
+        assert [(e.action, e.resource_id, e.workspace_id) for e in events] == [
+            ("enqueue:auto_suspend", str(project_id), world.workspace_b)]
