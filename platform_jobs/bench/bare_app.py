@@ -12,7 +12,7 @@ from platform_jobs.jobs.mirror import disconnect_hooks
 disconnect_hooks()  # importing platform_jobs connected them; the baseline runs without
 
 app = Celery("bare")
-app.config_from_object("celeryconfig")
+app.config_from_object("platform_jobs.celery_config")
 app.conf.include = []
 app.conf.task_routes = None
 app.conf.beat_schedule = {}

@@ -3,7 +3,7 @@
 Warnings at 80/90 % go out once per metric per billing period; projects at the hard cap are
 suspended. The check is idempotent, so one attempt suffices: the next hour runs it again.
 
-Scheduling: celeryconfig's ``beat_schedule`` has beat send ``platform_jobs.check_usage_limits``
+Scheduling: ``platform_jobs.celery_config.beat_schedule`` has beat send ``platform_jobs.check_usage_limits``
 itself (``crontab(minute=0)``) rather than a helper task that calls ``enqueue_job``. The publish hook
 (``jobs.mirror.on_before_publish``) runs in the beat process and commits the ledger row before the
 message leaves, exactly as for ``task.delay()``; if Postgres is briefly unreachable the worker's prerun

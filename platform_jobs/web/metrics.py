@@ -31,9 +31,9 @@ PRIORITY_LEVELS = range(10)
 
 
 def queue_names() -> list[str]:
-    import celeryconfig
+    from platform_jobs.celery_config import JOB_QUEUES
 
-    return list(celeryconfig.JOB_QUEUES)
+    return list(JOB_QUEUES)
 
 
 class LedgerCollector(Collector):

@@ -10,7 +10,7 @@ import pytest
 from celery.schedules import crontab
 from sqlalchemy import select
 
-import celeryconfig
+from platform_jobs import celery_config
 from platform_jobs.db import session_scope
 from platform_jobs.jobs.queue import enqueue_job
 from platform_jobs.models import Job, Project, ProjectStatus, Suspension
@@ -107,7 +107,7 @@ def test_database_size_from_postgres_over_the_hard_cap_suspends(provisioned) -> 
 
 
 def test_check_usage_limits_runs_hourly_from_beat_and_by_hand(stack, provisioned) -> None:
-    entry = celeryconfig.beat_schedule["check-usage-limits"]
+    entry = celery_config.beat_schedule["check-usage-limits"]
     assert entry["task"] == "platform_jobs.check_usage_limits"
     assert entry["schedule"] == crontab(minute=0)
 

@@ -177,7 +177,8 @@ def test_members_cannot_start_the_platforms_own_job_types(client: FlaskClient, w
 
 
 def test_the_documented_roles() -> None:
-    roles = {t.name: t.policy.access.role for t in all_job_types() if t.policy.access and not t.name.startswith("test_")}
+    roles = {t.name: t.policy.access.role for t in all_job_types()
+             if t.policy.access and not t.name.startswith("test_")}
     operator_only = {"auto_suspend", "check_usage_limits", "api_call", "build", "deploy"}
     assert {name for name, role in roles.items() if role is Role.OPERATOR} == operator_only
 

@@ -1,0 +1,76 @@
+"""Celery settings, read from the environment through platform_jobs.settings."""
+
+from __future__ import annotations
+
+from celery.schedules import crontab
+from kombu import Queue
+
+from platform_jobs.settings import get_settings
+
+_settings = get_settings()
+
+broker_url = _settings.redis_url
+broker_connection_retry_on_startup = True
+broker_transport_options = {
+    "visibility_timeout": _settings.visibility_timeout,
+    # Ten priority steps so every priority 0..9 is its own list: 0 is served first.
+    "priority_steps": list(range(10)),
+    "sep": ":",
+    "queue_order_strategy": "priority",
+}
+if _settings.visibility_timeout < 60:
+    # Short visibility timeouts (tests, crash drills): look for expired unacked messages every second
+    # instead of kombu's default scan every ~100 s, so redelivery really happens within the timeout.
+    broker_transport_options.update({"unacked_restore_interval": 1, "unacked_restore_throttle": 1})
+# Postgres (control_plane.jobs) is the result store; Celery keeps none.
+result_backend = None
+task_ignore_result = True
+
+# Family queues: one slow webhook endpoint or a long build never starves the others.
+JOB_QUEUES = ("jobs", "tenants", "webhooks", "backups", "builds", "maintenance")
+task_queues = [Queue(name) for name in JOB_QUEUES]
+task_default_queue = "jobs"
+task_default_priority = 5
+task_routes = (
+    {"platform_jobs.maintenance.*": {"queue": "maintenance", "priority": 0}},
+    "platform_jobs.jobs.registry.route_for_task",
+)
+
+# At-least-once: ack after the run; a killed worker's message goes back to the queue.
+task_acks_late = True
+task_reject_on_worker_lost = True
+# One message per process at a time so priorities hold and a crash strands at most one job.
+worker_prefetch_multiplier = 1
+worker_concurrency = _settings.worker_concurrency
+task_serializer = "json"
+accept_content = ["json"]
+timezone = "UTC"
+enable_utc = True
+
+# Task events for Flower.
+worker_send_task_events = True
+task_send_sent_event = True
+
+imports = ("platform_jobs.jobs.maintenance",)
+include = ["platform_jobs.tasks", *_settings.extra_task_modules]
+
+beat_scheduler = "platform_jobs.jobs.beat:PlatformBeatScheduler"
+redbeat_redis_url = _settings.redis_url
+redbeat_key_prefix = "platform_jobs:redbeat"
+redbeat_redis_options: dict[str, object] = {}
+redbeat_lock_timeout = max(10, int(_settings.sweep_interval * 5))
+beat_max_loop_interval = min(5, _settings.sweep_interval)
+beat_schedule = {
+    "maintenance-sweep": {
+        "task": "platform_jobs.maintenance.sweep",
+        "schedule": _settings.sweep_interval,
+        "options": {"queue": "maintenance", "priority": 0},
+    },
+    # Beat sends the job task itself: the publish hook (jobs.mirror.on_before_publish) writes its ledger
+    # row before the message leaves, so it is a job like any other (see tasks/check_usage_limits.py).
+    "check-usage-limits": {
+        "task": "platform_jobs.check_usage_limits",
+        "schedule": crontab(minute=0),
+        "options": {"queue": "tenants"},
+    },
+}
