@@ -194,22 +194,32 @@ def revoke_token(prefix: str) -> None:
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.option("--data-dir", default=None, help="keep the embedded servers' data here (default: a temp dir)")
 @click.option("--json", "json_path", default="benchmarks/results/latest.json", show_default=True)
+@click.option("--postgres-admin-url", default=None,
+              help="create a scratch database on this server instead of starting an embedded Postgres")
 @click.pass_context
-def bench(ctx: click.Context, data_dir: str | None, json_path: str) -> None:
+def bench(ctx: click.Context, data_dir: str | None, json_path: str, postgres_admin_url: str | None) -> None:
     """Benchmark platform_jobs against bare Celery on the same broker and database, in one run.
 
-    Extra arguments go to the runner (see ``python -m platform_jobs.bench.runner --help``).
+    It never uses DATABASE_URL / REDIS_URL from the environment (they may be production's): it starts its
+    own embedded servers, or creates a scratch database with --postgres-admin-url. Extra arguments go to
+    the runner (see ``python -m platform_jobs.bench.runner --help``).
     """
     import tempfile
+    import uuid
 
-    from platform_jobs.embedded import start_missing_services
+    from platform_jobs.bench import scratch
+    from platform_jobs.embedded import create_database, start_missing_services
 
-    env = dict(os.environ)
+    env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "REDIS_URL")}
+    if postgres_admin_url:
+        env["DATABASE_URL"] = create_database(postgres_admin_url, f"pj_bench_{uuid.uuid4().hex[:8]}")
     stoppers = start_missing_services(env, Path(data_dir or tempfile.mkdtemp(prefix="pj-bench-data-")).resolve())
     try:
         env["PJ_EXTRA_TASK_MODULES"] = "platform_jobs.bench.tasks"
         from platform_jobs import migrate as migrations
+        from platform_jobs.settings import normalize_database_url
 
+        scratch.mark(normalize_database_url(env["DATABASE_URL"]), env["REDIS_URL"])
         migrations.upgrade(env["DATABASE_URL"])
         subprocess.run([sys.executable, "-m", "platform_jobs.bench.runner", "--json", json_path, *ctx.args],
                        env=env, check=True)

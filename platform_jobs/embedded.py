@@ -109,6 +109,18 @@ class EmbeddedRedis:
         self._process = None
 
 
+def create_database(admin_url: str, name: str) -> str:
+    """Create database ``name`` on the server of ``admin_url``; returns its URL."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(admin_url)
+    conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return url.set(database=name, drivername="postgresql+psycopg").render_as_string(hide_password=False)
+
+
 def start_missing_services(env: dict[str, str], data_dir: Path) -> list[Callable[[], None]]:
     """Start an embedded Postgres / Redis for whichever of DATABASE_URL / REDIS_URL ``env`` lacks, set
     it in ``env``, and return the functions that stop what was started (call them in reverse)."""

@@ -20,11 +20,12 @@ from typing import Any, TypeVar
 import click
 from sqlalchemy import text
 
-from platform_jobs.bench import workers
+from platform_jobs.bench import scratch, workers
 from platform_jobs.bench.bare_app import bare_noop
 from platform_jobs.bench.probe import TIMES_KEY
 from platform_jobs.db import session_scope
 from platform_jobs.jobs.queue import JobRequest, enqueue_job, enqueue_many
+from platform_jobs.settings import get_settings
 
 T = TypeVar("T")
 
@@ -203,6 +204,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency-seconds", type=float, default=10)
     parser.add_argument("--skip", action="append", default=[], help="phase to skip: enqueue drain latency extra")
     args = parser.parse_args(argv)
+    settings = get_settings()
+    try:
+        scratch.require_scratch(settings.sqlalchemy_url, settings.redis_url)
+    except scratch.NotScratch as exc:
+        raise SystemExit(str(exc)) from None
     log_dir = Path(tempfile.mkdtemp(prefix="pj-bench-"))
     _reset_ledger()
     figures: list[Figure] = []

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.support.services import _create_database
+from platform_jobs.embedded import create_database
 from tests.support.stack import PROJECT_ROOT, wait_for
 
 SECRET = "wheel-install-test-secret-0123456789abcdef"
@@ -64,7 +64,7 @@ def test_the_wheel_holds_its_migrations_and_no_global_modules(wheel_env: Path, t
 
 
 def test_the_wheel_migrates_a_fresh_database_and_runs_a_job(wheel_env: Path, tmp_path: Path, services) -> None:
-    database_url = _create_database(services.database_url, f"pj_wheel_{uuid.uuid4().hex[:8]}")
+    database_url = create_database(services.database_url, f"pj_wheel_{uuid.uuid4().hex[:8]}")
     redis_url = str(make_url(services.redis_url).set(database="7")) if services.redis_url.startswith("redis") \
         else services.redis_url
     env = _clean_env(database_url, redis_url)

@@ -11,12 +11,12 @@ from sqlalchemy import create_engine, inspect
 from sqlalchemy.engine import make_url
 
 from platform_jobs import migrate
+from platform_jobs.embedded import create_database
 from platform_jobs.models import SCHEMA, Base
-from tests.support.services import _create_database
 
 
 def _fresh_database(services) -> str:
-    return _create_database(services.database_url, f"pj_mig_{uuid.uuid4().hex[:8]}")
+    return create_database(services.database_url, f"pj_mig_{uuid.uuid4().hex[:8]}")
 
 
 def _tables(url: str) -> set[str]:

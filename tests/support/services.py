@@ -11,10 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psycopg
-from sqlalchemy.engine import make_url
-
-from platform_jobs.embedded import EmbeddedPostgres, EmbeddedRedis
+from platform_jobs.embedded import EmbeddedPostgres, EmbeddedRedis, create_database
 
 
 @dataclass
@@ -32,26 +29,18 @@ class TestServices:
                 stopper()
 
 
-def _create_database(admin_url: str, name: str) -> str:
-    url = make_url(admin_url)
-    conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return url.set(database=name, drivername="postgresql+psycopg").render_as_string(hide_password=False)
-
-
 def start_services() -> TestServices:
     root = Path(tempfile.mkdtemp(prefix="pj-tests-"))
     name = f"pj_test_{uuid.uuid4().hex[:8]}"
     services = TestServices(database_url="", redis_url="", root=root)
     external_db = os.environ.get("PJ_TEST_DATABASE_URL")
     if external_db:
-        services.database_url = _create_database(external_db, name)
+        services.database_url = create_database(external_db, name)
     else:
         postgres = EmbeddedPostgres(root / "postgres")
         services.postgres = postgres
         services.stoppers.append(postgres.stop)
-        services.database_url = _create_database(postgres.url(), name)
+        services.database_url = create_database(postgres.url(), name)
     external_redis = os.environ.get("PJ_TEST_REDIS_URL")
     if external_redis:
         services.redis_url = external_redis

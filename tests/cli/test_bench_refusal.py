@@ -1,0 +1,30 @@
+"""The benchmark never wipes servers it did not start or create."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from platform_jobs.jobs.queue import enqueue_job
+from tests.support.jobs import job_row
+from tests.support.stack import PROJECT_ROOT
+
+
+def test_the_runner_refuses_the_servers_in_the_environment_and_touches_nothing(services) -> None:
+    job_id = enqueue_job("test_record", {}, delay=3600)
+    done = subprocess.run([sys.executable, "-m", "platform_jobs.bench.runner", "--skip", "drain"],
+                          cwd=PROJECT_ROOT, env=dict(os.environ), capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "refusing to benchmark" in done.stderr and "was not started or created by" in done.stderr
+    assert job_row(job_id).status.value == "pending"  # the ledger was not truncated
+
+
+def test_bench_runs_on_its_own_servers_whatever_the_environment_says(services, tmp_path) -> None:
+    job_id = enqueue_job("test_record", {}, delay=3600)
+    args = [sys.executable, "-m", "platform_jobs.cli", "bench", "--json", str(tmp_path / "r.json"),
+            "--enqueue-n", "20", "--many-n", "20", "--skip", "drain", "--skip", "latency", "--skip", "extra"]
+    done = subprocess.run(args, cwd=PROJECT_ROOT, env=dict(os.environ), capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (tmp_path / "r.json").exists()
+    assert job_row(job_id).status.value == "pending"  # DATABASE_URL of the environment was left alone
