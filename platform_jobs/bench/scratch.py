@@ -11,13 +11,13 @@ import redis
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from platform_jobs.errors import PlatformJobsError
+from platform_jobs.errors import Forbidden
 
 DATABASE_MARK = "platform_jobs bench scratch database"
 REDIS_MARK_KEY = "platform_jobs:bench:scratch"
 
 
-class NotScratch(PlatformJobsError):
+class NotScratch(Forbidden):
     """The benchmark runs only on servers that `platform-jobs bench` started or created itself."""
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from platform_jobs.errors import PlatformJobsError
+from platform_jobs.errors import NotFound
 from platform_jobs.models.tenants import Project
 from platform_jobs.platform import tenant_db
 from platform_jobs.platform.notifications import notify
@@ -20,7 +20,7 @@ from platform_jobs.platform.notifications import notify
 log = logging.getLogger(__name__)
 
 
-class ProjectNotFound(PlatformJobsError):
+class ProjectNotFound(NotFound):
     """No project with this id exists."""
 
 

@@ -25,13 +25,13 @@ from pathlib import Path
 import psycopg
 from sqlalchemy.engine import make_url
 
-from platform_jobs.errors import PlatformJobsError
+from platform_jobs.errors import Unavailable
 from platform_jobs.settings import get_settings
 
 _VERSION = re.compile(r"\(PostgreSQL\)\s+(\d+)")
 
 
-class PgToolNotFound(PlatformJobsError):
+class PgToolNotFound(Unavailable):
     """No pg_dump/pg_restore new enough for the server was found; set PJ_PG_DUMP."""
 
 

@@ -15,14 +15,14 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from platform_jobs.errors import PlatformJobsError
+from platform_jobs.errors import Unavailable
 from platform_jobs.models import Project, ServiceRegistration
 from platform_jobs.settings import get_settings
 
 SERVICES = ("auth", "realtime", "storage")
 
 
-class ServiceRegistrationFailed(PlatformJobsError):
+class ServiceRegistrationFailed(Unavailable):
     """A platform service refused or did not answer the project registration."""
 
 

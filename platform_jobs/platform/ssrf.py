@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from platform_jobs.errors import PlatformJobsError
+from platform_jobs.errors import Invalid
 from platform_jobs.settings import get_settings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -35,7 +35,7 @@ _IPV4_COMPAT = ipaddress.IPv6Network("::/96")
 _NUMERIC_HOST = re.compile(r"^(0x[0-9a-f]+|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+)){0,3}\.?$", re.IGNORECASE)
 
 
-class DestinationRefused(PlatformJobsError):
+class DestinationRefused(Invalid):
     """The webhook destination is not allowed."""
 
 

@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from platform_jobs.errors import PlatformJobsError
+from platform_jobs.errors import Unavailable
 from platform_jobs.settings import get_settings
 
 MANIFEST_NAME = "manifest.json"
 Progress = Callable[[int, int], None]  # (part number being stored, number of parts)
 
 
-class StorageError(PlatformJobsError):
+class StorageError(Unavailable):
     """The backup storage backend failed."""
 
 

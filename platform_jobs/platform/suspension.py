@@ -14,13 +14,13 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from platform_jobs.errors import PlatformJobsError
+from platform_jobs.errors import Conflict
 from platform_jobs.models import Project, ProjectStatus, Suspension
 from platform_jobs.platform import tenant_db
 from platform_jobs.platform.notifications import notify
 
 
-class SuspensionRefused(PlatformJobsError):
+class SuspensionRefused(Conflict):
     """The project cannot be suspended or unsuspended now."""
 
 

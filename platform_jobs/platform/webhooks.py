@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from platform_jobs.errors import PlatformJobsError
+from platform_jobs.errors import Invalid, NotFound
 from platform_jobs.models.outbound import WebhookEndpoint, WebhookMessage
 from platform_jobs.platform import webhook_secrets
 from platform_jobs.platform.ssrf import validate_url
@@ -28,11 +28,11 @@ MAX_EVENT_TYPES = 50
 DEFAULT_ROTATION_GRACE = timedelta(hours=24)
 
 
-class EndpointNotFound(PlatformJobsError):
+class EndpointNotFound(NotFound):
     """No webhook endpoint with this id exists."""
 
 
-class InvalidEndpoint(PlatformJobsError):
+class InvalidEndpoint(Invalid):
     """The webhook endpoint is invalid."""
 
 

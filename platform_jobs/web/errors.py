@@ -9,15 +9,7 @@ from flask import Flask, Response, jsonify, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from platform_jobs.errors import (
-    AccessDenied,
-    InvalidJob,
-    InvalidResourceId,
-    JobNotFound,
-    JobStateConflict,
-    PlatformJobsError,
-    ResourceNotFound,
-)
+from platform_jobs.errors import JobNotFound, PlatformJobsError
 
 log = logging.getLogger(__name__)
 
@@ -45,22 +37,10 @@ def ok(result: Any, status: int = 200) -> tuple[Response, int]:
 
 
 def from_queue_error(exc: PlatformJobsError) -> ApiError:
-    """Map the queue API's exceptions to HTTP answers."""
+    """The HTTP answer of a platform_jobs error: its category's status and code."""
     if isinstance(exc, JobNotFound):
-        return ApiError(404, "not_found", "no such job")
-    if isinstance(exc, ResourceNotFound):
-        return ApiError(404, "not_found", str(exc))
-    if isinstance(exc, AccessDenied):
-        return ApiError(403, "forbidden", str(exc))
-    if isinstance(exc, InvalidResourceId):
-        return ApiError(400, "bad_request", str(exc))
-    if isinstance(exc, JobStateConflict):
-        code = "max_attempts_reached" if type(exc).__name__ == "MaxAttemptsReached" else "conflict"
-        return ApiError(409, code, str(exc))
-    if isinstance(exc, InvalidJob):
-        code = "unknown_job_type" if type(exc).__name__ == "UnknownJobType" else "invalid_job"
-        return ApiError(422, code, str(exc))
-    return ApiError(400, "bad_request", str(exc))
+        return ApiError(exc.http_status, exc.code, "no such job")  # the id is not echoed back
+    return ApiError(exc.http_status, exc.code, str(exc))
 
 
 def _is_api() -> bool:
@@ -75,6 +55,8 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(PlatformJobsError)
     def _queue_error(exc: PlatformJobsError) -> Any:
         mapped = from_queue_error(exc)
+        if mapped.status >= 500:
+            log.error("%s on %s %s: %s", type(exc).__name__, request.method, request.path, exc)
         return error_response(mapped.status, mapped.code, mapped.message)
 
     @app.errorhandler(CSRFError)
