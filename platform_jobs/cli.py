@@ -13,10 +13,16 @@ from typing import Any
 
 import click
 
+from platform_jobs.jobs_cli import jobs as jobs_group
+
 
 @click.group()
+@click.version_option(package_name="platform-jobs", prog_name="platform-jobs")
 def main() -> None:
     """platform_jobs: background jobs for the PaaS control plane."""
+
+
+main.add_command(jobs_group)
 
 
 @main.command()
@@ -30,20 +36,24 @@ def migrate() -> None:
 
 @main.command()
 @click.argument("job_type")
-@click.option("--payload", default="{}", help="JSON object")
-@click.option("--delay", type=float, default=None)
-@click.option("--priority", type=int, default=None)
-@click.option("--max-attempts", type=int, default=None)
+@click.option("--payload", default="{}", show_default=True, help="the job's payload, a JSON object")
+@click.option("--delay", type=float, default=None, help="seconds to wait before the job may run")
+@click.option("--priority", type=click.IntRange(0, 9), default=None, help="0 (most urgent) to 9; default 5")
+@click.option("--max-attempts", type=click.IntRange(1, 100), default=None,
+              help="runs allowed, retries included; default: the type's policy")
 def enqueue(job_type: str, payload: str, delay: float | None, priority: int | None,
             max_attempts: int | None) -> None:
-    """Enqueue a job and print its id."""
+    """Enqueue a job of JOB_TYPE (as a trusted caller: no workspace checks) and print its id."""
     from platform_jobs.errors import InvalidJob
     from platform_jobs.jobs.queue import enqueue_job
 
     try:
-        job_id = enqueue_job(job_type, json.loads(payload), delay=delay, priority=priority,
-                             max_attempts=max_attempts)
-    except (InvalidJob, json.JSONDecodeError) as exc:
+        parsed = json.loads(payload)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--payload") from None
+    try:
+        job_id = enqueue_job(job_type, parsed, delay=delay, priority=priority, max_attempts=max_attempts)
+    except InvalidJob as exc:
         raise click.UsageError(str(exc)) from None
     click.echo(job_id)
 
@@ -193,7 +203,8 @@ def revoke_token(prefix: str) -> None:
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.option("--data-dir", default=None, help="keep the embedded servers' data here (default: a temp dir)")
-@click.option("--json", "json_path", default="benchmarks/results/latest.json", show_default=True)
+@click.option("--json", "json_path", default="benchmarks/results/latest.json", show_default=True,
+              help="where the figures are written as JSON")
 @click.option("--postgres-admin-url", default=None,
               help="create a scratch database on this server instead of starting an embedded Postgres")
 @click.pass_context

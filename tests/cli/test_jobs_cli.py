@@ -1,0 +1,76 @@
+"""``platform-jobs jobs ...`` and the CLI's own help, through click's runner against the real ledger."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from platform_jobs.cli import main
+from platform_jobs.db import session_scope
+from platform_jobs.jobs import ledger
+from platform_jobs.jobs.queue import enqueue_job, parse_job_id
+from platform_jobs.jobs.states import JobStatus
+from tests.support.jobs import job_row
+from tests.web.support import force_state
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.output
+
+
+def test_list_show_logs_cancel_and_retry_a_job() -> None:
+    job_id = enqueue_job("test_record", {"tag": "cli"}, delay=3600)
+    with session_scope() as session:
+        ledger.append_log(session, parse_job_id(job_id), "hello from the job", keep_lines=100)
+    code, out = run("jobs", "list", "--type", "test_record", "--status", "pending", "--json", "--limit", "200")
+    assert code == 0 and job_id in [row["id"] for row in json.loads(out)]
+    code, out = run("jobs", "show", job_id, "--json")
+    assert code == 0 and json.loads(out)["payload"] == {"tag": "cli"}
+    code, out = run("jobs", "show", job_id)
+    assert code == 0 and "status: pending" in out
+    code, out = run("jobs", "logs", job_id, "--json")
+    assert code == 0 and [line["line"] for line in json.loads(out)] == ["hello from the job"]
+    code, out = run("jobs", "logs", job_id)
+    assert code == 0 and "hello from the job" in out
+    code, out = run("jobs", "cancel", job_id)
+    assert code == 0 and "canceled" in out
+    assert job_row(job_id).status is JobStatus.CANCELED
+    code, out = run("jobs", "retry", job_id)
+    assert code == 0, out
+    assert job_row(job_id).status is JobStatus.PENDING
+
+
+def test_errors_say_what_is_wrong() -> None:
+    code, out = run("jobs", "show", "00000000-0000-0000-0000-000000000000")
+    assert code != 0 and "no job with id" in out
+    code, out = run("jobs", "retry", "not-a-uuid")
+    assert code != 0 and "no job with id" in out
+    done = enqueue_job("test_record", {}, delay=3600)
+    force_state(done, JobStatus.COMPLETED)
+    code, out = run("jobs", "retry", done)
+    assert code != 0 and "only failed or canceled jobs can be retried" in out
+    code, out = run("enqueue", "demo", "--payload", "{steps: 3}")
+    assert code != 0 and "--payload" in out and "not valid JSON" in out
+    code, out = run("enqueue", "demo", "--priority", "12")
+    assert code != 0 and "--priority" in out
+
+
+def test_version_and_help_for_every_option() -> None:
+    code, out = run("--version")
+    assert code == 0 and "platform-jobs, version" in out
+    import click
+
+    def commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], click.Command]]:
+        found = []
+        for name, command in group.commands.items():
+            found.append((prefix + (name,), command))
+            if isinstance(command, click.Group):
+                found += commands(command, prefix + (name,))
+        return found
+
+    for path, command in commands(main):
+        for param in command.params:
+            if isinstance(param, click.Option) and not param.hidden:
+                assert param.help, f"platform-jobs {' '.join(path)} {param.opts[0]} has no help"
