@@ -17,9 +17,10 @@ MAX_BODY_BYTES = 1024 * 1024
 
 def _blueprints() -> list[Any]:
     """Every blueprint of the app; add a line here to mount a new one."""
-    from platform_jobs.web import api, auth_views, metrics, monitoring, pages
+    from platform_jobs.web import api, auth_views, health, metrics, monitoring, pages
 
     return [
+        health.bp,
         auth_views.bp,
         api.bp,
         pages.bp,

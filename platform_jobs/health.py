@@ -1,0 +1,70 @@
+"""Readiness checks shared by the web app's /readyz and the processes' start-up: each returns a problem
+a human can act on, or None when the part is ready."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import redis
+from alembic.script import ScriptDirectory
+from alembic.script.revision import RevisionError
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from platform_jobs.db import get_engine
+from platform_jobs.migrate import alembic_config
+from platform_jobs.settings import get_settings
+
+
+@cache
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config())
+
+
+def missing_migrations(applied: set[str]) -> set[str]:
+    """Revisions of this package not yet applied, given the version table's rows (which name only the
+    newest revision of each branch; what they depend on is applied too)."""
+    scripts = _scripts()
+    try:
+        done = {rev.revision for rev in scripts.iterate_revisions(tuple(applied), "base")} if applied else set()
+    except RevisionError:
+        return set(scripts.get_heads())  # a revision this package does not know: a newer schema
+    return set(scripts.get_heads()) - done
+
+
+def _safe_url(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def database_problem() -> str | None:
+    """None when Postgres answers and its schema is at this package's migration heads."""
+    url = get_settings().sqlalchemy_url
+    try:
+        with get_engine().connect() as connection:
+            applied = set(connection.scalars(text("SELECT version_num FROM control_plane.alembic_version")))
+    except DBAPIError as exc:
+        if "alembic_version" in str(exc.orig) or "control_plane" in str(exc.orig):
+            return f"the database at {_safe_url(url)} has no platform_jobs schema: run `platform-jobs migrate`"
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        return f"cannot reach Postgres at {_safe_url(url)}: {reason}"
+    except SQLAlchemyError as exc:
+        return f"cannot reach Postgres at {_safe_url(url)}: {exc}"
+    missing = missing_migrations(applied)
+    if missing:
+        return (f"the database at {_safe_url(url)} is not migrated to this version "
+                f"(missing {', '.join(sorted(missing))}): run `platform-jobs migrate`")
+    return None
+
+
+def redis_problem() -> str | None:
+    url = get_settings().redis_url
+    try:
+        client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except redis.RedisError as exc:
+        return f"cannot reach Redis at {_safe_url(url)}: {exc}"
+    return None
