@@ -33,3 +33,8 @@ class MaxAttemptsReached(JobStateConflict):
 
 class JobCanceled(PlatformJobsError):
     """The job was canceled while it ran."""
+
+
+class InsecureSecretKey(PlatformJobsError):
+    """SECRET_KEY is not set or is the insecure development default (or shorter than 32 characters); \
+set a random value of at least 32 characters, e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`"""
