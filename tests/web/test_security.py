@@ -319,3 +319,11 @@ def test_dev_stack_keeps_its_generated_key_in_the_data_dir(tmp_path: Any) -> Non
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
     assert dev_secret_env({"SECRET_KEY": "mine"}, tmp_path) == {"PJ_ALLOW_INSECURE_SECRET": "1"}
     assert dev_secret_env({}, None)["SECRET_KEY"] != first["SECRET_KEY"]
+
+
+def test_webhook_secrets_are_never_encrypted_under_the_default_key(env: Any) -> None:
+    from platform_jobs.platform.webhook_secrets import encrypt_secret
+
+    env(SECRET_KEY=INSECURE_SECRET_KEY)
+    with pytest.raises(InsecureSecretKey):
+        encrypt_secret("whsec_c2VjcmV0")
