@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -68,6 +69,31 @@ def sweep() -> None:
     click.echo(json.dumps(asdict(run_sweep())))
 
 
+def dev_secret_env(env: dict[str, str], data_dir: Path | None) -> dict[str, str]:
+    """SECRET_KEY and the dev marker for a development stack.
+
+    Web and worker refuse the insecure default key; a dev stack gets a random one, kept in its data
+    directory (``secret_key``, mode 0600) so sessions and encrypted webhook secrets stay readable
+    from one run to the next, or a fresh one per run without a data directory. A key the caller set
+    is kept."""
+    from platform_jobs.settings import INSECURE_SECRET_KEY
+
+    result = {"PJ_ALLOW_INSECURE_SECRET": "1"}
+    if env.get("SECRET_KEY") and env["SECRET_KEY"] != INSECURE_SECRET_KEY:
+        return result
+    if data_dir is None:
+        result["SECRET_KEY"] = secrets.token_urlsafe(48)
+        return result
+    key_file = data_dir / "secret_key"
+    if not key_file.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+    result["SECRET_KEY"] = key_file.read_text().strip()
+    return result
+
+
 def _start(name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     click.echo(f"starting {name}: {' '.join(args)}")
     return subprocess.Popen(args, env=env, start_new_session=True)
@@ -82,7 +108,9 @@ def dev(port: int, data_dir: str) -> None:
     from platform_jobs.embedded import start_missing_services
 
     env = dict(os.environ)
-    stoppers = start_missing_services(env, Path(data_dir).resolve())
+    data_path = Path(data_dir).resolve()
+    env.update(dev_secret_env(env, data_path))
+    stoppers = start_missing_services(env, data_path)
     env.setdefault("PJ_SWEEP_INTERVAL", "2")
     os.environ.update(env)
 
@@ -227,6 +255,7 @@ def bench(ctx: click.Context, data_dir: str | None, json_path: str, postgres_adm
     stoppers = start_missing_services(env, Path(data_dir or tempfile.mkdtemp(prefix="pj-bench-data-")).resolve())
     try:
         env["PJ_EXTRA_TASK_MODULES"] = "platform_jobs.bench.tasks"
+        env.update(dev_secret_env(env, None))  # the benchmark's throwaway stack
         from platform_jobs import migrate as migrations
         from platform_jobs.settings import normalize_database_url
 

@@ -102,3 +102,8 @@ class ResourceNotFound(NotFound):
 
 class AccessDenied(Forbidden):
     """The caller may not start this job."""
+
+
+class InsecureSecretKey(PlatformJobsError):
+    """SECRET_KEY is not set or is the insecure development default (or shorter than 32 characters); \
+set a random value of at least 32 characters, e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`"""

@@ -10,6 +10,15 @@ import shlex
 from dataclasses import dataclass
 from functools import lru_cache
 
+# The key the settings fall back to when SECRET_KEY is unset; processes refuse to start with it
+# (see ``require_secret_key``) unless PJ_ALLOW_INSECURE_SECRET marks a development run.
+INSECURE_SECRET_KEY = "dev-insecure-change-me"
+MIN_SECRET_KEY_LENGTH = 32
+
+
+def _flag(name: str, default: str = "") -> bool:
+    return os.environ.get(name, default).lower() in ("1", "true", "yes")
+
 
 def _int(name: str, default: int) -> int:
     raw = os.environ.get(name)
@@ -49,6 +58,8 @@ class Settings:
     log_lines_per_job: int
     secret_key: str
     worker_concurrency: int
+    # Accept a missing, default or short SECRET_KEY (``platform-jobs dev`` sets it; never in production).
+    allow_insecure_secret: bool = False
     # More modules with job types to load (comma-separated), e.g. a service's own tasks.
     extra_task_modules: tuple[str, ...] = ()
     # Failed logins allowed per client address (Flask-Limiter syntax), e.g. "10 per minute".
@@ -123,6 +134,19 @@ class Settings:
     def sqlalchemy_url(self) -> str:
         return normalize_database_url(self.database_url)
 
+    @property
+    def secret_key_is_weak(self) -> bool:
+        return self.secret_key == INSECURE_SECRET_KEY or len(self.secret_key) < MIN_SECRET_KEY_LENGTH
+
+
+def require_secret_key(settings: Settings) -> None:
+    """Refuse to serve or work with a guessable SECRET_KEY: it signs sessions and CSRF tokens and
+    encrypts the stored webhook secrets, so the public default would hand all of them out."""
+    if settings.secret_key_is_weak and not settings.allow_insecure_secret:
+        from platform_jobs.errors import InsecureSecretKey
+
+        raise InsecureSecretKey()
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
@@ -139,13 +163,14 @@ def get_settings() -> Settings:
         republish_after=_int("PJ_REPUBLISH_AFTER", visibility_timeout),
         retention_days=_int("PJ_RETENTION_DAYS", 30),
         log_lines_per_job=_int("PJ_LOG_LINES_PER_JOB", 1000),
-        secret_key=os.environ.get("SECRET_KEY", "dev-insecure-change-me"),
+        secret_key=os.environ.get("SECRET_KEY") or INSECURE_SECRET_KEY,
+        allow_insecure_secret=_flag("PJ_ALLOW_INSECURE_SECRET"),
         worker_concurrency=_int("PJ_WORKER_CONCURRENCY", 2),
         extra_task_modules=tuple(
             name.strip() for name in os.environ.get("PJ_EXTRA_TASK_MODULES", "").split(",") if name.strip()
         ),
         login_rate_limit=os.environ.get("PJ_LOGIN_RATE_LIMIT", "10 per minute"),
-        secure_cookies=os.environ.get("PJ_SECURE_COOKIES", "").lower() in ("1", "true", "yes"),
+        secure_cookies=_flag("PJ_SECURE_COOKIES"),
         builder_command=tuple(shlex.split(os.environ.get("PJ_BUILDER_COMMAND", ""))),
         deploy_root=os.environ.get("PJ_DEPLOY_ROOT") or None,
         docker_binary=os.environ.get("PJ_DOCKER_BINARY") or "docker",

@@ -18,7 +18,7 @@ TEST_SETTINGS = {
     "PJ_SWEEP_INTERVAL": "0.5",
     "PJ_REPUBLISH_AFTER": "8",
     "PJ_WORKER_CONCURRENCY": "2",
-    "SECRET_KEY": "test-secret",
+    "SECRET_KEY": "test-secret-key-of-the-suite-0123456789abcdef",  # >= 32 characters, like production
     "PJ_EXTRA_TASK_MODULES": "tests.support.tasks",
 }
 

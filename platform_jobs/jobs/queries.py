@@ -18,7 +18,7 @@ import statistics
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select, tuple_
@@ -78,14 +78,25 @@ def encode_cursor(created_at: datetime, job_id: uuid.UUID) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """The position in a cursor; InvalidCursor for anything :func:`encode_cursor` cannot have made.
+
+    The cursor comes from the client, so every shape is checked before it reaches SQL: exactly
+    ``[<aware ISO timestamp>, <UUID>]``, both strings."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        created_at, job_id = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-        when = datetime.fromisoformat(created_at)
-        if when.tzinfo is None:
-            raise ValueError("naive timestamp")
-        return when, uuid.UUID(job_id)
-    except (ValueError, TypeError, binascii.Error, UnicodeError):
+        position = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (ValueError, binascii.Error, UnicodeError, RecursionError):
+        raise InvalidCursor(InvalidCursor.__doc__) from None
+    if not (isinstance(position, list) and len(position) == 2 and all(isinstance(p, str) for p in position)):
+        raise InvalidCursor(InvalidCursor.__doc__)
+    try:
+        when = datetime.fromisoformat(position[0])
+        job_id = uuid.UUID(position[1])
+        if when.utcoffset() is None:
+            raise ValueError("naive timestamp")  # the column is timestamptz
+        # In UTC, so an offset at the edge of the calendar fails here and not in the database.
+        return when.astimezone(UTC), job_id
+    except (ValueError, OverflowError):
         raise InvalidCursor(InvalidCursor.__doc__) from None
 
 

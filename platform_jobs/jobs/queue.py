@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from platform_jobs.db import execute_autocommit, session_scope
 from platform_jobs.errors import InvalidJob, JobNotFound, JobStateConflict, MaxAttemptsReached
 from platform_jobs.jobs import audit, authority, ledger
+from platform_jobs.jobs.json_values import storable_problem
 from platform_jobs.jobs.mirror import LEDGER_HEADER
 from platform_jobs.jobs.registry import get_job_type
 from platform_jobs.jobs.states import JobStatus
@@ -64,29 +65,20 @@ def _as_uuid(value: uuid.UUID | str | None, name: str) -> uuid.UUID | None:
         raise InvalidJob(f"{name} must be a UUID, got {value!r}") from None
 
 
-def _depth(value: Any) -> int:
-    stack, deepest = [(value, 1)], 0
-    while stack:
-        item, level = stack.pop()
-        deepest = max(deepest, level)
-        if isinstance(item, Mapping):
-            stack.extend((child, level + 1) for child in item.values())
-        elif isinstance(item, list):
-            stack.extend((child, level + 1) for child in item)
-    return deepest
-
-
 def _json_object(payload: Any) -> dict[str, Any]:
+    """The payload as plain JSON data, refusing what Postgres would refuse with an internal error."""
     if not isinstance(payload, Mapping):
         raise InvalidJob(f"payload must be a JSON object, got {type(payload).__name__}")
+    # Before json.dumps, which recurses per level: a 100 000-deep payload is a refusal, not a crash.
+    problem = storable_problem(payload, MAX_PAYLOAD_DEPTH)
+    if problem is not None:
+        raise InvalidJob(f"payload is {problem}" if problem.startswith("nested") else f"payload: {problem}")
     try:
         text = json.dumps(payload, allow_nan=False)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         raise InvalidJob(f"payload is not JSON: {exc}") from None
     if len(text.encode()) > MAX_PAYLOAD_BYTES:
         raise InvalidJob(f"payload is larger than {MAX_PAYLOAD_BYTES} bytes")
-    if _depth(payload) > MAX_PAYLOAD_DEPTH:
-        raise InvalidJob(f"payload is nested deeper than {MAX_PAYLOAD_DEPTH} levels")
     result: dict[str, Any] = json.loads(text)
     return result
 

@@ -14,9 +14,22 @@ from typing import Any
 from celery import signals
 
 from platform_jobs.db import get_engine
+from platform_jobs.errors import InsecureSecretKey
 from platform_jobs.jobs.runs import tracker
+from platform_jobs.settings import get_settings, require_secret_key
 
 log = logging.getLogger(__name__)
+
+
+@signals.worker_init.connect(weak=False, dispatch_uid="pj_worker_init")
+def _refuse_insecure_secret_key(**_: Any) -> None:
+    # Jobs decrypt stored webhook secrets with a key derived from SECRET_KEY. Celery logs and
+    # swallows an Exception raised by a receiver, so the worker is stopped with SystemExit.
+    try:
+        require_secret_key(get_settings())
+    except InsecureSecretKey as exc:
+        log.critical("%s", exc)
+        raise SystemExit(f"platform_jobs worker refuses to start: {exc}") from None
 
 
 @signals.worker_process_init.connect(weak=False, dispatch_uid="pj_process_init")

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from platform_jobs.errors import PlatformJobsError
-from platform_jobs.settings import get_settings
+from platform_jobs.settings import get_settings, require_secret_key
 
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 24
@@ -41,7 +41,9 @@ def _fernet(secret_key: str) -> Fernet:
 
 
 def encrypt_secret(secret: str) -> str:
-    return _fernet(get_settings().secret_key).encrypt(secret.encode()).decode()
+    settings = get_settings()
+    require_secret_key(settings)  # from any process: never store a secret under the public default key
+    return _fernet(settings.secret_key).encrypt(secret.encode()).decode()
 
 
 def decrypt_secret(token: str) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Flask
 
-from platform_jobs.settings import get_settings
+from platform_jobs.settings import get_settings, require_secret_key
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -31,6 +31,7 @@ def _blueprints() -> list[Any]:
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     settings = get_settings()
+    require_secret_key(settings)  # sessions, CSRF and stored webhook secrets all hang on this key
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=settings.secret_key,
@@ -56,8 +57,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from platform_jobs.web.auth import init_auth
     from platform_jobs.web.errors import register_error_handlers
     from platform_jobs.web.extensions import limiter
+    from platform_jobs.web.security_headers import init_security_headers
     from platform_jobs.web.templating import init_templating
+    from platform_jobs.web.users import stand_in_hash
 
+    stand_in_hash()  # made now, so the first login with an unknown email costs no extra hash
+    init_security_headers(app, secure=settings.secure_cookies)
     init_auth(app)
     limiter.init_app(app)
     register_error_handlers(app)

@@ -36,17 +36,25 @@ class LoginUser(UserMixin):
         self.email = user.email
         self.is_operator = user.is_operator
         self.active_workspace_id = active_workspace_id
+        self.session_version = user.session_version or 0
+
+    def get_id(self) -> str:
+        """What the session cookie holds: ``<user id>:<session version>`` (flask-login's alternative id).
+
+        Logout bumps the user's version, so a copy of the cookie taken before stops loading."""
+        return f"{self.id}:{self.session_version}"
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> LoginUser | None:
+def load_user(login_id: str) -> LoginUser | None:
+    user_id, _, version = login_id.partition(":")
     try:
-        key = uuid.UUID(user_id)
+        key, session_version = uuid.UUID(user_id), int(version)
     except ValueError:
-        return None
+        return None  # includes cookies from before session versions: they log in again
     with session_scope() as session:
         user = session.get(User, key)
-        if user is None:
+        if user is None or user.session_version != session_version:
             return None
         return LoginUser(user, users.active_workspace_id(session, user))
 

@@ -69,8 +69,13 @@ def login() -> Any:
     return render_template("auth/login.html", form=form), 401
 
 
-@bp.route("/logout", methods=["GET", "POST"])
+@bp.post("/logout")
 def logout() -> Any:
+    """POST only (the CSRF check of ``auth._csrf_for_cookie_requests`` applies): a link or an image on
+    another site cannot log people out. Every session of the user ends, not only this cookie."""
+    if current_user.is_authenticated:
+        with session_scope() as session:
+            users.end_sessions(session, uuid.UUID(current_user.id))
     logout_user()
     flash("You are logged out.", "info")
     return redirect(url_for("auth.login"))

@@ -3,6 +3,9 @@
 Nothing is counted in-process (gunicorn runs several workers): every scrape asks Postgres for
 jobs by type and status, run durations and retries, and Redis for the length of each queue's
 lists (Celery's Redis transport keeps priority ``p`` of queue ``q`` in ``q`` for 0 and ``q:p``).
+
+The figures span every tenant, so only operators may read them: Prometheus scrapes with an operator
+API token (``Authorization: Bearer``, see README), a person with an operator session.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from platform_jobs.db import session_scope
 from platform_jobs.jobs.states import JobStatus
 from platform_jobs.models import Job
 from platform_jobs.settings import get_settings
+from platform_jobs.web.auth import operator_required
 
 log = logging.getLogger(__name__)
 bp = Blueprint("metrics", __name__)
@@ -108,6 +112,7 @@ class LedgerCollector(Collector):
 
 
 @bp.get("/metrics")
+@operator_required
 def metrics() -> Response:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(LedgerCollector())

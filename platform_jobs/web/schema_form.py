@@ -101,10 +101,18 @@ def _convert(spec: FormField, text: str) -> Any:
                     return choice
             raise ValueError(f"not one of {spec.choices}")
         if spec.kind == "json":
-            return json.loads(text)
+            return _parse_json(text)
     except ValueError as exc:
         raise FormError(f"{spec.name}: {exc}") from None
     return text
+
+
+def _parse_json(text: str) -> Any:
+    """``json.loads`` whose every failure is a ValueError (deep nesting overflows the parser's recursion)."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
 
 
 def payload_from_form(type_form: TypeForm, form: Mapping[str, str]) -> dict[str, Any]:
@@ -112,7 +120,7 @@ def payload_from_form(type_form: TypeForm, form: Mapping[str, str]) -> dict[str,
     raw = (form.get("raw_payload") or "").strip()
     if raw:
         try:
-            parsed = json.loads(raw)
+            parsed = _parse_json(raw)
         except ValueError as exc:
             raise FormError(f"raw JSON payload: {exc}") from None
         if not isinstance(parsed, dict):

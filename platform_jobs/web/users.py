@@ -11,6 +11,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -78,16 +79,30 @@ def add_membership(session: Session, user: User, workspace: Workspace) -> None:
     session.flush()
 
 
+@cache
+def stand_in_hash() -> str:
+    """A hash of a random password, made like real ones (``generate_password_hash``'s default method
+    and parameters) once per process; an unknown email is checked against it."""
+    return generate_password_hash(secrets.token_urlsafe(16))
+
+
 def authenticate(session: Session, email: str, password: str) -> User | None:
-    """The user whose email and password these are, or None (same cost either way)."""
+    """The user whose email and password these are, or None.
+
+    Same cost either way: an unknown email costs one password hash, like a wrong password, so the
+    answer's timing does not tell which emails have accounts."""
     if "\x00" in email or "\x00" in password:
         return None
     user = find_user(session, email)
     if user is None:
-        # Hash anyway so a wrong email takes as long as a wrong password.
-        check_password_hash(generate_password_hash("timing"), password)
+        check_password_hash(stand_in_hash(), password)
         return None
     return user if check_password_hash(user.password_hash, password) else None
+
+
+def end_sessions(session: Session, user_id: uuid.UUID) -> None:
+    """End every login session of the user, on every device: the cookies' version no longer matches."""
+    session.execute(update(User).where(User.id == user_id).values(session_version=User.session_version + 1))
 
 
 def user_workspaces(session: Session, user: User) -> list[Workspace]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import request
 
+from platform_jobs.jobs.json_values import storable_problem
 from platform_jobs.web.errors import ApiError
 
 MAX_DEPTH = 32
@@ -23,41 +24,32 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _check_text(value: str, where: str) -> None:
-    if "\x00" in value:
-        raise ApiError(400, "bad_request", f"{where}: NUL characters are not allowed")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ApiError(400, "bad_request", f"{where}: invalid unicode (lone surrogate)") from None
-
-
 def check_json_value(value: Any, where: str = "body") -> None:
-    """Depth limit and text that Postgres can store; iterative so deep nesting cannot overflow."""
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            raise ApiError(400, "bad_request", f"{where} is nested more than {MAX_DEPTH} levels deep")
-        if isinstance(item, str):
-            _check_text(item, where)
-        elif isinstance(item, dict):
-            for key, child in item.items():
-                _check_text(key, where)
-                stack.append((child, depth + 1))
-        elif isinstance(item, list):
-            stack.extend((child, depth + 1) for child in item)
+    """Depth limit and text that Postgres can store (the queue core's check, as a 400)."""
+    # The body is level 0 here, where the queue counts its payload from 1.
+    problem = storable_problem(value, MAX_DEPTH + 1)
+    if problem is None:
+        return
+    if problem.startswith("nested"):
+        raise ApiError(400, "bad_request", f"{where} is nested more than {MAX_DEPTH} levels deep")
+    raise ApiError(400, "bad_request", f"{where}: {problem}")
 
 
 def json_body(*, required: bool = True) -> dict[str, Any]:
-    """The request's JSON object (``{}`` for an empty optional body)."""
+    """The request's JSON object (``{}`` for an empty optional body).
+
+    One content-type rule for every caller: a body that is not ``application/json`` is a 415. The
+    CSRF check of cookie requests may have parsed a form body already (``request.get_data()`` is
+    then empty), so a parsed form or file, or a declared length, counts as a body too."""
     raw = request.get_data(cache=True)
+    if request.mimetype != "application/json" and (
+        raw.strip() or request.form or request.files or (request.content_length or 0) > 0
+    ):
+        raise ApiError(415, "unsupported_media_type", "send the body as Content-Type: application/json")
     if not raw.strip():
         if required:
             raise ApiError(400, "bad_request", "a JSON object body is required")
         return {}
-    if request.mimetype != "application/json":
-        raise ApiError(415, "unsupported_media_type", "send the body as Content-Type: application/json")
     try:
         body = json.loads(raw, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:

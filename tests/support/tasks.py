@@ -132,3 +132,15 @@ def _kill_after_first_run(sender: Any = None, task_id: str | None = None, **_: A
     if "killed" not in effects and any(line.startswith("start") for line in effects):
         record_effect(task_id, "killed")
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+FORM_FIELDS_SCHEMA = {
+    "type": "object",
+    "properties": {"note": {"type": "string"}, "data": {"type": "object"}},
+}
+
+
+@job_task("test_form_fields", JobPolicy(max_attempts=1, payload_schema=FORM_FIELDS_SCHEMA, access=Access()))
+def form_fields(task: JobTask, note: str = "", data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A type whose enqueue form has a text field and a JSON field (web hardening tests)."""
+    return {"note": note}
