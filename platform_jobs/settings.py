@@ -62,6 +62,9 @@ class Settings:
     allow_insecure_secret: bool = False
     # More modules with job types to load (comma-separated), e.g. a service's own tasks.
     extra_task_modules: tuple[str, ...] = ()
+    # Who turns job events (control_plane.job_outbox) into work, as "module:function"; the queue core
+    # never imports the domain, it calls these by name (platform_jobs.jobs.outbox).
+    outbox_consumers: tuple[str, ...] = ("platform_jobs.platform.job_events:deliver_job_events",)
     # Failed logins allowed per client address (Flask-Limiter syntax), e.g. "10 per minute".
     login_rate_limit: str = "10 per minute"
     # Send the session cookie only over HTTPS (set in production behind TLS).
@@ -168,6 +171,11 @@ def get_settings() -> Settings:
         worker_concurrency=_int("PJ_WORKER_CONCURRENCY", 2),
         extra_task_modules=tuple(
             name.strip() for name in os.environ.get("PJ_EXTRA_TASK_MODULES", "").split(",") if name.strip()
+        ),
+        outbox_consumers=tuple(
+            name.strip() for name in os.environ.get(
+                "PJ_OUTBOX_CONSUMERS", "platform_jobs.platform.job_events:deliver_job_events").split(",")
+            if name.strip()
         ),
         login_rate_limit=os.environ.get("PJ_LOGIN_RATE_LIMIT", "10 per minute"),
         secure_cookies=_flag("PJ_SECURE_COOKIES"),

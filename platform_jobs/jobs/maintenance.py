@@ -6,15 +6,20 @@ crash, a long delay, or a Redis that lost its data.
 
 from __future__ import annotations
 
+import functools
 import logging
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 
 from celery import shared_task
+from sqlalchemy.orm import Session
 
 from platform_jobs.db import session_scope
-from platform_jobs.jobs import ledger, sweep_queries
+from platform_jobs.jobs import ledger, outbox, sweep_queries
 from platform_jobs.jobs.queue import publish
+from platform_jobs.models import Job
 from platform_jobs.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -28,6 +33,7 @@ BROKER_EPOCH_KEY = "platform_jobs:broker-epoch"
 @dataclass
 class SweepReport:
     reaped: int = 0
+    events_relayed: int = 0
     dispatched: int = 0
     republished: int = 0
     pruned: int = 0
@@ -46,15 +52,30 @@ def dispatch_due(horizon_seconds: float | None = None) -> int:
     """Publish pending jobs that are not in the broker and are due soon."""
     settings = get_settings()
     horizon = timedelta(seconds=horizon_seconds if horizon_seconds is not None else settings.sweep_interval)
+    return _publish_locked(lambda session: sweep_queries.lock_due_unpublished(session, horizon, BATCH))
+
+
+def publish_unpublished(job_ids: Sequence[uuid.UUID]) -> int:
+    """Publish these jobs if they are still pending and unpublished (e.g. just created by the outbox relay)."""
+    total = 0
+    for start in range(0, len(job_ids), BATCH):
+        total += _publish_locked(functools.partial(sweep_queries.lock_unpublished,
+                                                   job_ids=list(job_ids[start:start + BATCH])))
+    return total
+
+
+def _publish_locked(lock: Callable[[Session], list[Job]]) -> int:
+    """Publish the jobs ``lock`` selects (locked, pending, unpublished), batch by batch, each batch
+    marked published in the transaction that holds its lock."""
     total = 0
     while True:
         with session_scope() as session:
-            jobs = sweep_queries.lock_due_unpublished(session, horizon, BATCH)
+            jobs = lock(session)
             if not jobs:
                 return total
             ledger.set_published(session, [job.id for job in jobs], published=True)
             session.flush()
-            failed = publish(jobs)
+            failed = publish(jobs, mark_failed=False)  # raising below rolls the marks back
             if failed:
                 raise RuntimeError(f"broker refused {len(failed)} jobs; they stay unpublished")
         total += len(jobs)
@@ -71,7 +92,8 @@ def republish_stale(everything: bool = False) -> int:
         if jobs:
             ledger.set_published(session, [job.id for job in jobs], published=True)
             session.flush()
-            publish(jobs)
+            if publish(jobs, mark_failed=False):
+                raise RuntimeError("the broker refused republished jobs; they are tried again next sweep")
     return len(jobs)
 
 
@@ -81,6 +103,8 @@ def sweep() -> SweepReport:
     with session_scope() as session:
         counts = sweep_queries.reap_expired_leases(session)
         report.reaped = sum(counts.values())
+    # Jobs the reaper failed have their events in the outbox now; so may runs a crash interrupted.
+    report.events_relayed = outbox.relay_quietly()
     try:
         report.broker_was_reset = _broker_was_reset()
     except Exception as exc:
@@ -89,6 +113,7 @@ def sweep() -> SweepReport:
     report.republished = republish_stale(everything=report.broker_was_reset)
     with session_scope() as session:
         report.pruned = sweep_queries.prune_finished(session, timedelta(days=settings.retention_days))
+        outbox.prune_relayed(session, timedelta(days=settings.retention_days))
     if report.reaped or report.republished or report.pruned or report.broker_was_reset:
         log.info("maintenance sweep: %s", asdict(report))
     return report

@@ -22,7 +22,7 @@ from celery import Task, signals
 
 from platform_jobs.db import execute_autocommit, session_scope
 from platform_jobs.errors import JobCanceled
-from platform_jobs.jobs import ledger
+from platform_jobs.jobs import ledger, outbox
 from platform_jobs.jobs.registry import JobType, job_type_for_task
 from platform_jobs.jobs.runs import Outcome, Run, tracker, worker_name
 from platform_jobs.jobs.task import CLAIM_FAILED_ATTR, DEFERRED_ATTR, RUN_ATTR, current_run, describe_error
@@ -156,6 +156,8 @@ def on_prerun(sender: Task | None = None, task_id: str | None = None, task: Task
         setattr(request, RUN_ATTR, Run(job_id, claim.attempt, claim.max_attempts, claim.project_id))
     else:
         log.info("job %s not run: %s", task_id, claim.outcome.value)
+        if claim.outcome is ledger.ClaimOutcome.EXHAUSTED:
+            _relay_events()  # the claim just made it failed: its job.failed event is in the outbox
 
 
 def _write_outcome(run: Run, write: Callable[..., bool], *args: Any, then: Callable[[], None] | None = None) -> None:
@@ -167,21 +169,18 @@ def _write_outcome(run: Run, write: Callable[..., bool], *args: Any, then: Calla
     ))
 
 
-def _emit_now(job_id: uuid.UUID) -> None:
-    try:
-        from platform_jobs.platform.job_events import emit_for_job
-
-        emit_for_job(job_id)
-    except Exception:
-        log.exception("job event of %s not emitted", job_id)
+def _relay_events() -> None:
+    """Turn the job events this outcome wrote (trigger, same transaction) into work at once; anything
+    missed here (a kill, an outage) stays in the outbox for the sweep's relay."""
+    outbox.relay_quietly()
 
 
 def job_event_of(run: Run) -> Callable[[], None] | None:
-    """job.completed / job.failed webhooks of a project's job (issue 5), sent by the writer thread
-    once the outcome is written, so the event sees the final state."""
+    """Relay job events (job.completed / job.failed webhooks of a project's job) once the outcome is
+    written; only a project's job writes one."""
     if run.project_id is None:
         return None
-    return functools.partial(_emit_now, run.job_id)
+    return _relay_events
 
 
 @_never_raise
@@ -202,7 +201,7 @@ def on_failure(sender: Task | None = None, task_id: str | None = None, exception
         # The worker's main process (hard time limit, lost worker with no attempts left).
         with session_scope() as session:
             ledger.finish_failed(session, uuid.UUID(task_id), None, error)
-        _emit_now(uuid.UUID(task_id))
+        _relay_events()
         return
     if isinstance(exception, JobCanceled):
         _write_outcome(run, ledger.finish_canceled, "canceled while running")

@@ -140,8 +140,12 @@ def _pipelined(producer: Any, count: int) -> Any:
     return batch(max_size=1000) if batch is not None and count > 1 else contextlib.nullcontext()
 
 
-def publish(jobs: Sequence[ledger.NewJob | Any]) -> list[uuid.UUID]:
-    """Send the messages of ledger rows (NewJob or Job) on one producer; returns the ids that failed."""
+def publish(jobs: Sequence[ledger.NewJob | Any], *, mark_failed: bool = True) -> list[uuid.UUID]:
+    """Send the messages of ledger rows (NewJob or Job) on one producer; returns the ids that failed.
+
+    Jobs that failed are marked unpublished (in a transaction of their own) for the dispatcher, unless
+    ``mark_failed`` is False: a caller that holds the rows locked rolls its own marking back instead
+    (a second transaction would wait for that lock forever)."""
     from platform_jobs.celery import app
 
     failed: list[uuid.UUID] = []
@@ -168,7 +172,7 @@ def publish(jobs: Sequence[ledger.NewJob | Any]) -> list[uuid.UUID]:
     except Exception as exc:  # no broker connection at all
         log.warning("broker unavailable: %s", exc)
         failed = [job.id for job in jobs]
-    if failed:
+    if failed and mark_failed:
         # The dispatcher publishes these on its next sweep; the jobs are not lost.
         try:
             with session_scope() as session:

@@ -6,6 +6,8 @@ outcome, progress, cancel); only :mod:`platform_jobs.jobs.maintenance` calls the
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from datetime import timedelta
 
 from sqlalchemy import delete, func, select, update
@@ -28,6 +30,17 @@ def lock_due_unpublished(session: Session, horizon: timedelta, limit: int) -> li
             )
             .order_by(Job.scheduled_at.nulls_first())
             .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).all()
+    )
+
+
+def lock_unpublished(session: Session, job_ids: Sequence[uuid.UUID]) -> list[Job]:
+    """These jobs, if still pending and not in the broker; locked against the dispatcher."""
+    return list(
+        session.scalars(
+            select(Job)
+            .where(Job.id.in_(job_ids), Job.status == JobStatus.PENDING, Job.published_at.is_(None))
             .with_for_update(skip_locked=True)
         ).all()
     )

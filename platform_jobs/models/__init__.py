@@ -6,6 +6,7 @@ from platform_jobs.models.audit import AuditEvent
 from platform_jobs.models.base import SCHEMA, Base
 from platform_jobs.models.jobs import Job, JobLog
 from platform_jobs.models.outbound import Backup, WebhookAttempt, WebhookEndpoint, WebhookMessage
+from platform_jobs.models.outbox import JobOutboxEvent
 from platform_jobs.models.tenants import (
     ApiKey,
     Notification,
@@ -21,6 +22,7 @@ from platform_jobs.models.users import ApiToken, Membership, User
 from platform_jobs.models.workspaces import Workspace
 
 __all__ = [
+    "JobOutboxEvent",
     "AuditEvent",
     "ApiKey", "Notification", "Plan", "Project", "ProjectStatus", "ServiceRegistration", "Suspension",
     "UsageWarning",

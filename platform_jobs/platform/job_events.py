@@ -1,72 +1,55 @@
-"""``job.completed`` / ``job.failed`` webhooks for a project's jobs.
+"""``job.completed`` / ``job.failed`` webhooks for a project's jobs: the outbox's consumer.
 
-The signal mirror calls :func:`emit_for_job` after it wrote a final state. The message id is derived
-from (job, final state, completed_at, endpoint), so a duplicated signal sends nothing twice, while
-a job retried by hand and finishing again is a new event.
+The queue core writes an outbox row when a project's job becomes final (a trigger, in the same
+transaction) and its relay calls :func:`deliver_job_events` with a batch of rows, in a transaction
+that also marks them relayed. Each event becomes one message and one delivery job per subscribed
+endpoint, with a message id derived from (event, endpoint): exactly once, whatever is killed when.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from platform_jobs.db import session_scope
-from platform_jobs.models.jobs import Job
-from platform_jobs.models.outbound import WebhookEndpoint
-
-log = logging.getLogger(__name__)
+from platform_jobs.models import Job, JobOutboxEvent
+from platform_jobs.platform.webhooks import create_deliveries
 
 EVENT_FOR_STATUS = {"completed": "job.completed", "failed": "job.failed"}
 SKIPPED_TYPES = frozenset({"deliver_webhook"})  # a delivery's own outcome never triggers deliveries
 MAX_RESULT_BYTES = 16 * 1024
 
 
-def job_event_data(job: Job) -> dict[str, Any]:
+def job_event_data(event: JobOutboxEvent, job: Job | None) -> dict[str, Any]:
+    """The event as it happened (the outbox row), with the job's result if the job is still in that state."""
     data: dict[str, Any] = {
-        "job_id": str(job.id),
-        "type": job.type,
-        "status": job.status.value,
-        "project_id": str(job.project_id) if job.project_id else None,
-        "workspace_id": str(job.workspace_id) if job.workspace_id else None,
-        "attempts": job.attempts,
-        "error": job.last_error if job.status.value == "failed" else None,
-        "completed_at": job.completed_at.isoformat() if job.completed_at else None,
+        "job_id": str(event.job_id),
+        "type": event.job_type,
+        "status": event.status,
+        "project_id": str(event.project_id),
+        "workspace_id": str(event.workspace_id) if event.workspace_id else None,
+        "attempts": event.attempts,
+        "error": event.error if event.status == "failed" else None,
+        "completed_at": event.completed_at.isoformat() if event.completed_at else None,
     }
-    if job.result is not None and len(json.dumps(job.result, default=str)) <= MAX_RESULT_BYTES:
+    same_run = job is not None and job.completed_at == event.completed_at
+    if same_run and job is not None and job.result is not None \
+            and len(json.dumps(job.result, default=str)) <= MAX_RESULT_BYTES:
         data["result"] = job.result
     return data
 
 
-def emit_job_event(job: Job) -> list[str]:
-    """Enqueue deliveries of the job's final state to its project's subscribed endpoints."""
-    from platform_jobs.platform.webhooks import send_event
-
-    event_type = EVENT_FOR_STATUS.get(job.status.value)
-    if event_type is None or job.project_id is None or job.type in SKIPPED_TYPES:
-        return []
-    key = f"{job.id}|{event_type}|{job.completed_at.isoformat() if job.completed_at else ''}"
-    return send_event(job.project_id, event_type, job_event_data(job), key=key)
-
-
-def emit_for_job(job_id: uuid.UUID | str) -> None:
-    """Hook entry point: cheap when nobody listens (one indexed query), and never raises."""
-    try:
-        with session_scope() as session:
-            job = session.get(Job, uuid.UUID(str(job_id)))
-            if job is None or job.project_id is None or job.type in SKIPPED_TYPES:
-                return
-            listening = session.scalar(
-                select(WebhookEndpoint.id).where(
-                    WebhookEndpoint.project_id == job.project_id, WebhookEndpoint.enabled.is_(True)
-                ).limit(1)
-            )
-            if listening is None:
-                return
-            session.expunge(job)
-        emit_job_event(job)
-    except Exception:
-        log.exception("job event for job %s not sent", job_id)
+def deliver_job_events(session: Session, events: Sequence[JobOutboxEvent]) -> list[uuid.UUID]:
+    """Outbox consumer: the delivery jobs (unpublished) of these events, created in the relay's transaction."""
+    created: list[uuid.UUID] = []
+    for event in events:
+        event_type = EVENT_FOR_STATUS.get(event.status)
+        if event_type is None or event.job_type in SKIPPED_TYPES:
+            continue
+        job = session.get(Job, event.job_id)
+        created += create_deliveries(session, event.project_id, event_type, job_event_data(event, job),
+                                     key=f"outbox:{event.id}")
+    return created

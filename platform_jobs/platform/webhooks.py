@@ -6,15 +6,18 @@ Functions take the caller's session and do not commit. The secret is returned in
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import re
 import secrets as pysecrets
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from platform_jobs.errors import Invalid, NotFound
@@ -22,6 +25,7 @@ from platform_jobs.models.outbound import WebhookEndpoint, WebhookMessage
 from platform_jobs.platform import webhook_secrets
 from platform_jobs.platform.ssrf import validate_url
 
+log = logging.getLogger(__name__)
 EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
 JOB_EVENTS = ("job.completed", "job.failed")
 MAX_EVENT_TYPES = 50
@@ -201,38 +205,56 @@ def subscribed_endpoints(session: Session, project_id: uuid.UUID, event_type: st
     return list(session.scalars(stmt))
 
 
+def create_deliveries(
+    session: Session, project_id: uuid.UUID, event_type: str, data: Mapping[str, Any], *, key: str | None = None
+) -> list[uuid.UUID]:
+    """In the caller's transaction: one message per subscribed endpoint and, with it, its delivery job
+    (unpublished). Returns the new jobs' ids, for the caller to publish after its commit.
+
+    ``key`` makes the call idempotent: the same key for the same endpoint yields the same message id,
+    and a message that already exists was created with its job, so nothing is created twice. Because a
+    message and its job are committed together, no message is ever left without its delivery job.
+    """
+    from platform_jobs.jobs import ledger
+    from platform_jobs.jobs.queue import JobRequest, build_job
+
+    now = datetime.now(UTC)
+    jobs: list[ledger.NewJob] = []
+    for endpoint in subscribed_endpoints(session, project_id, event_type):
+        message_id = new_message_id()
+        if key is not None:
+            digest = hashlib.sha256(f"{key}|{endpoint.id}|{event_type}".encode()).hexdigest()
+            message_id = "msg_" + digest[:32]
+        job = replace(build_job(JobRequest(
+            type="deliver_webhook", payload={"message_id": message_id},
+            workspace_id=endpoint.workspace_id, project_id=project_id,
+        ), now), published=False)
+        inserted = session.execute(
+            pg_insert(WebhookMessage)
+            .values(id=message_id, endpoint_id=endpoint.id, event_type=event_type, job_id=job.id,
+                    payload=envelope(event_type, data), status="pending")
+            .on_conflict_do_nothing(index_elements=["id"])
+            .returning(WebhookMessage.id)
+        ).scalar_one_or_none()
+        if inserted is not None:
+            jobs.append(job)
+    ledger.insert_jobs(session, jobs)
+    return [job.id for job in jobs]
+
+
 def send_event(
     project_id: uuid.UUID, event_type: str, data: Mapping[str, Any], *, key: str | None = None
 ) -> list[str]:
-    """Create one message per subscribed endpoint, commit, then enqueue their deliveries.
-
-    ``key`` makes the call idempotent: the same key for the same endpoint yields the same
-    message id, and a message that already exists is not sent again. Returns the job ids.
-    """
-    import hashlib
-
-    from sqlalchemy.dialects.postgresql import insert
-
+    """Create and commit the messages of an event with their delivery jobs, then publish the jobs
+    (if publishing fails, the sweep's dispatcher publishes them). Returns the job ids."""
     from platform_jobs.db import session_scope
-    from platform_jobs.jobs.queue import JobRequest, enqueue_many
+    from platform_jobs.jobs.maintenance import publish_unpublished
 
-    requests: list[JobRequest] = []
     with session_scope() as session:
-        for endpoint in subscribed_endpoints(session, project_id, event_type):
-            message_id = new_message_id()
-            if key is not None:
-                digest = hashlib.sha256(f"{key}|{endpoint.id}|{event_type}".encode()).hexdigest()
-                message_id = "msg_" + digest[:32]
-            inserted = session.execute(
-                insert(WebhookMessage)
-                .values(id=message_id, endpoint_id=endpoint.id, event_type=event_type,
-                        payload=envelope(event_type, data), status="pending")
-                .on_conflict_do_nothing(index_elements=["id"])
-                .returning(WebhookMessage.id)
-            ).scalar_one_or_none()
-            if inserted is not None:
-                requests.append(JobRequest(
-                    type="deliver_webhook", payload={"message_id": message_id},
-                    workspace_id=endpoint.workspace_id, project_id=project_id,
-                ))
-    return enqueue_many(requests) if requests else []
+        job_ids = create_deliveries(session, project_id, event_type, data, key=key)
+    if job_ids:
+        try:
+            publish_unpublished(job_ids)
+        except Exception as exc:
+            log.warning("deliveries of %s not published now (%s); the sweep publishes them", event_type, exc)
+    return [str(job_id) for job_id in job_ids]
