@@ -79,7 +79,7 @@ def sweep() -> SweepReport:
     settings = get_settings()
     report = SweepReport()
     with session_scope() as session:
-        counts = sweep_queries.reap_expired_leases(session)
+        counts = sweep_queries.reap_expired_leases(session, settings.lease_seconds)
         report.reaped = sum(counts.values())
     try:
         report.broker_was_reset = _broker_was_reset()
