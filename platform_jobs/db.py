@@ -2,11 +2,12 @@
 
 Two flavours of connection:
 
-- ``session_scope()`` — ordinary, durable commits (outcomes of runs, users, domain data).
+- ``session_scope()`` — ordinary, durable commits (claims and outcomes of runs, users, domain data).
 - ``session_scope(fast=True)`` — ``synchronous_commit = off``: the commit returns before the WAL is
-  flushed. Used only for writes whose loss in a Postgres crash cannot lose a job or an outcome: a new
-  job's row (its message carries everything needed to recreate it, which the claim does), a claim
-  (a lost claim leaves the job pending, and the republisher runs it again), progress, logs and heartbeats.
+  flushed. Used only for writes whose loss in a Postgres crash cannot lose a job, an outcome or an
+  attempt: a new job's row (its message carries everything needed to recreate it, which the claim
+  does), progress, logs and heartbeats. Not the claim: a claim lost in a crash let the job run again
+  under the same attempt number (docs/reliability.md, "Reliability II: run state").
 """
 
 from __future__ import annotations

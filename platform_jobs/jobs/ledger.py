@@ -1,8 +1,10 @@
 """All SQL on ``jobs`` and ``job_logs`` that the queue core runs.
 
 Functions take the caller's session and never commit. Every state change is a compare-and-set:
-its WHERE clause names the state (and, for a run's outcome, the attempt) it moves from, so a
-duplicated, late or reordered signal changes nothing.
+its WHERE clause names the state it moves from, and every write of a run (outcome, retry, release,
+progress, heartbeat) names the run itself — job id, attempt and claim owner (:class:`RunRef`) — so a
+duplicated, late or reordered write can never move a row that someone else has moved since (a reaper
+that handed the job back, another worker that claimed it).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from psycopg.types.json import Jsonb
-from sqlalchemy import Connection, CursorResult, Table, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, CursorResult, Table, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
@@ -30,6 +32,33 @@ ERROR_MAX_CHARS = 4000
 
 def _lease_until(seconds: float) -> Any:
     return func.now() + func.make_interval(0, 0, 0, 0, 0, 0, seconds)
+
+
+def lease_lapsed(lease_seconds: float) -> ColumnElement[bool]:
+    """A running job's lease ran out, and not because the ledger itself was away.
+
+    While Postgres is down no worker can extend a lease, so every lease of a running job expires in an
+    outage. Once Postgres is up again (``pg_postmaster_start_time()``: a restart, a crash recovery with
+    a new postmaster) the workers get one more lease period to heartbeat before a lapsed lease counts
+    as a lost worker (claim takeover, reaper). The one definition for both.
+    """
+    return (Job.lease_expires_at < func.now()) & (
+        func.pg_postmaster_start_time() < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, float(lease_seconds))
+    )
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """One run of a job: the claim that gave ``worker`` ("host:pid") attempt number ``attempt``.
+
+    Every write of a run is guarded by all three (``status = 'running' AND attempts = n AND worker =
+    owner``): when the reaper handed the job back, or another worker claimed it (even with the same
+    attempt number after a released run), the write changes nothing.
+    """
+
+    job_id: uuid.UUID
+    attempt: int
+    worker: str
 
 
 def rowcount(result: Any) -> int:
@@ -207,7 +236,7 @@ def _claim_slow_path(
             Job.max_attempts,
             Job.worker,
             Job.cancel_requested_at,
-            (Job.lease_expires_at < func.now()).label("lease_expired"),
+            lease_lapsed(lease_seconds).label("lease_expired"),
         )
         .where(Job.id == job_id)
         .with_for_update()
@@ -220,7 +249,7 @@ def _claim_slow_path(
     if current.status != JobStatus.PENDING and not orphaned:
         return Claim(ClaimOutcome.SKIP)
     if current.cancel_requested_at is not None:
-        _finish(session, job_id, JobStatus.CANCELED, "canceled before it ran", attempt=None)
+        _finish(session, job_id, JobStatus.CANCELED, "canceled before it ran")
         return Claim(ClaimOutcome.CANCELED)
     if current.attempts >= current.max_attempts:
         reason = (
@@ -228,7 +257,7 @@ def _claim_slow_path(
             if orphaned
             else f"all {current.max_attempts} attempts used"
         )
-        _finish(session, job_id, JobStatus.FAILED, reason, attempt=None)
+        _finish(session, job_id, JobStatus.FAILED, reason)
         return Claim(ClaimOutcome.EXHAUSTED, current.attempts, current.max_attempts)
     row = session.execute(
         update(Job)
@@ -254,8 +283,19 @@ _END_RUN = (
     " updated_at = now(), lease_expires_at = NULL, last_error = %(error)s,"
     " result = CASE WHEN %(completed)s THEN %(result)s ELSE result END,"
     " progress = CASE WHEN %(completed)s THEN 100 ELSE progress END"
-    " WHERE id = %(id)s AND status = 'running' AND attempts = %(attempt)s"
+    " WHERE id = %(id)s AND status = 'running' AND attempts = %(attempt)s AND worker = %(worker)s"
 )
+
+
+def _end_run(connection: Connection | Session, run: RunRef, status: JobStatus, error: str | None,
+             result: Any = None) -> bool:
+    """The outcome of one run, now or late (after an outage): the same run-guarded statement."""
+    completed = status == JobStatus.COMPLETED
+    return rowcount(_driver_connection(connection).exec_driver_sql(_END_RUN, {
+        "status": status.value, "error": None if completed else clip_error(error or status.value),
+        "completed": completed, "result": Jsonb(result), "id": run.job_id, "attempt": run.attempt,
+        "worker": run.worker,
+    })) == 1
 
 
 def _finish(
@@ -263,28 +303,14 @@ def _finish(
     job_id: uuid.UUID,
     status: JobStatus,
     error: str | None,
-    attempt: int | None,
     result: Any = None,
-    late: bool = False,
 ) -> bool:
-    """Move a running (or, without an attempt, pending) job to a final status.
-
-    ``late`` is for an outcome written after the database came back: the reaper may have handed the
-    run back to pending meanwhile, and the outcome still lands as long as no new run has started.
-    """
+    """Move a pending or running job to a final status; only for a caller holding the row's lock
+    (the claim's slow path), never for a write that may arrive late."""
     completed = status == JobStatus.COMPLETED
     last_error = None if completed else clip_error(error or status.value)
-    if attempt is not None and not late:  # a run that just ended: the hot path, in prepared plain SQL
-        return rowcount(_driver_connection(session).exec_driver_sql(_END_RUN, {
-            "status": status.value, "error": last_error, "completed": completed,
-            "result": Jsonb(result), "id": job_id, "attempt": attempt,
-        })) == 1
     jobs = JOBS.c
-    where = [jobs.id == job_id]
-    if attempt is None:
-        where.append(jobs.status.in_([JobStatus.PENDING, JobStatus.RUNNING]))
-    else:
-        where += [jobs.status.in_([JobStatus.PENDING, JobStatus.RUNNING]), jobs.attempts == attempt]
+    where = [jobs.id == job_id, jobs.status.in_([JobStatus.PENDING, JobStatus.RUNNING])]
     values: dict[str, Any] = {
         "status": status,
         "completed_at": func.now(),
@@ -297,29 +323,58 @@ def _finish(
     return rowcount(session.execute(update(JOBS).where(*where).values(**values))) == 1
 
 
-def finish_completed(
-    session: Connection | Session, job_id: uuid.UUID, attempt: int, result: Any, late: bool = False
-) -> bool:
-    return _finish(session, job_id, JobStatus.COMPLETED, None, attempt, result, late)
+def finish_completed(session: Connection | Session, run: RunRef, result: Any) -> bool:
+    return _end_run(session, run, JobStatus.COMPLETED, None, result)
 
 
-def finish_failed(
-    session: Connection | Session, job_id: uuid.UUID, attempt: int | None, error: str, late: bool = False
-) -> bool:
-    """Fail a run; ``attempt=None`` (the worker's main process knows no attempt) fails any active run."""
-    return _finish(session, job_id, JobStatus.FAILED, error, attempt, late=late)
+def finish_failed(session: Connection | Session, run: RunRef, error: str) -> bool:
+    return _end_run(session, run, JobStatus.FAILED, error)
 
 
-def finish_canceled(
-    session: Connection | Session, job_id: uuid.UUID, attempt: int | None, reason: str, late: bool = False
-) -> bool:
-    return _finish(session, job_id, JobStatus.CANCELED, reason, attempt, late=late)
+def finish_canceled(session: Connection | Session, run: RunRef, reason: str) -> bool:
+    return _end_run(session, run, JobStatus.CANCELED, reason)
+
+
+def finish_run_on_host(session: Session, job_id: uuid.UUID, status: JobStatus, error: str, host: str) -> bool:
+    """An outcome the worker's main process reports for a child it killed (hard time limit, terminate):
+    it knows neither attempt nor pid, so it names what it can — a running run of a process on its host."""
+    stmt = (
+        update(JOBS)
+        .where(JOBS.c.id == job_id, JOBS.c.status == JobStatus.RUNNING, JOBS.c.worker.startswith(host + ":"))
+        .values(status=status, completed_at=func.now(), updated_at=func.now(), lease_expires_at=None,
+                last_error=clip_error(error))
+    )
+    return rowcount(session.execute(stmt)) == 1
+
+
+def _this_run(run: RunRef) -> list[ColumnElement[bool]]:
+    return [Job.id == run.job_id, Job.status == JobStatus.RUNNING, Job.attempts == run.attempt,
+            Job.worker == run.worker]
+
+
+def release_run(session: Connection | Session, run: RunRef, reason: str, retry_at: datetime | None) -> bool:
+    """A run interrupted by our outage (ledger or broker unreachable) hands the job back and returns its
+    attempt: the next claim counts the same attempt number again. Published by the dispatcher."""
+    stmt = (
+        update(Job)
+        .where(*_this_run(run))
+        .values(
+            status=JobStatus.PENDING,
+            attempts=Job.attempts - 1,
+            last_error=clip_error(reason),
+            scheduled_at=retry_at,
+            published_at=None,
+            lease_expires_at=None,
+            worker=None,
+            updated_at=func.now(),
+        )
+    )
+    return rowcount(session.execute(stmt)) == 1
 
 
 def mark_retry(
     session: Connection | Session,
-    job_id: uuid.UUID,
-    attempt: int,
+    run: RunRef,
     error: str,
     retry_at: datetime | None,
     published: bool,
@@ -327,7 +382,7 @@ def mark_retry(
     """A run failed and will run again at ``retry_at``."""
     stmt = (
         update(Job)
-        .where(Job.id == job_id, Job.status == JobStatus.RUNNING, Job.attempts == attempt)
+        .where(*_this_run(run))
         .values(
             status=JobStatus.PENDING,
             last_error=clip_error(error),
@@ -341,23 +396,29 @@ def mark_retry(
     return rowcount(session.execute(stmt)) == 1
 
 
-def extend_leases(session: Session, job_ids: Sequence[uuid.UUID], lease_seconds: float) -> set[uuid.UUID]:
+def extend_leases(session: Session, runs: Sequence[RunRef], lease_seconds: float) -> set[uuid.UUID]:
     """Heartbeat of one worker process; returns the ids whose cancellation was requested."""
-    if not job_ids:
+    if not runs:
         return set()
+    by_worker: dict[str, list[RunRef]] = {}
+    for run in runs:
+        by_worker.setdefault(run.worker, []).append(run)
+    where = [
+        (Job.worker == worker) & tuple_(Job.id, Job.attempts).in_([(run.job_id, run.attempt) for run in group])
+        for worker, group in by_worker.items()
+    ]
     rows = session.execute(
         update(Job)
-        .where(Job.id.in_(job_ids), Job.status == JobStatus.RUNNING)
+        .where(Job.status == JobStatus.RUNNING, or_(*where))
         .values(lease_expires_at=_lease_until(lease_seconds))
         .returning(Job.id, Job.cancel_requested_at)
     ).all()
     return {row.id for row in rows if row.cancel_requested_at is not None}
 
 
-def set_progress(
-    session: Session, job_id: uuid.UUID, attempt: int, pct: int, step: str | None, lease_seconds: float
-) -> bool:
-    """Record progress of the current run; returns True when a cancel was requested."""
+def set_progress(session: Session, run: RunRef, pct: int, step: str | None, lease_seconds: float) -> bool:
+    """Record progress of the current run; returns True when a cancel was requested or the run is no
+    longer this job's run (reaped, claimed by another worker): either way it must stop."""
     values: dict[str, Any] = {
         "progress": pct,
         "updated_at": func.now(),
@@ -367,14 +428,14 @@ def set_progress(
         values["step"] = step
     row = session.execute(
         update(Job)
-        .where(Job.id == job_id, Job.status == JobStatus.RUNNING, Job.attempts == attempt)
+        .where(*_this_run(run))
         .values(**values)
         .returning(Job.cancel_requested_at)
     ).first()
     return row is None or row.cancel_requested_at is not None
 
 
-def append_log(session: Session, job_id: uuid.UUID, line: str, keep_lines: int) -> None:
+def append_log(session: Connection | Session, job_id: uuid.UUID, line: str, keep_lines: int) -> None:
     """Add a line to the job's log, keeping only its newest ``keep_lines`` lines."""
     seq = session.execute(
         update(Job).where(Job.id == job_id).values(log_seq=Job.log_seq + 1).returning(Job.log_seq)
@@ -419,6 +480,16 @@ def request_cancel(session: Session, job_id: uuid.UUID) -> CancelOutcome | None:
         .values(cancel_requested_at=func.coalesce(Job.cancel_requested_at, func.now()), updated_at=func.now())
     )
     return CancelOutcome.REQUESTED if rowcount(requested) else None
+
+
+def cancel_pending(session: Session, job_id: uuid.UUID, reason: str) -> bool:
+    """A job that never ran and must not run any more (its message expired): pending, no attempt yet."""
+    stmt = (
+        update(Job)
+        .where(Job.id == job_id, Job.status == JobStatus.PENDING, Job.attempts == 0)
+        .values(status=JobStatus.CANCELED, completed_at=func.now(), updated_at=func.now(), last_error=reason)
+    )
+    return rowcount(session.execute(stmt)) == 1
 
 
 def reset_for_retry(session: Session, job_id: uuid.UUID, max_attempts: int | None) -> Job | None:

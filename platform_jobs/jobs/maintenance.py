@@ -101,7 +101,7 @@ def sweep() -> SweepReport:
     settings = get_settings()
     report = SweepReport()
     with session_scope() as session:
-        counts = sweep_queries.reap_expired_leases(session)
+        counts = sweep_queries.reap_expired_leases(session, settings.lease_seconds)
         report.reaped = sum(counts.values())
     # Jobs the reaper failed have their events in the outbox now; so may runs a crash interrupted.
     report.events_relayed = outbox.relay_quietly()

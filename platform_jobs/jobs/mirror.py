@@ -2,7 +2,11 @@
 
 Each receiver is thin, idempotent and monotonic (the ledger's compare-and-set does the guarding),
 and never raises into Celery: a failure is logged, and a run's outcome that could not be written is
-kept and written again once Postgres answers.
+kept and written again once Postgres answers — through the same run-guarded statement (job, attempt,
+claim owner), so it lands only if that run still holds the job.
+
+The claim is committed durably (``synchronous_commit`` on): a claim lost in a Postgres crash would let
+a job run once more than its attempts show (docs/reliability.md, "Reliability II: run state").
 """
 
 from __future__ import annotations
@@ -19,12 +23,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from celery import Task, signals
+from celery.exceptions import Reject
 
 from platform_jobs.db import execute_autocommit, session_scope
 from platform_jobs.errors import JobCanceled
 from platform_jobs.jobs import ledger, outbox
 from platform_jobs.jobs.registry import JobType, job_type_for_task
 from platform_jobs.jobs.runs import Outcome, Run, tracker, worker_name
+from platform_jobs.jobs.states import JobStatus
 from platform_jobs.jobs.task import CLAIM_FAILED_ATTR, DEFERRED_ATTR, RUN_ATTR, current_run, describe_error
 from platform_jobs.settings import get_settings
 
@@ -132,15 +138,19 @@ def on_prerun(sender: Task | None = None, task_id: str | None = None, task: Task
     setattr(request, CLAIM_FAILED_ATTR, False)
     job_id = uuid.UUID(task_id)
     settings = get_settings()
+    owner = worker_name()
     try:
+        # Durable commits: a claim lost in a Postgres crash would let the job run again under the same
+        # attempt number, so a poison job could outrun max_attempts.
         fast_claim = execute_autocommit(
-            lambda connection: ledger.try_claim(connection, job_id, worker_name(), settings.lease_seconds)
+            lambda connection: ledger.try_claim(connection, job_id, owner, settings.lease_seconds), fast=False
         )
         if fast_claim is not None:
-            setattr(request, RUN_ATTR, Run(job_id, fast_claim.attempt, fast_claim.max_attempts, fast_claim.project_id))
+            setattr(request, RUN_ATTR,
+                    Run(job_id, fast_claim.attempt, fast_claim.max_attempts, owner, fast_claim.project_id))
             return
-        with session_scope(fast=True) as session:
-            claim = ledger.claim(session, job_id, worker_name(), settings.lease_seconds, is_dead_worker)
+        with session_scope() as session:
+            claim = ledger.claim(session, job_id, owner, settings.lease_seconds, is_dead_worker)
             if claim.outcome is ledger.ClaimOutcome.MISSING:
                 job_type = job_type_for_task(task.name)
                 assert job_type is not None
@@ -148,12 +158,12 @@ def on_prerun(sender: Task | None = None, task_id: str | None = None, task: Task
                 ledger.record_external_publish(
                     session, _new_job_from_message(job_type, task_id, payload, {}, None)
                 )
-                claim = ledger.claim(session, job_id, worker_name(), settings.lease_seconds, is_dead_worker)
+                claim = ledger.claim(session, job_id, owner, settings.lease_seconds, is_dead_worker)
     except Exception:
         setattr(request, CLAIM_FAILED_ATTR, True)
         raise
     if claim.outcome is ledger.ClaimOutcome.RUN:
-        setattr(request, RUN_ATTR, Run(job_id, claim.attempt, claim.max_attempts, claim.project_id))
+        setattr(request, RUN_ATTR, Run(job_id, claim.attempt, claim.max_attempts, owner, claim.project_id))
     else:
         log.info("job %s not run: %s", task_id, claim.outcome.value)
         if claim.outcome is ledger.ClaimOutcome.EXHAUSTED:
@@ -162,11 +172,8 @@ def on_prerun(sender: Task | None = None, task_id: str | None = None, task: Task
 
 def _write_outcome(run: Run, write: Callable[..., bool], *args: Any, then: Callable[[], None] | None = None) -> None:
     """Queue a run's outcome; the postrun hook writes it before Celery reports the run (and acks)."""
-    tracker.record(Outcome(
-        now=lambda connection: write(connection, run.job_id, run.attempt, *args),
-        late=lambda connection: write(connection, run.job_id, run.attempt, *args, late=True),
-        then=then,
-    ))
+    ref = run.ref
+    tracker.record(Outcome(write=lambda connection: write(connection, ref, *args), then=then))
 
 
 def _relay_events() -> None:
@@ -198,10 +205,16 @@ def on_failure(sender: Task | None = None, task_id: str | None = None, exception
     run = current_run(sender.request)
     error = describe_error(exception)
     if run is None:
-        # The worker's main process (hard time limit, lost worker with no attempts left).
+        if isinstance(exception, Reject):
+            # The child gave its message up (ledger unreachable at the claim, or a retry the broker
+            # refused): the ledger holds the job's truth, and a rejected message is not a failed job.
+            return
+        # The worker's main process reports a child it killed (hard time limit).
         with session_scope() as session:
-            ledger.finish_failed(session, uuid.UUID(task_id), None, error)
-        _relay_events()
+            failed = ledger.finish_run_on_host(session, uuid.UUID(task_id), JobStatus.FAILED, error,
+                                               socket.gethostname())
+        if failed:
+            _relay_events()
         return
     if isinstance(exception, JobCanceled):
         _write_outcome(run, ledger.finish_canceled, "canceled while running")
@@ -221,24 +234,34 @@ def on_retry(sender: Task | None = None, request: Any = None, reason: Any = None
         retry_at = when if isinstance(when, datetime) else None
     error = describe_error(getattr(reason, "exc", None))
     published = not getattr(request, DEFERRED_ATTR, False)
+    ref = run.ref
 
     try:  # durable at once: the retry's message may already be on its way to another worker
         with session_scope() as session:
-            ledger.mark_retry(session, run.job_id, run.attempt, error, retry_at, published)
+            ledger.mark_retry(session, ref, error, retry_at, published)
     except Exception as exc:
         log.warning("could not record retry of job %s now (%s); will retry", run.job_id, exc)
-        tracker.defer(lambda session: ledger.mark_retry(session, run.job_id, run.attempt, error, retry_at, published))
+        # Run-guarded: if the job was handed back or claimed meanwhile, the late retry changes nothing.
+        tracker.defer(lambda session: ledger.mark_retry(session, ref, error, retry_at, published))
 
 
 @_never_raise
-def on_revoked(sender: Task | None = None, request: Any = None, terminated: bool = False, **_: Any) -> None:
+def on_revoked(sender: Task | None = None, request: Any = None, terminated: bool = False, expired: bool = False,
+               **_: Any) -> None:
+    """Celery dropped or killed a job's run. A revoke never decides a job's state by itself (the ledger
+    does: ``cancel_job`` marks the row, and the claim refuses a canceled job), so only two cases write:
+    a run terminated by a revoke (``celery control revoke --terminate``, Flower), and a message that
+    expired (its sender set ``expires``) before the job ran."""
     task_name = getattr(request, "task_name", None) or getattr(sender, "name", None)
     job_id = getattr(request, "id", None)
     if job_id is None or job_type_for_task(task_name) is None:
         return
-    reason = "canceled: worker terminated the run" if terminated else "canceled: revoked"
     with session_scope() as session:
-        ledger.finish_canceled(session, uuid.UUID(job_id), None, reason)
+        if terminated:
+            ledger.finish_run_on_host(session, uuid.UUID(job_id), JobStatus.CANCELED,
+                                      "canceled: worker terminated the run", socket.gethostname())
+        elif expired:
+            ledger.cancel_pending(session, uuid.UUID(job_id), "canceled: its message expired before it ran")
 
 
 @_never_raise

@@ -302,8 +302,6 @@ def retry_job(job_id: uuid.UUID | str, *, max_attempts: int | None = None) -> No
 
 def cancel_job(job_id: uuid.UUID | str) -> ledger.CancelOutcome:
     """Cancel a pending job (it will never run) or ask a running one to stop."""
-    from platform_jobs.celery import app
-
     job_uuid = parse_job_id(job_id)
     with session_scope() as session:
         outcome = ledger.request_cancel(session, job_uuid)
@@ -312,9 +310,7 @@ def cancel_job(job_id: uuid.UUID | str) -> ledger.CancelOutcome:
             if current is None:
                 raise JobNotFound(f"no job with id {job_id}")
             raise JobStateConflict(f"the job has already finished ({current.status.value})")
-    if outcome is ledger.CancelOutcome.CANCELED:
-        try:  # workers holding the message drop it; the claim would refuse it anyway
-            app.control.revoke(str(job_uuid))
-        except Exception as exc:
-            log.warning("revoke broadcast failed: %s", exc)
+    # No Celery revoke: workers remember revoked ids for hours (and pass them on through mingle), which
+    # would silently drop this job's message after a retry_job. The ledger decides: the claim refuses a
+    # canceled job (jobs.request.LedgerRequest).
     return outcome

@@ -10,8 +10,11 @@ One background thread per worker process (started lazily, after fork):
 
 - extends the lease of every job this process runs and learns of cancel requests (every lease/3 s);
 - keeps outcome writes that failed (Postgres unreachable) and retries them until they land, so a
-  finished run's outcome is recorded once the database is back (a worker killed during such an
-  outage loses the record, not the job: the lease expires and the reaper hands the job back);
+  finished run's outcome is recorded once the database is back. Every such write names its run (job,
+  attempt, claim owner: :class:`ledger.RunRef`), so if the job was handed back or claimed by someone
+  else meanwhile, the late write changes nothing (a worker killed during such an outage loses the
+  record, not the job: the lease expires and the reaper hands the job back);
+- keeps the log lines a run could not write while Postgres was down, and writes them when it answers;
 - runs what must follow a committed outcome (job.completed / job.failed events) off the task's path;
 - writes, within a second, an outcome left queued (one whose task thread could not write it).
 """
@@ -40,18 +43,26 @@ Write = Callable[[Connection | Session], object]
 FollowUp = Callable[[], None]
 
 
+# Log lines of one run kept while the ledger is unreachable; older ones are dropped beyond this.
+LOG_BUFFER_LINES = 200
+
+
 @dataclass(frozen=True)
 class Run:
     job_id: uuid.UUID
     attempt: int
     max_attempts: int
+    worker: str  # the claim owner, "host:pid"
     project_id: uuid.UUID | None = None  # job events (webhooks) exist only for a project's jobs
+
+    @property
+    def ref(self) -> ledger.RunRef:
+        return ledger.RunRef(self.job_id, self.attempt, self.worker)
 
 
 @dataclass(frozen=True)
 class Outcome:
-    now: Write  # the compare-and-set for a run that just finished (one statement)
-    late: Write  # the same, relaxed for a write that lands after an outage (see ledger._finish)
+    write: Write  # the run-guarded compare-and-set (one statement), now or after an outage
     then: FollowUp | None = None  # run by the writer thread once the outcome is written
 
 
@@ -65,6 +76,8 @@ class RunTracker:
         self._write_lock = threading.Lock()
         self._runs: dict[uuid.UUID, Run] = {}
         self._cancel_requested: set[uuid.UUID] = set()
+        self._unwritten_logs: dict[uuid.UUID, list[str]] = {}
+        self._outage_noted: set[uuid.UUID] = set()
         self._outcomes: list[Outcome] = []
         self._outbox: list[tuple[Write, FollowUp | None]] = []
         self._follow_ups: list[FollowUp] = []
@@ -84,6 +97,46 @@ class RunTracker:
         with self._lock:
             self._runs.pop(job_id, None)
             self._cancel_requested.discard(job_id)
+            self._outage_noted.discard(job_id)
+            lines = self._unwritten_logs.pop(job_id, [])
+        if lines:  # the run ended while the ledger was away: its lines are written when it is back
+            keep = get_settings().log_lines_per_job
+
+            def write_lines(connection: Connection | Session) -> None:
+                for line in lines:
+                    ledger.append_log(connection, job_id, line, keep)
+
+            self.defer(write_lines)
+
+    # -- writes of a running job while the ledger is unreachable -------------------------------------
+
+    def note_outage(self, job_id: uuid.UUID, what: str, exc: BaseException) -> None:
+        """Log once per run and outage that its progress/log writes are being kept or dropped."""
+        with self._lock:
+            first = job_id not in self._outage_noted
+            self._outage_noted.add(job_id)
+        if first:
+            log.warning("job %s: ledger unreachable (%s); %s kept or dropped until it answers", job_id, exc, what)
+
+    def note_ledger_back(self, job_id: uuid.UUID) -> None:
+        with self._lock:
+            self._outage_noted.discard(job_id)
+
+    def keep_log(self, job_id: uuid.UUID, line: str) -> None:
+        with self._lock:
+            lines = self._unwritten_logs.setdefault(job_id, [])
+            lines.append(line)
+            del lines[:-LOG_BUFFER_LINES]
+
+    def take_logs(self, job_id: uuid.UUID) -> list[str]:
+        with self._lock:
+            return self._unwritten_logs.pop(job_id, [])
+
+    def give_back_logs(self, job_id: uuid.UUID, lines: list[str]) -> None:
+        with self._lock:
+            kept = self._unwritten_logs.setdefault(job_id, [])
+            kept[:0] = lines
+            del kept[:-LOG_BUFFER_LINES]
 
     def cancel_requested(self, job_id: uuid.UUID) -> bool:
         return job_id in self._cancel_requested
@@ -129,10 +182,10 @@ class RunTracker:
             batch, self._outcomes = self._outcomes, []
         for outcome in batch:
             try:
-                execute_autocommit(outcome.now, fast=False)
+                execute_autocommit(outcome.write, fast=False)
             except Exception as exc:
                 log.warning("could not record outcome now (%s); will retry", exc)
-                self.defer(outcome.late, outcome.then)
+                self.defer(outcome.write, outcome.then)
             else:
                 self._follow(outcome.then)
 
@@ -164,10 +217,10 @@ class RunTracker:
 
     def _heartbeat(self) -> None:
         with self._lock:
-            ids = list(self._runs)
-        if ids:
+            runs = [run.ref for run in self._runs.values()]
+        if runs:
             with session_scope(fast=True) as session:
-                canceled = ledger.extend_leases(session, ids, get_settings().lease_seconds)
+                canceled = ledger.extend_leases(session, runs, get_settings().lease_seconds)
             self._cancel_requested.update(canceled)
 
     def _loop(self) -> None:

@@ -13,7 +13,7 @@ from datetime import timedelta
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from platform_jobs.jobs.ledger import rowcount
+from platform_jobs.jobs.ledger import lease_lapsed, rowcount
 from platform_jobs.jobs.states import JobStatus
 from platform_jobs.models import Job
 
@@ -58,9 +58,12 @@ def lock_stale_published(session: Session, older_than: timedelta | None, limit: 
     )
 
 
-def reap_expired_leases(session: Session) -> dict[str, int]:
-    """Running jobs whose worker stopped heartbeating: cancel, fail or hand back to pending."""
-    expired = (Job.status == JobStatus.RUNNING) & (Job.lease_expires_at < func.now())
+def reap_expired_leases(session: Session, lease_seconds: float) -> dict[str, int]:
+    """Running jobs whose worker stopped heartbeating: cancel, fail or hand back to pending.
+
+    Not within one lease of a Postgres start (:func:`ledger.lease_lapsed`): leases lapse during our own
+    outage, and their workers are still running them."""
+    expired = (Job.status == JobStatus.RUNNING) & lease_lapsed(lease_seconds)
     counts: dict[str, int] = {}
     counts["canceled"] = rowcount(
         session.execute(

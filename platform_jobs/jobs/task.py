@@ -1,4 +1,14 @@
-"""The base task of every job type: claim gate, progress, logs, cancellation, long retries."""
+"""The base task of every job type: claim gate, progress, logs, cancellation, long retries.
+
+Our outages are not the job's failures (docs/reliability.md, "Reliability II: run state"):
+
+- ``progress()`` / ``log()`` never raise an outage into the handler: progress is dropped (the next
+  write carries the latest), log lines are kept and written when the ledger answers;
+- a retry that cannot be recorded because the ledger is down is kept and written later (run-guarded),
+  and published by the dispatcher; a retry message the broker refuses is left to the dispatcher too;
+- a handler that fails *because of* an outage (:func:`outages.is_outage`) does not retry and does not
+  fail: its run is released (``ledger.release_run``: back to pending, attempt returned).
+"""
 
 from __future__ import annotations
 
@@ -8,12 +18,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from celery import Task
-from celery.exceptions import Reject, Retry, TimeLimitExceeded
+from celery.exceptions import Ignore, Reject, Retry, TimeLimitExceeded
 
 from platform_jobs.db import session_scope
 from platform_jobs.errors import JobCanceled
 from platform_jobs.jobs import ledger
-from platform_jobs.jobs.runs import Run, tracker
+from platform_jobs.jobs.outages import describe_outage, is_outage
+from platform_jobs.jobs.runs import Outcome, Run, tracker
 from platform_jobs.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -22,6 +33,8 @@ log = logging.getLogger(__name__)
 RUN_ATTR = "pj_run"
 CLAIM_FAILED_ATTR = "pj_claim_failed"
 DEFERRED_ATTR = "pj_deferred"
+# A run released after an outage waits this long before the dispatcher publishes it again.
+RELEASE_DELAY_SECONDS = 1.0
 
 
 def describe_error(exc: BaseException | None) -> str:
@@ -37,9 +50,22 @@ def current_run(request: Any) -> Run | None:
     return getattr(request, RUN_ATTR, None)
 
 
+def release_after_outage(run: Run, exc: BaseException) -> None:
+    """The run ends because of our outage: hand the job back with its attempt returned (written now by
+    the postrun hook, or when the ledger answers; guarded by the run, so it never moves a job that
+    someone else has moved since)."""
+    reason = f"run interrupted by an outage ({describe_outage(exc)}); requeued, the attempt does not count"
+    log.warning("job %s attempt %s: %s", run.job_id, run.attempt, reason)
+    retry_at = datetime.now(UTC) + timedelta(seconds=RELEASE_DELAY_SECONDS)
+    ref = run.ref
+    tracker.record(Outcome(write=lambda connection: ledger.release_run(connection, ref, reason, retry_at)))
+
+
 class JobTask(Task):
     """Runs a job only when this delivery claimed it in the ledger."""
 
+    # Celery's memory of revoked ids is not consulted for jobs: the ledger decides (see LedgerRequest).
+    Request = "platform_jobs.jobs.request:LedgerRequest"
     acks_late = True
     reject_on_worker_lost = True
     ignore_result = True  # the ledger is the result store
@@ -56,6 +82,14 @@ class JobTask(Task):
         tracker.start(run)
         try:
             return self.run(*args, **kwargs)
+        except (Retry, Ignore, Reject):
+            raise
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            release_after_outage(run, exc)
+            # Acked without a failure or a retry: the released row is the job's only truth now.
+            raise Ignore() from exc
         finally:
             tracker.stop(run.job_id)
 
@@ -77,10 +111,19 @@ class JobTask(Task):
         if run is None:
             return
         pct = max(0, min(100, int(pct)))
-        with session_scope(fast=True) as session:
-            stop = ledger.set_progress(session, run.job_id, run.attempt, pct, step, get_settings().lease_seconds)
-        if stop:
-            tracker.note_cancel(run.job_id)
+        try:
+            with session_scope(fast=True) as session:
+                stop = ledger.set_progress(session, run.ref, pct, step, get_settings().lease_seconds)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            # Dropped: the next progress() that reaches the ledger carries the latest value.
+            tracker.note_outage(run.job_id, "progress and log lines", exc)
+        else:
+            tracker.note_ledger_back(run.job_id)
+            if stop:
+                tracker.note_cancel(run.job_id)
+            self._write_kept_logs(run)
         self.check_canceled()
 
     def log(self, line: str) -> None:
@@ -88,9 +131,24 @@ class JobTask(Task):
         run = current_run(self.request)
         if run is None:
             return
-        with session_scope(fast=True) as session:
-            ledger.append_log(session, run.job_id, line, get_settings().log_lines_per_job)
+        tracker.keep_log(run.job_id, line)
+        self._write_kept_logs(run)
         self.check_canceled()
+
+    def _write_kept_logs(self, run: Run) -> None:
+        """Write this run's log lines not yet written (kept while the ledger was unreachable)."""
+        lines = tracker.take_logs(run.job_id)
+        if not lines:
+            return
+        try:
+            with session_scope(fast=True) as session:
+                for line in lines:
+                    ledger.append_log(session, run.job_id, line, get_settings().log_lines_per_job)
+        except Exception as exc:
+            tracker.give_back_logs(run.job_id, lines)
+            if not is_outage(exc):
+                raise
+            tracker.note_outage(run.job_id, "progress and log lines", exc)
 
     def cancel_requested(self) -> bool:
         run = current_run(self.request)
@@ -115,6 +173,8 @@ class JobTask(Task):
         **options: Any,
     ) -> Any:
         run = current_run(self.request)
+        if run is not None and exc is not None and is_outage(exc):
+            raise exc  # not the job's error: JobTask.__call__ releases the run instead of retrying it
         if run is not None:
             # The ledger's attempts count every run (redeliveries too); Celery's retries only retries.
             # Always the ledger's: Celery keeps ``override_max_retries`` on the task object (shared by
@@ -136,9 +196,32 @@ class JobTask(Task):
             # Record the retry before its message is published, so the next delivery finds the job
             # pending (not still running) and claims it.
             retry_at = eta or datetime.now(UTC) + timedelta(seconds=delay or 0)
-            with session_scope() as session:
-                ledger.mark_retry(session, run.job_id, run.attempt, describe_error(exc), retry_at, True)
-        return super().retry(
-            args=args, kwargs=kwargs, exc=exc, throw=throw, eta=eta, countdown=countdown,
-            max_retries=max_retries, **options,
-        )
+            try:
+                with session_scope() as session:
+                    ledger.mark_retry(session, run.ref, describe_error(exc), retry_at, True)
+            except Exception as ledger_error:
+                if not is_outage(ledger_error):
+                    raise
+                # The ledger is down: the retry hook keeps the write (run-guarded) until it lands, and
+                # the dispatcher publishes the job when it is due. Still the job's own retry.
+                log.warning("job %s: retry not recorded now (%s); kept", run.job_id, describe_outage(ledger_error))
+                setattr(self.request, DEFERRED_ATTR, True)
+                raise Retry(exc=exc, when=retry_at) from None
+        try:
+            return super().retry(
+                args=args, kwargs=kwargs, exc=exc, throw=throw, eta=eta, countdown=countdown,
+                max_retries=max_retries, **options,
+            )
+        except Reject as rejected:
+            if run is None:
+                raise
+            # Celery could not publish the retry's message (broker unreachable) and would drop the
+            # message and report a failure; the ledger already holds the retry, so leave the publishing
+            # to the dispatcher and end this run quietly.
+            log.warning("job %s: retry message not published (%s); the dispatcher will", run.job_id, rejected)
+            try:
+                with session_scope() as session:
+                    ledger.set_published(session, [run.job_id], published=False)
+            except Exception as exc2:  # then the republisher finds it (published long ago)
+                log.warning("job %s: could not mark the retry unpublished: %s", run.job_id, exc2)
+            raise Ignore() from rejected

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from celery import signals
+from sqlalchemy import text
 
+from platform_jobs.db import session_scope
 from platform_jobs.jobs.authority import Access
 from platform_jobs.jobs.registry import JobPolicy, job_task
 from platform_jobs.jobs.task import JobTask
@@ -75,6 +77,38 @@ def quiet_sleep(task: JobTask, seconds: float = 5.0) -> str:
     time.sleep(seconds)
     record_effect(task.job_id, f"end attempt={task.attempt} t={time.time()}")
     return "slept"
+
+
+def outage_flag() -> Path:
+    """Present while a drill keeps Postgres down (tests/reliability/test_run_state.py)."""
+    return effects_dir() / "postgres-outage.flag"
+
+
+@job_task("test_chatty", JobPolicy(max_attempts=2, **FAST))
+def chatty(task: JobTask, seconds: float = 5.0, tick: float = 0.1, fail_in_outage: bool = False,
+           use_ledger: bool = False) -> str:
+    """Reports progress and a log line every tick for ``seconds`` (a second on later attempts).
+
+    ``fail_in_outage``: its first attempt raises its own error while the outage flag is present.
+    ``use_ledger``: its own work reads the control-plane database every tick (as the domain code of
+    real job types does), so an outage reaches it through its own code, not through progress().
+    """
+    record_effect(task.job_id, f"start attempt={task.attempt} t={time.time()}")
+    seconds = seconds if task.attempt <= 1 else 1.0
+    started, ticks = time.monotonic(), 0
+    while time.monotonic() - started < seconds:
+        task.progress(int(100 * (time.monotonic() - started) / seconds), "working")
+        task.log(f"attempt {task.attempt} tick {ticks}")
+        ticks += 1
+        if use_ledger:
+            with session_scope() as session:
+                session.execute(text("SELECT 1"))
+        if fail_in_outage and task.attempt == 1 and outage_flag().exists():
+            record_effect(task.job_id, "own error")
+            raise Flaky("the job's own error, during the outage")
+        time.sleep(tick)
+    record_effect(task.job_id, f"end attempt={task.attempt} ticks={ticks} t={time.time()}")
+    return "chatted"
 
 
 @job_task("test_suicide", JobPolicy(max_attempts=2, **FAST))
