@@ -9,14 +9,52 @@ lease that expires, and the reaper hands its job back.
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 from celery import signals
+from sqlalchemy import create_engine, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from platform_jobs.db import get_engine
 from platform_jobs.jobs.runs import tracker
+from platform_jobs.settings import get_settings
 
 log = logging.getLogger(__name__)
+
+# EX_CONFIG from sysexits.h: a supervisor that restarts on failure still shows why in the log.
+EXIT_DATABASE_UNUSABLE = 78
+
+
+def database_problem(url: str) -> str | None:
+    """Why the ledger at ``url`` cannot serve a worker (unreachable, missing, not migrated), or None."""
+    # A throwaway engine: the main process must not keep connections its pool children would inherit.
+    engine = create_engine(url, poolclass=NullPool, connect_args={"connect_timeout": 5})
+    try:
+        with engine.connect() as connection:
+            if not inspect(connection).has_table("jobs", schema="control_plane"):
+                return "it has no table control_plane.jobs (the schema is not migrated)"
+    except Exception as exc:
+        return str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    finally:
+        engine.dispose()
+    return None
+
+
+@signals.worker_init.connect(weak=False, dispatch_uid="pj_check_database")
+def _refuse_without_ledger(**_: Any) -> None:
+    """Refuse to start rather than report "ready" and requeue every message once a second, forever."""
+    url = get_settings().sqlalchemy_url
+    problem = database_problem(url)
+    if problem is None:
+        return
+    shown = make_url(url).render_as_string(hide_password=True)
+    message = (f"platform_jobs worker cannot use the database {shown}: {problem}. "
+               "Create the database if needed and run `platform-jobs migrate`, then start the worker again.")
+    print(message, file=sys.stderr, flush=True)  # Celery's logging is not set up yet at worker_init
+    # SystemExit passes through Celery's signal dispatch (it only catches Exception).
+    raise SystemExit(EXIT_DATABASE_UNUSABLE)
 
 
 @signals.worker_process_init.connect(weak=False, dispatch_uid="pj_process_init")
