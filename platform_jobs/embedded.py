@@ -61,6 +61,8 @@ PORT_FILE = "port"
 
 def _port_is_free(port: int) -> bool:
     with socket.socket() as sock:
+        # As redis-server binds: connections of the previous run in TIME_WAIT do not make the port busy.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

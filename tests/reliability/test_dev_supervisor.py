@@ -3,6 +3,7 @@ data dir keeps Redis' port and data."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -51,9 +52,17 @@ class DevStack:
             self.stop()
 
     def stop(self) -> None:
+        """Whatever happened, leave nothing running: the children live in their own sessions."""
         if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
+            self.process.send_signal(signal.SIGTERM)  # the supervisor's own graceful stop
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(10)
+        for pid in re.findall(r"\[dev\] started \w+ \(pid (\d+)\)", self.text()):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(int(pid), signal.SIGKILL)
         self._log.close()
 
 
