@@ -10,9 +10,19 @@ from platform_jobs.settings import get_settings
 _settings = get_settings()
 
 broker_url = _settings.redis_url
+# kombu's Redis transport with a worker-killing defect worked around (see platform_jobs/jobs/broker.py);
+# the URL stays redis://, so plain Celery clients of the same broker need nothing of ours.
+broker_transport = "platform_jobs.jobs.broker:Transport"
 broker_connection_retry_on_startup = True
 broker_transport_options = {
     "visibility_timeout": _settings.visibility_timeout,
+    # A publisher whose Redis is down fails at once (two immediate connection attempts, each bounded by
+    # the connect timeout) instead of kombu's default of retrying for broker_connection_timeout (~6 s
+    # measured): the ledger row is the promise, and the sweep publishes the job when Redis is back.
+    # The worker's own reconnect loop passes its retry policy explicitly and is not affected.
+    "max_retries": 1,
+    "interval_start": 0,
+    "socket_connect_timeout": _settings.broker_connect_timeout,
     # Ten priority steps so every priority 0..9 is its own list: 0 is served first.
     "priority_steps": list(range(10)),
     "sep": ":",

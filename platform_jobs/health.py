@@ -8,11 +8,11 @@ from functools import cache
 import redis
 from alembic.script import ScriptDirectory
 from alembic.script.revision import RevisionError
-from sqlalchemy import text
+from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.pool import NullPool
 
-from platform_jobs.db import get_engine
 from platform_jobs.migrate import alembic_config
 from platform_jobs.settings import get_settings
 
@@ -37,19 +37,28 @@ def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def database_problem() -> str | None:
-    """None when Postgres answers and its schema is at this package's migration heads."""
-    url = get_settings().sqlalchemy_url
+def database_problem(url: str | None = None) -> str | None:
+    """None when Postgres answers and its schema is at this package's migration heads.
+
+    A throwaway connection: a worker's main process checks before it forks its pool, and must not
+    leave pooled connections for the children to inherit."""
+    url = url or get_settings().sqlalchemy_url
+    engine = create_engine(url, poolclass=NullPool, connect_args={"connect_timeout": 5})
     try:
-        with get_engine().connect() as connection:
-            applied = set(connection.scalars(text("SELECT version_num FROM control_plane.alembic_version")))
+        with engine.connect() as connection:
+            has_jobs = inspect(connection).has_table("jobs", schema="control_plane")
+            applied = set(connection.scalars(text("SELECT version_num FROM control_plane.alembic_version"))) \
+                if has_jobs else set()
     except DBAPIError as exc:
-        if "alembic_version" in str(exc.orig) or "control_plane" in str(exc.orig):
-            return f"the database at {_safe_url(url)} has no platform_jobs schema: run `platform-jobs migrate`"
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
         return f"cannot reach Postgres at {_safe_url(url)}: {reason}"
     except SQLAlchemyError as exc:
         return f"cannot reach Postgres at {_safe_url(url)}: {exc}"
+    finally:
+        engine.dispose()
+    if not has_jobs:
+        return (f"the database at {_safe_url(url)} has no table control_plane.jobs (not migrated): "
+                "run `platform-jobs migrate`")
     missing = missing_migrations(applied)
     if missing:
         return (f"the database at {_safe_url(url)} is not migrated to this version "

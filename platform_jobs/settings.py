@@ -47,6 +47,9 @@ class Settings:
     # A delay (or retry countdown) longer than this never waits in Redis: it lives in
     # jobs.scheduled_at and the dispatcher publishes it when due.
     max_broker_delay: int
+    # Seconds to wait for a TCP connection to Redis (the broker); publishers try twice, then leave the
+    # job to the sweep.
+    broker_connect_timeout: float
     # A running job's claim is valid this long past the worker's last heartbeat.
     lease_seconds: int
     # How often beat runs the maintenance sweep (reaper, dispatcher, republisher).
@@ -161,6 +164,7 @@ def get_settings() -> Settings:
         redis_url=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
         visibility_timeout=visibility_timeout,
         max_broker_delay=_int("PJ_MAX_BROKER_DELAY", max(1, visibility_timeout // 2)),
+        broker_connect_timeout=_float("PJ_BROKER_CONNECT_TIMEOUT", 0.4),
         lease_seconds=_int("PJ_LEASE_SECONDS", 60),
         sweep_interval=_float("PJ_SWEEP_INTERVAL", 5.0),
         republish_after=_int("PJ_REPUBLISH_AFTER", visibility_timeout),

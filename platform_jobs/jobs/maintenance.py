@@ -109,8 +109,11 @@ def sweep() -> SweepReport:
         report.broker_was_reset = _broker_was_reset()
     except Exception as exc:
         log.warning("could not read the broker epoch: %s", exc)
-    report.dispatched = dispatch_due()
+    # Republish before dispatching: after a broker reset "everything" means the jobs published before
+    # this sweep. Dispatching first made the jobs it had just published (e.g. those whose publish failed
+    # while Redis was down) look stale, and each was published twice.
     report.republished = republish_stale(everything=report.broker_was_reset)
+    report.dispatched = dispatch_due()
     with session_scope() as session:
         report.pruned = sweep_queries.prune_finished(session, timedelta(days=settings.retention_days))
         outbox.prune_relayed(session, timedelta(days=settings.retention_days))

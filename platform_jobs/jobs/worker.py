@@ -9,16 +9,37 @@ lease that expires, and the reaper hands its job back.
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 from celery import signals
+from sqlalchemy.engine import make_url
 
 from platform_jobs.db import get_engine
 from platform_jobs.errors import InsecureSecretKey
+from platform_jobs.health import database_problem
 from platform_jobs.jobs.runs import tracker
 from platform_jobs.settings import get_settings, require_secret_key
 
 log = logging.getLogger(__name__)
+
+# EX_CONFIG from sysexits.h: a supervisor that restarts on failure still shows why in the log.
+EXIT_DATABASE_UNUSABLE = 78
+
+
+@signals.worker_init.connect(weak=False, dispatch_uid="pj_check_database")
+def _refuse_without_ledger(**_: Any) -> None:
+    """Refuse to start rather than report "ready" and requeue every message once a second, forever."""
+    url = get_settings().sqlalchemy_url
+    problem = database_problem(url)
+    if problem is None:
+        return
+    shown = make_url(url).render_as_string(hide_password=True)
+    message = (f"platform_jobs worker cannot use the database {shown}: {problem}. "
+               "Create the database if needed and run `platform-jobs migrate`, then start the worker again.")
+    print(message, file=sys.stderr, flush=True)  # Celery's logging is not set up yet at worker_init
+    # SystemExit passes through Celery's signal dispatch (it only catches Exception).
+    raise SystemExit(EXIT_DATABASE_UNUSABLE)
 
 
 @signals.worker_init.connect(weak=False, dispatch_uid="pj_worker_init")
