@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery.schedules import crontab
 from kombu import Queue
+from kombu.transport.redis import Channel
 
 from platform_jobs.settings import get_settings
 
@@ -23,9 +24,10 @@ broker_transport_options = {
     "max_retries": 1,
     "interval_start": 0,
     "socket_connect_timeout": _settings.broker_connect_timeout,
-    # Ten priority steps so every priority 0..9 is its own list: 0 is served first.
+    # Ten priority steps so every priority 0..9 is its own list: 0 is served first. kombu's default
+    # separator stays: it also names the pidbox bindings, so `celery inspect` and a plain Flower with
+    # nothing of ours reach the workers, and a plain client's priority lists (steps 0/3/6/9) are among ours.
     "priority_steps": list(range(10)),
-    "sep": ":",
     "queue_order_strategy": "priority",
 }
 if _settings.visibility_timeout < 60:
@@ -38,7 +40,10 @@ task_ignore_result = True
 
 # Family queues: one slow webhook endpoint or a long build never starves the others.
 JOB_QUEUES = ("jobs", "tenants", "webhooks", "backups", "builds", "maintenance")
-task_queues = [Queue(name) for name in JOB_QUEUES]
+# Celery's default queue: another service's plain client (no routes of ours) publishes there, and a
+# worker started without -Q consumes it too, so its jobs are never stranded.
+PLAIN_CLIENT_QUEUE = "celery"
+task_queues = [Queue(name) for name in (*JOB_QUEUES, PLAIN_CLIENT_QUEUE)]
 task_default_queue = "jobs"
 task_default_priority = 5
 task_routes = (
@@ -84,3 +89,8 @@ beat_schedule = {
         "options": {"queue": "tenants"},
     },
 }
+
+
+def priority_list(queue: str, priority: int) -> str:
+    """The Redis list holding ``queue``'s messages of ``priority`` (kombu: "q" for 0, else q + sep + p)."""
+    return queue if priority == 0 else f"{queue}{Channel.sep}{priority}"

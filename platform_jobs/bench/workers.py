@@ -12,6 +12,7 @@ from pathlib import Path
 import redis
 
 from platform_jobs.bench.probe import COUNT_KEY, FIRST_KEY
+from platform_jobs.celery_config import priority_list
 from platform_jobs.settings import get_settings
 
 CONCURRENCY = 2
@@ -41,7 +42,7 @@ def redis_client() -> redis.Redis:
 
 def purge_queues() -> None:
     client = redis_client()
-    keys = ["jobs", *[f"jobs:{priority}" for priority in range(1, 10)], "unacked", "unacked_index"]
+    keys = [priority_list("jobs", priority) for priority in range(10)] + ["unacked", "unacked_index"]
     client.delete(*keys)
 
 

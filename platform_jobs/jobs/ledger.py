@@ -144,18 +144,21 @@ def jobs_exist(connection: Connection | Session, jobs: Sequence[NewJob]) -> bool
     return int(found) == len(ids)
 
 
-def record_external_publish(session: Session, job: NewJob) -> None:
-    """A task published with ``delay()`` outside enqueue_job: make sure its row exists."""
+def record_external_publish(session: Session, job: NewJob, invalid: str | None = None) -> None:
+    """A task published with ``delay()`` outside enqueue_job: make sure its row exists. A message whose
+    payload is ``invalid`` (the reason) gets a row that is failed at once: it never runs or retries."""
+    final = {"status": JobStatus.FAILED, "last_error": clip_error(invalid), "completed_at": func.now()} \
+        if invalid is not None else {"status": JobStatus.PENDING}
     stmt = pg_insert(Job).values(
         id=job.id,
         type=job.type,
         payload=job.payload,
-        status=JobStatus.PENDING,
         max_attempts=job.max_attempts,
         priority=job.priority,
         queue=job.queue,
         scheduled_at=job.scheduled_at,
         published_at=func.now(),
+        **final,
     )
     session.execute(stmt.on_conflict_do_nothing(index_elements=[Job.id]))
 

@@ -26,8 +26,9 @@ from celery import Task, signals
 from celery.exceptions import Reject
 
 from platform_jobs.db import execute_autocommit, session_scope
-from platform_jobs.errors import JobCanceled
+from platform_jobs.errors import InvalidJob, JobCanceled
 from platform_jobs.jobs import ledger, outbox
+from platform_jobs.jobs.payloads import json_object, validated_payload
 from platform_jobs.jobs.registry import JobType, job_type_for_task
 from platform_jobs.jobs.runs import Outcome, Run, tracker, worker_name
 from platform_jobs.jobs.states import JobStatus
@@ -88,6 +89,28 @@ def is_dead_worker(worker: str | None) -> bool:
         return True
 
 
+def _checked(job_type: JobType, payload: Any) -> tuple[dict[str, Any], str | None]:
+    """A message's payload as its row stores it, and why it is invalid (None when it is valid)."""
+    try:
+        return validated_payload(job_type, payload), None
+    except InvalidJob as exc:
+        try:
+            return json_object(payload), str(exc)
+        except InvalidJob:
+            return {"unstorable_payload": repr(payload)[:1000]}, str(exc)
+
+
+def record_message(session: Any, job_type: JobType, job_id: str, payload: Any, headers: dict[str, Any],
+                   priority: int | None) -> None:
+    """The row of a message that no enqueue_job of ours wrote (another service's plain Celery client):
+    its payload is validated like any enqueue, and an invalid one fails at once with the reason."""
+    stored, problem = _checked(job_type, payload)
+    if problem is not None:
+        log.warning("job %s (%s) from another service has an invalid payload: %s", job_id, job_type.name, problem)
+    ledger.record_external_publish(session, _new_job_from_message(job_type, job_id, stored, headers, priority),
+                                   invalid=problem)
+
+
 def _new_job_from_message(job_type: JobType, job_id: str, payload: dict[str, Any], headers: dict[str, Any],
                           priority: int | None) -> ledger.NewJob:
     eta = headers.get("eta")
@@ -122,9 +145,8 @@ def on_before_publish(
 
     task = current_app.tasks.get(job_type.task_name)
     payload = payload_from_call(task, args, kwargs)
-    new_job = _new_job_from_message(job_type, headers["id"], payload, headers, (properties or {}).get("priority"))
     with session_scope() as session:
-        ledger.record_external_publish(session, new_job)
+        record_message(session, job_type, headers["id"], payload, headers, (properties or {}).get("priority"))
 
 
 @_never_raise
@@ -155,9 +177,8 @@ def on_prerun(sender: Task | None = None, task_id: str | None = None, task: Task
                 job_type = job_type_for_task(task.name)
                 assert job_type is not None
                 payload = payload_from_call(task, args, kwargs)
-                ledger.record_external_publish(
-                    session, _new_job_from_message(job_type, task_id, payload, {}, None)
-                )
+                delivery = getattr(request, "delivery_info", None) or {}
+                record_message(session, job_type, task_id, payload, {}, delivery.get("priority"))
                 claim = ledger.claim(session, job_id, owner, settings.lease_seconds, is_dead_worker)
     except Exception:
         setattr(request, CLAIM_FAILED_ATTR, True)

@@ -7,24 +7,21 @@ the default is 5.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from functools import cache
 from typing import Any
 
-import jsonschema
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from platform_jobs.db import execute_autocommit, session_scope
 from platform_jobs.errors import InvalidJob, JobNotFound, JobStateConflict, MaxAttemptsReached
 from platform_jobs.jobs import audit, authority, ledger
-from platform_jobs.jobs.json_values import storable_problem
 from platform_jobs.jobs.mirror import LEDGER_HEADER
+from platform_jobs.jobs.payloads import validated_payload
 from platform_jobs.jobs.registry import get_job_type
 from platform_jobs.jobs.states import JobStatus
 from platform_jobs.settings import get_settings
@@ -34,8 +31,6 @@ log = logging.getLogger(__name__)
 MIN_PRIORITY, MAX_PRIORITY, DEFAULT_PRIORITY = 0, 9, 5
 MAX_ATTEMPTS_LIMIT = 100
 UNIQUE_VIOLATION = "23505"
-MAX_PAYLOAD_BYTES = 256 * 1024
-MAX_PAYLOAD_DEPTH = 32  # deeper nesting is refused: no job needs it, and it is a parser-bomb shape
 
 
 @dataclass(frozen=True)
@@ -65,41 +60,10 @@ def _as_uuid(value: uuid.UUID | str | None, name: str) -> uuid.UUID | None:
         raise InvalidJob(f"{name} must be a UUID, got {value!r}") from None
 
 
-def _json_object(payload: Any) -> dict[str, Any]:
-    """The payload as plain JSON data, refusing what Postgres would refuse with an internal error."""
-    if not isinstance(payload, Mapping):
-        raise InvalidJob(f"payload must be a JSON object, got {type(payload).__name__}")
-    # Before json.dumps, which recurses per level: a 100 000-deep payload is a refusal, not a crash.
-    problem = storable_problem(payload, MAX_PAYLOAD_DEPTH)
-    if problem is not None:
-        raise InvalidJob(f"payload is {problem}" if problem.startswith("nested") else f"payload: {problem}")
-    try:
-        text = json.dumps(payload, allow_nan=False)
-    except (TypeError, ValueError, RecursionError) as exc:
-        raise InvalidJob(f"payload is not JSON: {exc}") from None
-    if len(text.encode()) > MAX_PAYLOAD_BYTES:
-        raise InvalidJob(f"payload is larger than {MAX_PAYLOAD_BYTES} bytes")
-    result: dict[str, Any] = json.loads(text)
-    return result
-
-
-@cache
-def _validator(job_type_name: str) -> Any:
-    schema = dict(get_job_type(job_type_name).policy.payload_schema)
-    return jsonschema.validators.validator_for(schema)(schema)
-
-
 def build_job(request: JobRequest, now: datetime) -> ledger.NewJob:
     """Validate a request and decide its row. Raises InvalidJob (or UnknownJobType)."""
     job_type = get_job_type(request.type)
-    payload = _json_object(request.payload)
-    try:
-        _validator(job_type.name).validate(payload)
-    except jsonschema.ValidationError as exc:
-        where = "/".join(str(part) for part in exc.absolute_path) or "payload"
-        raise InvalidJob(f"invalid payload for {request.type}: {where}: {exc.message}") from None
-    if job_type.policy.validate is not None:
-        job_type.policy.validate(payload)
+    payload = validated_payload(job_type, request.payload)
 
     if request.delay is not None and request.eta is not None:
         raise InvalidJob("give delay or eta, not both")

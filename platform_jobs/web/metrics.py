@@ -2,7 +2,7 @@
 
 Nothing is counted in-process (gunicorn runs several workers): every scrape asks Postgres for
 jobs by type and status, run durations and retries, and Redis for the length of each queue's
-lists (Celery's Redis transport keeps priority ``p`` of queue ``q`` in ``q`` for 0 and ``q:p``).
+lists (Celery's Redis transport keeps priority ``p`` of queue ``q`` in ``q`` for 0 and ``q`` + sep + ``p``).
 
 The figures span every tenant, so only operators may read them: Prometheus scrapes with an operator
 API token (``Authorization: Bearer``, see README), a person with an operator session.
@@ -21,6 +21,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
+from platform_jobs.celery_config import priority_list
 from platform_jobs.db import session_scope
 from platform_jobs.jobs.states import JobStatus
 from platform_jobs.models import Job
@@ -35,9 +36,9 @@ PRIORITY_LEVELS = range(10)
 
 
 def queue_names() -> list[str]:
-    from platform_jobs.celery_config import JOB_QUEUES
+    from platform_jobs.celery_config import JOB_QUEUES, PLAIN_CLIENT_QUEUE
 
-    return list(JOB_QUEUES)
+    return [*JOB_QUEUES, PLAIN_CLIENT_QUEUE]
 
 
 class LedgerCollector(Collector):
@@ -98,7 +99,7 @@ class LedgerCollector(Collector):
                 names = queue_names()
                 for name in names:
                     for level in PRIORITY_LEVELS:
-                        pipe.llen(name if level == 0 else f"{name}:{level}")
+                        pipe.llen(priority_list(name, level))
                 lengths = pipe.execute()
             finally:
                 client.close()

@@ -89,10 +89,11 @@ class Stack:
 
     def worker(self, concurrency: int = 2, queues: str = ALL_QUEUES, name: str | None = None,
                env: dict[str, str] | None = None, wait: bool = True, mingle: bool = False) -> CeleryProcess:
-        """``mingle``: sync with the running workers at start (Celery's default; it hands over revoked ids)."""
+        """``mingle``: sync with the running workers at start (Celery's default; it hands over revoked ids).
+        ``queues=""``: no ``-Q``, the worker consumes the configured queues, as a plain start does."""
         node = name or f"w{uuid.uuid4().hex[:6]}"
         args = [sys.executable, "-m", "celery", "-A", "platform_jobs", "worker", "-I", "tests.support.tasks",
-                "-P", "prefork", "-c", str(concurrency), "-Q", queues, "-n", f"{node}@%h",
+                "-P", "prefork", "-c", str(concurrency), *(["-Q", queues] if queues else []), "-n", f"{node}@%h",
                 "--without-gossip", *([] if mingle else ["--without-mingle"]), "-l", "info"]
         process = CeleryProcess("worker", args, self.log_dir, env)
         self.processes.append(process)

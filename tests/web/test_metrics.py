@@ -10,6 +10,7 @@ import redis
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from platform_jobs.celery_config import priority_list
 from platform_jobs.jobs.queue import enqueue_job
 from platform_jobs.jobs.states import JobStatus
 from platform_jobs.settings import get_settings
@@ -49,19 +50,19 @@ def test_jobs_by_type_and_status_retries_and_durations(client: FlaskClient, worl
 
 def test_queue_depth_counts_every_priority_list(client: FlaskClient, world: World) -> None:
     client_redis = redis.Redis.from_url(get_settings().redis_url)
-    lists = ["backups", *[f"backups:{level}" for level in range(1, 10)]]
+    lists = [priority_list("backups", level) for level in range(10)]
     client_redis.delete(*lists)
-    # Celery's Redis transport keeps priority p of queue q in the list "q" (p = 0) or "q:p".
+    # Celery's Redis transport keeps priority p of queue q in the list "q" (p = 0) or q + sep + p.
     client_redis.rpush("backups", "m0")
-    client_redis.rpush("backups:5", "m5a", "m5b")
-    client_redis.rpush("backups:9", "m9")
+    client_redis.rpush(priority_list("backups", 5), "m5a", "m5b")
+    client_redis.rpush(priority_list("backups", 9), "m9")
     # And a real message: no worker runs in this test, so it waits in jobs:9.
-    before = client_redis.llen("jobs:9")
+    before = client_redis.llen(priority_list("jobs", 9))
     enqueue_job("test_record", {}, priority=9)
     try:
         samples = _samples(client, world.token_operator)
         assert samples[("platform_jobs_queue_depth", (("queue", "backups"),))] == 4
-        assert client_redis.llen("jobs:9") == before + 1
+        assert client_redis.llen(priority_list("jobs", 9)) == before + 1
         assert samples[("platform_jobs_queue_depth", (("queue", "jobs"),))] >= 1
     finally:
         client_redis.delete(*lists)
