@@ -53,3 +53,36 @@ def test_plain_celery_inspect_ping_reaches_the_workers(stack: Stack, services) -
                            "-t", "5"], cwd="/", capture_output=True, text=True, timeout=60)
     assert "pingme@" in done.stdout, done.stdout + done.stderr
     assert PROJECT_ROOT.exists()
+
+
+def test_a_plain_flower_sees_the_workers_and_their_tasks(stack: Stack, services, tmp_path) -> None:
+    import json
+    import os
+    import urllib.request
+
+    from platform_jobs.embedded import free_port
+    from platform_jobs.jobs.queue import enqueue_job
+    from tests.support.stack import CeleryProcess, wait_for
+
+    stack.worker(name="flowerseen")
+    port = free_port()
+    flower = CeleryProcess("flower", [sys.executable, "-m", "celery", f"--broker={services.redis_url}", "flower",
+                                      "--address=127.0.0.1", f"--port={port}"], tmp_path,
+                           env={"FLOWER_UNAUTHENTICATED_API": "true"})
+    stack.processes.append(flower)
+
+    def get(path: str) -> object:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+                return json.loads(response.read())
+        except OSError:
+            return None
+
+    workers = wait_for(lambda: (w := get("/api/workers?refresh=1")) and any("flowerseen@" in n for n in w) and w,
+                       60, 0.5, "Flower to list the worker")
+    assert any(name.startswith("flowerseen@") for name in workers)  # type: ignore[union-attr]
+    job_id = enqueue_job("test_record", {"tag": "flower"})
+    wait_status(job_id, "completed")
+    tasks = wait_for(lambda: (t := get("/api/tasks")) and job_id in t and t, 30, 0.5, "Flower to see the task")
+    assert tasks[job_id]["state"] == "SUCCESS"  # type: ignore[index]
+    assert os.environ.get("FLOWER_UNAUTHENTICATED_API") is None  # only the Flower process had it
