@@ -92,6 +92,18 @@ def dev_secret_env(env: dict[str, str], data_dir: Path | None) -> dict[str, str]
     return result
 
 
+def _require_free_port(port: int) -> None:
+    """Fail at once, before anything starts, when another process (another dev stack?) has the port."""
+    import socket
+
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise click.ClickException(f"port {port} on 127.0.0.1 is in use (another dev stack?); "
+                                       "stop it or choose another with --port") from None
+
+
 @main.command()
 @click.option("--port", default=8000, show_default=True, help="web port")
 @click.option("--data-dir", default=".platform_jobs", show_default=True,
@@ -106,6 +118,7 @@ def dev(port: int, data_dir: str) -> None:
     from platform_jobs.embedded import start_missing_services
     from platform_jobs.supervisor import Supervisor
 
+    _require_free_port(port)
     env = dict(os.environ)
     data_path = Path(data_dir).resolve()
     env.update(dev_secret_env(env, data_path))

@@ -74,3 +74,18 @@ def test_version_and_help_for_every_option() -> None:
         for param in command.params:
             if isinstance(param, click.Option) and not param.hidden:
                 assert param.help, f"platform-jobs {' '.join(path)} {param.opts[0]} has no help"
+
+
+def test_dev_on_a_busy_port_fails_at_once_with_a_nonzero_exit(tmp_path) -> None:
+    import socket
+    import time
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        started = time.monotonic()
+        code, out = run("dev", "--port", str(port), "--data-dir", str(tmp_path / "dev"))
+    assert code != 0 and f"port {port}" in out and "in use" in out
+    assert time.monotonic() - started < 5
+    assert not (tmp_path / "dev").exists()  # nothing was started
