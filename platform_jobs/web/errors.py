@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, InternalServerError
 
 from platform_jobs.errors import JobNotFound, PlatformJobsError
 
@@ -43,6 +43,24 @@ def from_queue_error(exc: PlatformJobsError) -> ApiError:
     return ApiError(exc.http_status, exc.code, str(exc))
 
 
+def _page(exc: HTTPException) -> Any:
+    """An error page in the app's own look (a redirect or a response an exception carries passes through)."""
+    status = exc.code or 500
+    if status < 400:
+        return exc
+    try:
+        body = render_template("errors/error.html", status=status, name=exc.name, message=exc.description)
+    except Exception:  # the page itself failed (a template or the database): plain text, never a loop
+        log.exception("error page for %s failed", status)
+        return f"{status} {exc.name}", status
+    response = make_response(body, status)
+    for header in ("Allow", "Retry-After", "WWW-Authenticate"):
+        value = exc.get_response().headers.get(header)
+        if value:
+            response.headers[header] = value
+    return response
+
+
 def _is_api() -> bool:
     return request.path.startswith("/api/") or request.path == "/api"
 
@@ -68,7 +86,7 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Any:
         if not _is_api():
-            return exc
+            return _page(exc)
         status = exc.code or 500
         response, _ = error_response(status, HTTP_CODES.get(status, "error"), exc.description or exc.name)
         if status == 405 and exc.get_response().headers.get("Allow"):
@@ -80,4 +98,4 @@ def register_error_handlers(app: Flask) -> None:
         log.exception("unhandled error on %s %s", request.method, request.path)
         if _is_api():
             return error_response(500, "internal_error", "internal error; it was logged")
-        return "internal error", 500
+        return _page(InternalServerError("Something went wrong on our side; it was logged."))

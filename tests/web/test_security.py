@@ -329,3 +329,15 @@ def test_webhook_secrets_are_never_encrypted_under_the_default_key(env: Any) -> 
     env(SECRET_KEY=INSECURE_SECRET_KEY)
     with pytest.raises(InsecureSecretKey):
         encrypt_secret("whsec_c2VjcmV0")
+
+
+def test_error_pages_have_the_apps_look(client: FlaskClient, world: World) -> None:
+    missing = client.get("/no-such-page")
+    assert missing.status_code == 404
+    assert "404 · Not Found" in missing.text and 'class="card"' in missing.text
+    assert "Content-Security-Policy" in missing.headers
+    login(client, world.member_a)
+    job = client.get(f"/jobs/{uuid.uuid4()}")
+    assert job.status_code == 404 and "Back to the jobs" in job.text
+    wrong_method = client.get("/logout")
+    assert wrong_method.status_code == 405 and wrong_method.headers.get("Allow")
