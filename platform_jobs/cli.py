@@ -27,9 +27,15 @@ main.add_command(jobs_group)
 @main.command()
 def migrate() -> None:
     """Apply the Alembic migrations to DATABASE_URL."""
-    from platform_jobs import migrate as migrations
+    from sqlalchemy.exc import OperationalError
 
-    migrations.upgrade()
+    from platform_jobs import migrate as migrations
+    from platform_jobs.health import database_problem
+
+    try:
+        migrations.upgrade()
+    except OperationalError:
+        raise click.ClickException(database_problem() or "cannot reach the database at DATABASE_URL") from None
     click.echo("migrations applied")
 
 

@@ -7,9 +7,11 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException, InternalServerError
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
 from platform_jobs.errors import JobNotFound, PlatformJobsError
+from platform_jobs.health import database_problem
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +94,17 @@ def register_error_handlers(app: Flask) -> None:
         if status == 405 and exc.get_response().headers.get("Allow"):
             response.headers["Allow"] = exc.get_response().headers["Allow"]
         return response, status
+
+    @app.errorhandler(OperationalError)
+    def _database_unavailable(exc: OperationalError) -> Any:
+        # An unreachable or unmigrated database is an operator's problem with a known fix: say so in the
+        # log, and answer 503 (never a bare 500) so clients and probes retry.
+        log.error("database unavailable on %s %s: %s", request.method, request.path,
+                  database_problem() or str(exc.orig).strip().splitlines()[0])
+        message = "the database is unavailable; try again shortly"
+        if _is_api():
+            return error_response(503, "unavailable", message)
+        return _page(ServiceUnavailable(message[0].upper() + message[1:] + "."))
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Any:

@@ -45,3 +45,33 @@ def test_a_database_that_does_not_exist_is_named(services, env) -> None:
         assert problem is not None and "cannot reach Postgres" in problem and "does not exist" in problem
     finally:
         reset_engine()
+
+
+def test_an_unreachable_database_is_a_503_with_a_reason_not_a_500(services, env, world) -> None:
+    from sqlalchemy.engine import make_url
+
+    from tests.web.support import bearer
+
+    missing = make_url(services.database_url).set(database=f"pj_gone_{uuid.uuid4().hex[:6]}")
+    env(DATABASE_URL=missing.render_as_string(hide_password=False))
+    reset_engine()
+    try:
+        client = build_app().test_client()
+        api = client.get("/api/jobs", headers=bearer(world.token_a))
+        assert api.status_code == 503 and api.json["error"]["code"] == "unavailable"
+    finally:
+        reset_engine()
+
+
+def test_migrate_names_the_problem_instead_of_a_traceback(services, env) -> None:
+    from click.testing import CliRunner
+    from sqlalchemy.engine import make_url
+
+    from platform_jobs.cli import main
+
+    missing = make_url(services.database_url).set(database=f"pj_gone_{uuid.uuid4().hex[:6]}")
+    env(DATABASE_URL=missing.render_as_string(hide_password=False))
+    result = CliRunner().invoke(main, ["migrate"])
+    assert result.exit_code != 0
+    assert "cannot reach Postgres" in result.output and "does not exist" in result.output
+    assert "Traceback" not in result.output
