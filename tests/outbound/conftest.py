@@ -7,6 +7,7 @@ import string
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 import pytest
@@ -121,3 +122,14 @@ def receiver() -> Iterator[Receiver]:
     server = Receiver()
     yield server
     server.close()
+
+
+@pytest.fixture(scope="module")
+def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real worker of the webhooks and jobs queues with the outbound settings, one per test module."""
+    from tests.support.stack import Stack
+
+    stack = Stack(tmp_path_factory.mktemp("webhook-worker"))
+    process = stack.worker(concurrency=2, queues="webhooks,jobs", env=OUTBOUND_ENV)
+    yield process
+    stack.close()

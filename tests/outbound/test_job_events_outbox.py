@@ -11,7 +11,6 @@ import statistics
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,19 +23,11 @@ from platform_jobs.jobs.queue import enqueue_job, publish
 from platform_jobs.jobs.states import JobStatus
 from platform_jobs.models import Job, JobOutboxEvent, WebhookMessage
 from platform_jobs.platform import webhooks
-from tests.outbound.conftest import OUTBOUND_ENV, TenantProject
+from tests.outbound.conftest import TenantProject
 from tests.outbound.servers import Receiver
 from tests.support.jobs import job_row, wait_status
-from tests.support.stack import Stack, wait_for
+from tests.support.stack import wait_for
 from tests.web.support import force_state
-
-
-@pytest.fixture(scope="module")
-def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    stack = Stack(tmp_path_factory.mktemp("outbox-worker"))
-    process = stack.worker(concurrency=2, queues="webhooks,jobs", env=OUTBOUND_ENV)
-    yield process
-    stack.close()
 
 
 def subscribe(project: TenantProject, url: str) -> uuid.UUID:

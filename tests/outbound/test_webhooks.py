@@ -6,10 +6,9 @@ import json
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 from standardwebhooks import Webhook
 
@@ -21,15 +20,7 @@ from platform_jobs.settings import get_settings
 from tests.outbound.conftest import OUTBOUND_ENV, TenantProject, notifications
 from tests.outbound.servers import Receiver, Reply
 from tests.support.jobs import job_row, wait_status
-from tests.support.stack import Stack, wait_for
-
-
-@pytest.fixture(scope="module")
-def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    stack = Stack(tmp_path_factory.mktemp("webhook-worker"))
-    process = stack.worker(concurrency=2, queues="webhooks,jobs", env=OUTBOUND_ENV)
-    yield process
-    stack.close()
+from tests.support.stack import wait_for
 
 
 def endpoint(project: TenantProject, url: str, events: tuple[str, ...] = ("test.event",)) -> tuple[uuid.UUID, str]:
