@@ -19,7 +19,9 @@ from tests.support.tasks import read_effects
 
 @pytest.fixture
 def plain_client(services) -> Iterator[Celery]:
-    app = Celery("another_service", broker=services.redis_url)  # nothing of platform_jobs
+    # Nothing of platform_jobs; not the process's current app, so the suite's own .delay() calls (shared
+    # tasks follow the current app) keep using platform_jobs' app after this test.
+    app = Celery("another_service", broker=services.redis_url, set_as_current=False)
     yield app
     app.close()
 
