@@ -17,7 +17,7 @@ from celery import shared_task
 from sqlalchemy.orm import Session
 
 from platform_jobs.db import session_scope
-from platform_jobs.jobs import ledger, outbox, sweep_queries
+from platform_jobs.jobs import new_rows, outbox, sweep_queries
 from platform_jobs.jobs.queue import publish
 from platform_jobs.models import Job
 from platform_jobs.settings import get_settings
@@ -73,7 +73,7 @@ def _publish_locked(lock: Callable[[Session], list[Job]]) -> int:
             jobs = lock(session)
             if not jobs:
                 return total
-            ledger.set_published(session, [job.id for job in jobs], published=True)
+            new_rows.set_published(session, [job.id for job in jobs], published=True)
             session.flush()
             failed = publish(jobs, mark_failed=False)  # raising below rolls the marks back
             if failed:
@@ -90,7 +90,7 @@ def republish_stale(everything: bool = False) -> int:
     with session_scope() as session:
         jobs = sweep_queries.lock_stale_published(session, older_than, BATCH * 10)
         if jobs:
-            ledger.set_published(session, [job.id for job in jobs], published=True)
+            new_rows.set_published(session, [job.id for job in jobs], published=True)
             session.flush()
             if publish(jobs, mark_failed=False):
                 raise RuntimeError("the broker refused republished jobs; they are tried again next sweep")

@@ -27,7 +27,7 @@ from celery.exceptions import Reject
 
 from platform_jobs.db import execute_autocommit, session_scope
 from platform_jobs.errors import InvalidJob, JobCanceled
-from platform_jobs.jobs import ledger, outbox
+from platform_jobs.jobs import ledger, new_rows, outbox
 from platform_jobs.jobs.payloads import json_object, validated_payload
 from platform_jobs.jobs.registry import JobType, job_type_for_task
 from platform_jobs.jobs.runs import Outcome, Run, tracker, worker_name
@@ -107,15 +107,15 @@ def record_message(session: Any, job_type: JobType, job_id: str, payload: Any, h
     stored, problem = _checked(job_type, payload)
     if problem is not None:
         log.warning("job %s (%s) from another service has an invalid payload: %s", job_id, job_type.name, problem)
-    ledger.record_external_publish(session, _new_job_from_message(job_type, job_id, stored, headers, priority),
+    new_rows.record_external_publish(session, _new_job_from_message(job_type, job_id, stored, headers, priority),
                                    invalid=problem)
 
 
 def _new_job_from_message(job_type: JobType, job_id: str, payload: dict[str, Any], headers: dict[str, Any],
-                          priority: int | None) -> ledger.NewJob:
+                          priority: int | None) -> new_rows.NewJob:
     eta = headers.get("eta")
     scheduled_at = datetime.fromisoformat(eta) if isinstance(eta, str) else None
-    return ledger.NewJob(
+    return new_rows.NewJob(
         id=uuid.UUID(job_id),
         type=job_type.name,
         payload=payload,

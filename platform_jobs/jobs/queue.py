@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from platform_jobs.db import execute_autocommit, session_scope
 from platform_jobs.errors import InvalidJob, JobNotFound, JobStateConflict, MaxAttemptsReached
-from platform_jobs.jobs import audit, authority, ledger
+from platform_jobs.jobs import audit, authority, ledger, new_rows
 from platform_jobs.jobs.mirror import LEDGER_HEADER
 from platform_jobs.jobs.payloads import validated_payload
 from platform_jobs.jobs.registry import get_job_type
@@ -60,7 +60,7 @@ def _as_uuid(value: uuid.UUID | str | None, name: str) -> uuid.UUID | None:
         raise InvalidJob(f"{name} must be a UUID, got {value!r}") from None
 
 
-def build_job(request: JobRequest, now: datetime) -> ledger.NewJob:
+def build_job(request: JobRequest, now: datetime) -> new_rows.NewJob:
     """Validate a request and decide its row. Raises InvalidJob (or UnknownJobType)."""
     job_type = get_job_type(request.type)
     payload = validated_payload(job_type, request.payload)
@@ -82,7 +82,7 @@ def build_job(request: JobRequest, now: datetime) -> ledger.NewJob:
         raise InvalidJob(f"max_attempts must be an integer from 1 to {MAX_ATTEMPTS_LIMIT}")
 
     wait = (scheduled_at - now).total_seconds() if scheduled_at else 0.0
-    return ledger.NewJob(
+    return new_rows.NewJob(
         id=uuid.uuid4(),
         type=job_type.name,
         payload=payload,
@@ -104,7 +104,7 @@ def _pipelined(producer: Any, count: int) -> Any:
     return batch(max_size=1000) if batch is not None and count > 1 else contextlib.nullcontext()
 
 
-def publish(jobs: Sequence[ledger.NewJob | Any], *, mark_failed: bool = True) -> list[uuid.UUID]:
+def publish(jobs: Sequence[new_rows.NewJob | Any], *, mark_failed: bool = True) -> list[uuid.UUID]:
     """Send the messages of ledger rows (NewJob or Job) on one producer; returns the ids that failed.
 
     Jobs that failed are marked unpublished (in a transaction of their own) for the dispatcher, unless
@@ -140,18 +140,18 @@ def publish(jobs: Sequence[ledger.NewJob | Any], *, mark_failed: bool = True) ->
         # The dispatcher publishes these on its next sweep; the jobs are not lost.
         try:
             with session_scope() as session:
-                ledger.set_published(session, failed, published=False)
+                new_rows.set_published(session, failed, published=False)
         except Exception:
             log.exception("could not mark jobs unpublished; the republisher will find them")
     return failed
 
 
-def _insert_once(connection: Connection, jobs: Sequence[ledger.NewJob]) -> None:
+def _insert_once(connection: Connection, jobs: Sequence[new_rows.NewJob]) -> None:
     """Insert; when run again after a dead connection, a row with our fresh id already there is ours."""
     try:
-        ledger.insert_one(connection, jobs[0]) if len(jobs) == 1 else ledger.insert_jobs(connection, jobs)
+        new_rows.insert_one(connection, jobs[0]) if len(jobs) == 1 else new_rows.insert_jobs(connection, jobs)
     except IntegrityError as exc:
-        if getattr(exc.orig, "sqlstate", None) == UNIQUE_VIOLATION and ledger.jobs_exist(connection, jobs):
+        if getattr(exc.orig, "sqlstate", None) == UNIQUE_VIOLATION and new_rows.jobs_exist(connection, jobs):
             return
         raise
 
@@ -190,7 +190,7 @@ def enqueue_many(requests: Iterable[JobRequest]) -> list[str]:
     jobs = [build_job(request, now) for request in checked]
     if any(audit_records):
         with session_scope(fast=True) as session:  # the audit trail commits with the jobs, or neither does
-            ledger.insert_jobs(session, jobs)
+            new_rows.insert_jobs(session, jobs)
             for job, records in zip(jobs, audit_records, strict=True):
                 audit.record(session, records, job.id)
     # A fast (asynchronous) commit: if Postgres crashed before flushing it, the message still carries
@@ -199,7 +199,7 @@ def enqueue_many(requests: Iterable[JobRequest]) -> list[str]:
         execute_autocommit(lambda connection: _insert_once(connection, jobs))  # one statement, one round trip
     else:
         with session_scope(fast=True) as session:  # one transaction: all rows or none
-            ledger.insert_jobs(session, jobs)
+            new_rows.insert_jobs(session, jobs)
     publish([job for job in jobs if job.published])
     return [str(job.id) for job in jobs]
 

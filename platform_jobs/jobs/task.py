@@ -22,7 +22,7 @@ from celery.exceptions import Ignore, Reject, Retry, TimeLimitExceeded
 
 from platform_jobs.db import session_scope
 from platform_jobs.errors import JobCanceled
-from platform_jobs.jobs import ledger
+from platform_jobs.jobs import ledger, new_rows
 from platform_jobs.jobs.outages import describe_outage, is_outage
 from platform_jobs.jobs.runs import Outcome, Run, tracker
 from platform_jobs.settings import get_settings
@@ -221,7 +221,7 @@ class JobTask(Task):
             log.warning("job %s: retry message not published (%s); the dispatcher will", run.job_id, rejected)
             try:
                 with session_scope() as session:
-                    ledger.set_published(session, [run.job_id], published=False)
+                    new_rows.set_published(session, [run.job_id], published=False)
             except Exception as exc2:  # then the republisher finds it (published long ago)
                 log.warning("job %s: could not mark the retry unpublished: %s", run.job_id, exc2)
             raise Ignore() from rejected

@@ -215,11 +215,11 @@ def create_deliveries(
     and a message that already exists was created with its job, so nothing is created twice. Because a
     message and its job are committed together, no message is ever left without its delivery job.
     """
-    from platform_jobs.jobs import ledger
+    from platform_jobs.jobs import new_rows
     from platform_jobs.jobs.queue import JobRequest, build_job
 
     now = datetime.now(UTC)
-    jobs: list[ledger.NewJob] = []
+    jobs: list[new_rows.NewJob] = []
     for endpoint in subscribed_endpoints(session, project_id, event_type):
         message_id = new_message_id()
         if key is not None:
@@ -238,7 +238,7 @@ def create_deliveries(
         ).scalar_one_or_none()
         if inserted is not None:
             jobs.append(job)
-    ledger.insert_jobs(session, jobs)
+    new_rows.insert_jobs(session, jobs)
     return [job.id for job in jobs]
 
 

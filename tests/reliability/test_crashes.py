@@ -130,12 +130,12 @@ ENQUEUE_THEN_DIE = """
 import os, sys
 from datetime import datetime, UTC
 from platform_jobs.db import session_scope
-from platform_jobs.jobs import ledger
+from platform_jobs.jobs import new_rows
 from platform_jobs.jobs.queue import JobRequest, build_job
 import tests.support.tasks
 job = build_job(JobRequest("test_record", {"tag": "orphan"}), datetime.now(UTC))
 with session_scope() as session:
-    ledger.insert_jobs(session, [job])
+    new_rows.insert_jobs(session, [job])
 print(job.id, flush=True)
 os._exit(0)  # dies after the commit, before publishing
 """
