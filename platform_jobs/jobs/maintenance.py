@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 
 from platform_jobs.db import session_scope
 from platform_jobs.jobs import new_rows, outbox, sweep_queries
+from platform_jobs.jobs.ledger import JobToPublish
 from platform_jobs.jobs.queue import publish
-from platform_jobs.models import Job
 from platform_jobs.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def publish_unpublished(job_ids: Sequence[uuid.UUID]) -> int:
     return total
 
 
-def _publish_locked(lock: Callable[[Session], list[Job]]) -> int:
+def _publish_locked(lock: Callable[[Session], list[JobToPublish]]) -> int:
     """Publish the jobs ``lock`` selects (locked, pending, unpublished), batch by batch, each batch
     marked published in the transaction that holds its lock."""
     total = 0
