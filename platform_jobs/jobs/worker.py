@@ -18,7 +18,6 @@ from sqlalchemy.engine import make_url
 from platform_jobs.db import get_engine
 from platform_jobs.errors import InsecureSecretKey
 from platform_jobs.health import database_problem
-from platform_jobs.jobs.runs import tracker
 from platform_jobs.settings import get_settings, require_secret_key
 
 log = logging.getLogger(__name__)
@@ -63,7 +62,5 @@ def _log_shutdown(sig: str | None = None, how: str | None = None, **_: Any) -> N
     log.info("worker shutting down (%s, %s): running jobs finish, reserved ones return to the queue", sig, how)
 
 
-@signals.worker_shutdown.connect(weak=False, dispatch_uid="pj_worker_shutdown")
-def _flush_outcomes(**_: Any) -> None:
-    if not tracker.flush():
-        log.error("some job outcomes could not be written before shutdown; the reaper will requeue them")
+# The outcomes a process still holds at shutdown are written by the run lifecycle's shutdown receivers
+# (platform_jobs.jobs.lifecycle: worker_process_shutdown, worker_shutdown).

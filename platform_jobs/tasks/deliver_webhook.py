@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 from platform_jobs.errors import PlatformJobsError
 from platform_jobs.jobs.authority import Access, ResourceKind
 from platform_jobs.jobs.registry import JobPolicy, job_task
-from platform_jobs.jobs.task import JobTask, current_run
+from platform_jobs.jobs.task import JobTask
 from platform_jobs.platform.webhook_delivery import Outcome, deliver_message
 from platform_jobs.settings import get_settings
 
@@ -47,8 +47,7 @@ POLICY = JobPolicy(
 
 @job_task(TYPE, POLICY)
 def deliver_webhook(task: JobTask, message_id: str) -> dict[str, Any]:
-    run = current_run(task.request)
-    final = run is None or task.attempt >= run.max_attempts
+    final = task.is_last_attempt
     delivery = deliver_message(message_id, job_id=task.job_id, job_attempt=task.attempt, final=final)
     if delivery.outcome in (Outcome.DELIVERED, Outcome.SKIPPED):
         return delivery.as_result()

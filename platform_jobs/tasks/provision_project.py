@@ -13,7 +13,7 @@ from typing import Any
 from platform_jobs.errors import JobCanceled
 from platform_jobs.jobs.authority import Access, ResourceKind
 from platform_jobs.jobs.registry import JobPolicy, job_task
-from platform_jobs.jobs.task import JobTask, current_run
+from platform_jobs.jobs.task import JobTask
 from platform_jobs.models import ProjectStatus
 from platform_jobs.platform.projects import InjectedFault, ProjectError, mark, provision
 from platform_jobs.settings import get_settings
@@ -51,8 +51,7 @@ def provision_project(task: JobTask, project_id: str) -> dict[str, Any]:
     except (JobCanceled, ProjectError):
         raise
     except Exception as exc:
-        run = current_run(task.request)
-        final = run is None or task.attempt >= run.max_attempts
+        final = task.is_last_attempt
         reason = f"attempt {task.attempt} failed: {type(exc).__name__}: {exc}"
         mark(project_uuid, ProjectStatus.FAILED if final else ProjectStatus.PROVISIONING, reason)
         task.log(reason + ("" if final else f"; retrying in {settings.provision_retry_seconds} s"))
