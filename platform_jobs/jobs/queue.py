@@ -194,7 +194,7 @@ def enqueue_many(requests: Iterable[JobRequest]) -> list[str]:
             for job, records in zip(jobs, audit_records, strict=True):
                 audit.record(session, records, job.id)
     # A fast (asynchronous) commit: if Postgres crashed before flushing it, the message still carries
-    # the job, and the claim recreates the row from it (mirror.on_prerun).
+    # the job, and the claim recreates the row from it (lifecycle.RunLifecycle.on_prerun).
     elif len(jobs) == 1:
         execute_autocommit(lambda connection: _insert_once(connection, jobs))  # one statement, one round trip
     else:
