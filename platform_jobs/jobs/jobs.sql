@@ -215,7 +215,7 @@ RETURNING id, type, payload, priority, queue, scheduled_at
 -- moves: none
 -- The dispatcher: pending jobs not in the broker and due within the horizon, locked against other sweeps.
 SELECT id, type, payload, priority, queue, scheduled_at FROM control_plane.jobs
-WHERE status = 'pending' AND published_at IS NULL
+WHERE status = 'pending' AND published_at IS NULL AND waiting_for IS NULL
   AND (scheduled_at IS NULL OR scheduled_at <= now() + make_interval(secs => %(horizon)s))
 ORDER BY scheduled_at NULLS FIRST
 LIMIT %(limit)s
@@ -225,7 +225,7 @@ FOR UPDATE SKIP LOCKED
 -- moves: none
 -- These jobs, if still pending and not in the broker (the outbox relay's new delivery jobs).
 SELECT id, type, payload, priority, queue, scheduled_at FROM control_plane.jobs
-WHERE id = ANY(%(ids)s::uuid[]) AND status = 'pending' AND published_at IS NULL
+WHERE id = ANY(%(ids)s::uuid[]) AND status = 'pending' AND published_at IS NULL AND waiting_for IS NULL
 FOR UPDATE SKIP LOCKED
 
 -- name: lock_stale_published
