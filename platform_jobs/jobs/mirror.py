@@ -165,21 +165,21 @@ def on_prerun(sender: Task | None = None, task_id: str | None = None, task: Task
         # Durable commits: a claim lost in a Postgres crash would let the job run again under the same
         # attempt number, so a poison job could outrun max_attempts.
         fast_claim = execute_autocommit(
-            lambda connection: ledger.try_claim(connection, job_id, owner, settings.lease_seconds), fast=False
+            lambda connection: ledger.try_claim(connection, job_id, owner, settings.runs.lease_seconds), fast=False
         )
         if fast_claim is not None:
             setattr(request, RUN_ATTR,
                     Run(job_id, fast_claim.attempt, fast_claim.max_attempts, owner, fast_claim.project_id))
             return
         with session_scope() as session:
-            claim = ledger.claim(session, job_id, owner, settings.lease_seconds, is_dead_worker)
+            claim = ledger.claim(session, job_id, owner, settings.runs.lease_seconds, is_dead_worker)
             if claim.outcome is ledger.ClaimOutcome.MISSING:
                 job_type = job_type_for_task(task.name)
                 assert job_type is not None
                 payload = payload_from_call(task, args, kwargs)
                 delivery = getattr(request, "delivery_info", None) or {}
                 record_message(session, job_type, task_id, payload, {}, delivery.get("priority"))
-                claim = ledger.claim(session, job_id, owner, settings.lease_seconds, is_dead_worker)
+                claim = ledger.claim(session, job_id, owner, settings.runs.lease_seconds, is_dead_worker)
     except Exception:
         setattr(request, CLAIM_FAILED_ATTR, True)
         raise
