@@ -126,7 +126,7 @@ def test_create_app_reads_and_writes_the_database_of_its_settings(services: Any)
         with session_scope() as session:  # outside the app's requests: the process's database again
             assert session.execute(text("SELECT current_database()")).scalar_one() == make_url(
                 first.database.sqlalchemy_url).database
-        assert get_settings() is first
+        assert get_settings().database == first.database  # the app's settings stay in its requests
     finally:
         database_for(second.database.sqlalchemy_url).dispose()
         admin = make_url(services.database_url).set(drivername="postgresql").render_as_string(hide_password=False)
