@@ -75,8 +75,9 @@ def stack(tmp_path: Path) -> Iterator[object]:
 
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., dict[str, str]]]:
-    """Set PJ_* variables for this process (settings re-read); returns all set so far, for a worker's env."""
-    from platform_jobs.settings import get_settings
+    """Set PJ_* variables for this process (its settings rebuilt from them); returns all set so far, for a
+    worker's env."""
+    from platform_jobs.settings import Settings, install_settings
 
     applied: dict[str, str] = {}
 
@@ -84,9 +85,9 @@ def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., dict[str, str
         for key, value in values.items():
             monkeypatch.setenv(key, value)
             applied[key] = value
-        get_settings.cache_clear()
+        install_settings(Settings.from_environ())
         return dict(applied)
 
     yield apply
     monkeypatch.undo()
-    get_settings.cache_clear()
+    install_settings(Settings.from_environ())

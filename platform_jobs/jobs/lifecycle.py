@@ -164,19 +164,19 @@ class RunLifecycle:
         # Durable commits: a claim lost in a Postgres crash would let the job run again under the same
         # attempt number, so a poison job could outrun max_attempts.
         fast = execute_autocommit(
-            lambda connection: ledger.try_claim(connection, job_id, owner, settings.lease_seconds), fast=False
+            lambda connection: ledger.try_claim(connection, job_id, owner, settings.runs.lease_seconds), fast=False
         )
         if fast is not None:
             return RunContext(job_id, fast.attempt, fast.max_attempts, owner, fast.project_id)
         with session_scope() as session:
-            claim = ledger.claim(session, job_id, owner, settings.lease_seconds, is_dead_worker)
+            claim = ledger.claim(session, job_id, owner, settings.runs.lease_seconds, is_dead_worker)
             if claim.outcome is ledger.ClaimOutcome.MISSING:
                 job_type = job_type_for_task(task.name)
                 assert job_type is not None
                 delivery_info = getattr(task.request, "delivery_info", None) or {}
                 record_message(session, job_type, str(job_id), payload_from_call(task, args, kwargs), {},
                                delivery_info.get("priority"))
-                claim = ledger.claim(session, job_id, owner, settings.lease_seconds, is_dead_worker)
+                claim = ledger.claim(session, job_id, owner, settings.runs.lease_seconds, is_dead_worker)
         if claim.outcome is ledger.ClaimOutcome.RUN:
             return RunContext(job_id, claim.attempt, claim.max_attempts, owner, claim.project_id)
         log.info("job %s not run: %s", job_id, claim.outcome.value)

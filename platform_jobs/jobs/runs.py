@@ -111,7 +111,7 @@ class RunTracker:
             self._outage_noted.discard(job_id)
             lines = self._unwritten_logs.pop(job_id, [])
         if lines:  # the run ended while the ledger was away: its lines are written when it is back
-            keep = get_settings().log_lines_per_job
+            keep = get_settings().runs.log_lines_per_job
 
             def write_lines(connection: Connection | Session) -> None:
                 for line in lines:
@@ -231,11 +231,11 @@ class RunTracker:
             runs = [run.ref for run in self._runs.values()]
         if runs:
             with session_scope(fast=True) as session:
-                canceled = ledger.extend_leases(session, runs, get_settings().lease_seconds)
+                canceled = ledger.extend_leases(session, runs, get_settings().runs.lease_seconds)
             self._cancel_requested.update(canceled)
 
     def _loop(self) -> None:
-        interval = max(0.2, get_settings().lease_seconds / 3)
+        interval = max(0.2, get_settings().runs.lease_seconds / 3)
         next_beat = time.monotonic() + interval
         while True:
             self._wake.wait(max(0.0, min(1.0, next_beat - time.monotonic())))

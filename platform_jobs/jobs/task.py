@@ -99,7 +99,7 @@ class JobTask(Task):
         pct = max(0, min(100, int(pct)))
         try:
             with session_scope(fast=True) as session:
-                stop = ledger.set_progress(session, run.ref, pct, step, get_settings().lease_seconds)
+                stop = ledger.set_progress(session, run.ref, pct, step, get_settings().runs.lease_seconds)
         except Exception as exc:
             if not is_outage(exc):
                 raise
@@ -130,7 +130,7 @@ class JobTask(Task):
         try:
             with session_scope(fast=True) as session:
                 for line in lines:
-                    ledger.append_log(session, run.job_id, line, get_settings().log_lines_per_job)
+                    ledger.append_log(session, run.job_id, line, get_settings().runs.log_lines_per_job)
         except Exception as exc:
             tracker.give_back_logs(run.job_id, lines)
             if not is_outage(exc):
@@ -178,7 +178,7 @@ class JobTask(Task):
         delay = countdown if countdown is not None else self.default_retry_delay
         if eta is not None:
             delay = (eta - datetime.now(UTC)).total_seconds()
-        if delay is not None and delay > get_settings().max_broker_delay:
+        if delay is not None and delay > get_settings().broker.max_delay:
             if not retries_left and exc is not None:
                 raise exc
             # Too long to wait in Redis: recorded unpublished with its scheduled_at; the dispatcher

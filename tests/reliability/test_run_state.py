@@ -154,7 +154,7 @@ def _reap(job_id: str) -> None:
 
     def reaped() -> bool:  # not within a lease of a Postgres start (an earlier drill may have restarted it)
         with session_scope() as session:
-            sweep_queries.reap_expired_leases(session, get_settings().lease_seconds)
+            sweep_queries.reap_expired_leases(session, get_settings().runs.lease_seconds)
         return job_row(job_id).status.value == "pending"
 
     wait_for(reaped, 10, 0.2, "the reaper to requeue the job")
