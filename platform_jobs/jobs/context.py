@@ -29,6 +29,7 @@ class RunContext:
     max_attempts: int
     worker: str  # the claim owner, "host:pid"
     project_id: uuid.UUID | None = None  # job events (webhooks) exist only for a project's jobs
+    slot_key: str | None = None  # its concurrency key: its end publishes the job its slot goes to
 
     @property
     def is_last_attempt(self) -> bool:

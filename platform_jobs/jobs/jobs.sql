@@ -61,18 +61,21 @@ WHERE id = ANY(%(ids)s::uuid[]) AND status = 'pending'
 
 -- name: claim
 -- moves: pending -> running
--- The hot path of every run: a pending job with attempts left becomes this worker's.
+-- The hot path of every run: a pending job with attempts left becomes this worker's (never one held back
+-- by flow control: a stray message of a job waiting for its slot is refused). Its concurrency key says
+-- whether its end must publish the job its slot goes to.
 UPDATE control_plane.jobs
 SET status = 'running', attempts = attempts + 1, started_at = now(), updated_at = now(),
     lease_expires_at = now() + make_interval(secs => %(lease)s), worker = %(worker)s
 WHERE id = %(id)s AND status = 'pending' AND cancel_requested_at IS NULL AND attempts < max_attempts
-RETURNING attempts, max_attempts, project_id
+  AND waiting_for IS NULL
+RETURNING attempts, max_attempts, project_id, concurrency_key
 
 -- name: lock_for_claim
 -- moves: none
 -- The claim's slow path: the row, locked, with whether its lease lapsed (not within one lease of a
 -- Postgres start: every lease lapses during our own outage, and their workers still run them).
-SELECT status, attempts, max_attempts, worker, cancel_requested_at,
+SELECT status, attempts, max_attempts, worker, cancel_requested_at, waiting_for, concurrency_key,
        (lease_expires_at < now()
         AND pg_postmaster_start_time() < now() - make_interval(secs => %(lease)s)) AS lease_expired
 FROM control_plane.jobs WHERE id = %(id)s
@@ -86,8 +89,8 @@ SET status = 'running', attempts = attempts + 1, started_at = now(), updated_at 
     lease_expires_at = now() + make_interval(secs => %(lease)s), worker = %(worker)s,
     last_error = coalesce(%(lost)s::text, last_error)
 WHERE id = %(id)s AND status IN ('pending', 'running') AND cancel_requested_at IS NULL
-  AND attempts < max_attempts
-RETURNING attempts, max_attempts, project_id
+  AND attempts < max_attempts AND waiting_for IS NULL
+RETURNING attempts, max_attempts, project_id, concurrency_key
 
 -- name: cancel_unclaimed
 -- moves: pending|running -> canceled
@@ -202,14 +205,18 @@ WHERE id = %(id)s AND status = 'pending' AND attempts = 0
 
 -- name: retry_finished
 -- moves: failed|canceled -> pending
--- A person retries a failed or canceled job (a completed one never runs again); published at once.
+-- A person retries a failed or canceled job (a completed one never runs again); published at once, or,
+-- under a concurrency rule, back in the line for its slot (admitted and published by the caller).
 UPDATE control_plane.jobs
 SET status = 'pending', max_attempts = coalesce(%(max_attempts)s::int, max_attempts),
     cancel_requested_at = NULL, completed_at = NULL, scheduled_at = NULL, progress = 0, step = NULL,
-    published_at = now(), updated_at = now()
+    published_at = CASE WHEN concurrency_key IS NULL THEN now() END,
+    waiting_for = CASE WHEN concurrency_key IS NOT NULL THEN 'slot' END,
+    flow_seq = CASE WHEN concurrency_key IS NOT NULL THEN nextval('control_plane.jobs_flow_seq') END,
+    updated_at = now()
 WHERE id = %(id)s AND status IN ('failed', 'canceled')
   AND attempts < coalesce(%(max_attempts)s::int, max_attempts)
-RETURNING id, type, payload, priority, queue, scheduled_at
+RETURNING id, type, payload, priority, queue, scheduled_at, concurrency_key
 
 -- name: lock_due_unpublished
 -- moves: none
@@ -270,3 +277,127 @@ WHERE status = 'running' AND cancel_requested_at IS NULL AND attempts < max_atte
 -- moves: none
 DELETE FROM control_plane.jobs
 WHERE status IN ('completed', 'failed', 'canceled') AND completed_at < now() - make_interval(secs => %(older_than)s)
+
+-- ==== Concurrency slots and rate limits ====
+-- A job under a concurrency rule holds a slot of its key while it is released (pending, waiting_for
+-- NULL, or 'rate_limit' until its rate-limit turn) or running; over the limit it waits ('slot'), never
+-- published. control_plane.flow_admit(key) (migration 0010) releases waiting jobs into free slots under
+-- the key's transaction advisory lock; a trigger runs it in the transaction of every final state of a
+-- keyed job. The strategies' cancels below take no key lock: they only lock rows, and their own final
+-- states' triggers admit.
+
+-- name: insert_flow_jobs
+-- creates: pending
+-- Jobs under a flow rule, never published by their enqueue, in the order given (the caller sorts them by
+-- rate key: the rate keys' locks are taken in that order). A job with a concurrency key waits for its slot
+-- (its admission follows the commit); a job with only a rate limit takes its turn here: released now, or
+-- waiting until its turn ('rate_limit', scheduled_at = the turn) for the sweep to release it when due.
+INSERT INTO control_plane.jobs (id, type, payload, status, max_attempts, priority, queue, scheduled_at,
+                                published_at, workspace_id, project_id, created_by, waiting_for, flow_seq,
+                                concurrency_key, concurrency_limit, concurrency_strategy, concurrency_group,
+                                concurrency_group_limit, rate_key, rate_limit, rate_period)
+SELECT new.id, new.type, new.payload, 'pending', new.max_attempts, new.priority, new.queue,
+       CASE WHEN turn.at > now() THEN turn.at ELSE new.scheduled_at END, NULL, new.workspace_id,
+       new.project_id, new.created_by,
+       CASE WHEN new.concurrency_key IS NOT NULL THEN 'slot' WHEN turn.at > now() THEN 'rate_limit' END,
+       nextval('control_plane.jobs_flow_seq'), new.concurrency_key, new.concurrency_limit,
+       new.concurrency_strategy, new.concurrency_group, new.concurrency_group_limit, new.rate_key,
+       new.rate_limit, new.rate_period
+FROM unnest(%(ids)s::uuid[], %(types)s::text[], %(payloads)s::jsonb[], %(max_attempts)s::int[],
+            %(priorities)s::smallint[], %(queues)s::text[], %(scheduled_ats)s::timestamptz[],
+            %(workspace_ids)s::uuid[], %(project_ids)s::uuid[], %(created_bys)s::jsonb[],
+            %(concurrency_keys)s::text[], %(concurrency_limits)s::int[], %(concurrency_strategies)s::text[],
+            %(concurrency_groups)s::text[], %(concurrency_group_limits)s::int[], %(rate_keys)s::text[],
+            %(rate_limits)s::int[], %(rate_periods)s::float8[])
+     AS new (id, type, payload, max_attempts, priority, queue, scheduled_at, workspace_id, project_id,
+             created_by, concurrency_key, concurrency_limit, concurrency_strategy, concurrency_group,
+             concurrency_group_limit, rate_key, rate_limit, rate_period)
+CROSS JOIN LATERAL (
+    SELECT CASE WHEN new.concurrency_key IS NULL AND new.rate_key IS NOT NULL
+                THEN control_plane.flow_rate_turn(new.rate_key, new.rate_limit, new.rate_period, new.scheduled_at)
+           END AS at
+) AS turn
+
+-- name: flow_waiting
+-- moves: none
+-- Which of these jobs wait for a slot, with what their admission needs (key, type, strategy, place).
+SELECT id, type, concurrency_key, concurrency_strategy, flow_seq FROM control_plane.jobs
+WHERE id = ANY(%(ids)s::uuid[]) AND status = 'pending' AND waiting_for = 'slot'
+
+-- name: admit_slots
+-- moves: none
+-- Release the waiting jobs of a key into its free slots (control_plane.flow_admit, under the key's lock);
+-- returns the ids released to the broker now (a job whose rate-limit turn is later waits for it).
+SELECT id FROM control_plane.flow_admit(%(key)s) AS id
+
+-- name: supersede_waiting
+-- moves: pending -> canceled
+-- supersede / cancel_in_progress: the jobs of a type waiting for a slot of the key before %(by)s (the
+-- newer job, at place %(by_seq)s) are canceled. Rows being changed right now are left to their changer.
+UPDATE control_plane.jobs
+SET status = 'canceled', cancel_requested_at = now(), completed_at = now(), updated_at = now(),
+    last_error = 'superseded by ' || %(by)s::text
+WHERE status = 'pending' AND waiting_for = 'slot' AND id IN (
+    SELECT id FROM control_plane.jobs
+    WHERE concurrency_key = %(key)s AND type = %(type)s AND status = 'pending' AND waiting_for = 'slot'
+      AND flow_seq < %(by_seq)s
+    FOR UPDATE SKIP LOCKED)
+
+-- name: cancel_released_older
+-- moves: pending -> canceled
+-- cancel_in_progress: older jobs of the type that hold a slot but have not started yet are canceled.
+UPDATE control_plane.jobs
+SET status = 'canceled', cancel_requested_at = now(), completed_at = now(), updated_at = now(),
+    last_error = 'superseded by ' || %(by)s::text
+WHERE status = 'pending' AND (waiting_for IS NULL OR waiting_for = 'rate_limit') AND id IN (
+    SELECT id FROM control_plane.jobs
+    WHERE concurrency_key = %(key)s AND type = %(type)s AND status = 'pending'
+      AND (waiting_for IS NULL OR waiting_for = 'rate_limit') AND flow_seq < %(by_seq)s
+    FOR UPDATE SKIP LOCKED)
+
+-- name: stop_running_older
+-- moves: none
+-- cancel_in_progress: older running jobs of the type are asked to stop (at their next heartbeat or
+-- progress); their end frees the slot for the newer job.
+UPDATE control_plane.jobs
+SET cancel_requested_at = coalesce(cancel_requested_at, now()), updated_at = now()
+WHERE concurrency_key = %(key)s AND type = %(type)s AND status = 'running' AND flow_seq < %(by_seq)s
+
+-- name: lock_released
+-- moves: none
+-- The jobs of a key released into a slot and not in the broker yet, due within the horizon: published
+-- right after the commit that released them.
+SELECT id, type, payload, priority, queue, scheduled_at FROM control_plane.jobs
+WHERE concurrency_key = %(key)s AND status = 'pending' AND published_at IS NULL AND waiting_for IS NULL
+  AND (scheduled_at IS NULL OR scheduled_at <= now() + make_interval(secs => %(horizon)s))
+FOR UPDATE SKIP LOCKED
+
+-- name: release_due_rate_limited
+-- moves: none
+-- The sweep: jobs whose rate-limit turn comes within the horizon are handed to the dispatcher.
+UPDATE control_plane.jobs SET waiting_for = NULL, updated_at = now()
+WHERE status = 'pending' AND waiting_for = 'rate_limit'
+  AND scheduled_at <= now() + make_interval(secs => %(horizon)s)
+
+-- name: keys_with_free_slots
+-- moves: none
+-- The sweep's backstop: keys with a due job waiting for a slot while the slots are not all held (an
+-- admission lost to a crash between an enqueue's commit and its admission, a delayed job now due).
+SELECT head.concurrency_key FROM (
+    SELECT DISTINCT ON (concurrency_key) concurrency_key, concurrency_limit FROM control_plane.jobs
+    WHERE status = 'pending' AND waiting_for = 'slot' AND (scheduled_at IS NULL OR scheduled_at <= now())
+    ORDER BY concurrency_key, priority, flow_seq
+) AS head
+WHERE (SELECT count(*) FROM control_plane.jobs AS holder
+       WHERE holder.concurrency_key = head.concurrency_key AND holder.status IN ('pending', 'running')
+         AND (holder.waiting_for IS NULL OR holder.waiting_for = 'rate_limit')) < head.concurrency_limit
+LIMIT %(limit)s
+
+-- name: lock_released_of_job
+-- moves: none
+-- lock_released for the key of this job (after a cancel or a killed run made it final).
+SELECT id, type, payload, priority, queue, scheduled_at FROM control_plane.jobs
+WHERE concurrency_key = (SELECT concurrency_key FROM control_plane.jobs WHERE id = %(id)s)
+  AND status = 'pending' AND published_at IS NULL AND waiting_for IS NULL
+  AND (scheduled_at IS NULL OR scheduled_at <= now() + make_interval(secs => %(horizon)s))
+FOR UPDATE SKIP LOCKED

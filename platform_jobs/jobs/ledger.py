@@ -67,6 +67,7 @@ class Claim:
     attempt: int = 0
     max_attempts: int = 0
     project_id: uuid.UUID | None = None
+    slot_key: str | None = None  # the job's concurrency key: its final state frees a slot
 
 
 def try_claim(connection: Connection | Session, job_id: uuid.UUID, worker: str, lease_seconds: float) -> Claim | None:
@@ -74,7 +75,8 @@ def try_claim(connection: Connection | Session, job_id: uuid.UUID, worker: str, 
 
     None means the job is not simply pending; :func:`claim` then looks closer."""
     row = run(connection, "claim", {"id": job_id, "worker": worker, "lease": float(lease_seconds)}).first()
-    return Claim(ClaimOutcome.RUN, row.attempts, row.max_attempts, row.project_id) if row is not None else None
+    return (Claim(ClaimOutcome.RUN, row.attempts, row.max_attempts, row.project_id, row.concurrency_key)
+            if row is not None else None)
 
 
 def claim(
@@ -103,11 +105,11 @@ def _claim_slow_path(
     orphaned = current.status == JobStatus.RUNNING and (
         bool(current.lease_expired) or is_dead(current.worker)
     )
-    if current.status != JobStatus.PENDING and not orphaned:
-        return Claim(ClaimOutcome.SKIP)
+    if (current.status != JobStatus.PENDING and not orphaned) or current.waiting_for is not None:
+        return Claim(ClaimOutcome.SKIP)  # finished, running elsewhere, or held back by flow control
     if current.cancel_requested_at is not None:
         changed(session, "cancel_unclaimed", {"id": job_id, "reason": "canceled before it ran"})
-        return Claim(ClaimOutcome.CANCELED)
+        return Claim(ClaimOutcome.CANCELED, slot_key=current.concurrency_key)
     if current.attempts >= current.max_attempts:
         reason = (
             f"worker lost during attempt {current.attempts}; no attempts left"
@@ -115,11 +117,11 @@ def _claim_slow_path(
             else f"all {current.max_attempts} attempts used"
         )
         changed(session, "fail_exhausted", {"id": job_id, "reason": reason})
-        return Claim(ClaimOutcome.EXHAUSTED, current.attempts, current.max_attempts)
+        return Claim(ClaimOutcome.EXHAUSTED, current.attempts, current.max_attempts, slot_key=current.concurrency_key)
     lost = f"worker {current.worker} lost during attempt {current.attempts}" if orphaned else None
     row = run(session, "take_over",
               {"id": job_id, "worker": worker, "lease": float(lease_seconds), "lost": lost}).one()
-    return Claim(ClaimOutcome.RUN, row.attempts, row.max_attempts, row.project_id)
+    return Claim(ClaimOutcome.RUN, row.attempts, row.max_attempts, row.project_id, row.concurrency_key)
 
 
 def _end_run(connection: Connection | Session, ref: RunRef, status: JobStatus, error: str | None,
@@ -240,10 +242,12 @@ class JobToPublish:
     priority: int
     queue: str
     scheduled_at: datetime | None
+    concurrency_key: str | None = None  # a retried job under a concurrency rule waits for its slot first
 
 
 def jobs_to_publish(rows: Any) -> list[JobToPublish]:
-    return [JobToPublish(row.id, row.type, row.payload, row.priority, row.queue, row.scheduled_at) for row in rows]
+    return [JobToPublish(row.id, row.type, row.payload, row.priority, row.queue, row.scheduled_at,
+                         getattr(row, "concurrency_key", None)) for row in rows]
 
 
 def reset_for_retry(session: Session, job_id: uuid.UUID, max_attempts: int | None) -> JobToPublish | None:

@@ -32,7 +32,7 @@ from celery.exceptions import Reject
 
 from platform_jobs.db import execute_autocommit, session_scope
 from platform_jobs.errors import JobCanceled
-from platform_jobs.jobs import ledger, outbox
+from platform_jobs.jobs import handoff, ledger, outbox
 from platform_jobs.jobs.context import Delivery, RunContext, attach, delivery_of, describe_error, run_context
 from platform_jobs.jobs.messages import LEDGER_HEADER, payload_from_call, record_message, to_json
 from platform_jobs.jobs.outages import describe_outage
@@ -167,7 +167,7 @@ class RunLifecycle:
             lambda connection: ledger.try_claim(connection, job_id, owner, settings.runs.lease_seconds), fast=False
         )
         if fast is not None:
-            return RunContext(job_id, fast.attempt, fast.max_attempts, owner, fast.project_id)
+            return RunContext(job_id, fast.attempt, fast.max_attempts, owner, fast.project_id, fast.slot_key)
         with session_scope() as session:
             claim = ledger.claim(session, job_id, owner, settings.runs.lease_seconds, is_dead_worker)
             if claim.outcome is ledger.ClaimOutcome.MISSING:
@@ -178,8 +178,10 @@ class RunLifecycle:
                                delivery_info.get("priority"))
                 claim = ledger.claim(session, job_id, owner, settings.runs.lease_seconds, is_dead_worker)
         if claim.outcome is ledger.ClaimOutcome.RUN:
-            return RunContext(job_id, claim.attempt, claim.max_attempts, owner, claim.project_id)
+            return RunContext(job_id, claim.attempt, claim.max_attempts, owner, claim.project_id, claim.slot_key)
         log.info("job %s not run: %s", job_id, claim.outcome.value)
+        if claim.slot_key is not None:  # the claim just made it final: the job its slot went to is sent
+            handoff.publish_released_quietly(claim.slot_key)
         if claim.outcome is ledger.ClaimOutcome.EXHAUSTED:
             _relay_events()  # the claim just made it failed: its job.failed event is in the outbox
         return None
@@ -249,7 +251,8 @@ class RunLifecycle:
     def on_success(self, sender: Task | None = None, result: Any = None, **_: Any) -> None:
         run = run_context(sender.request) if sender is not None else None
         if run is not None:
-            self._write_outcome(run, ledger.finish_completed, to_json(result), then=job_event_of(run))
+            self._write_outcome(run, ledger.finish_completed, to_json(result),
+                                then=handoff.released_then(run.slot_key, job_event_of(run)))
 
     @_never_raise
     def on_failure(self, sender: Task | None = None, task_id: str | None = None,
@@ -268,12 +271,15 @@ class RunLifecycle:
                 failed = ledger.finish_run_on_host(session, uuid.UUID(task_id), JobStatus.FAILED, error,
                                                    socket.gethostname())
             if failed:
+                handoff.publish_released_of_job_quietly(uuid.UUID(task_id))
                 _relay_events()
             return
         if isinstance(exception, JobCanceled):
-            self._write_outcome(run, ledger.finish_canceled, "canceled while running")
+            self._write_outcome(run, ledger.finish_canceled, "canceled while running",
+                                then=handoff.released_then(run.slot_key, None))
         else:
-            self._write_outcome(run, ledger.finish_failed, error, then=job_event_of(run))
+            self._write_outcome(run, ledger.finish_failed, error,
+                                then=handoff.released_then(run.slot_key, job_event_of(run)))
 
     @_never_raise
     def on_revoked(self, sender: Task | None = None, request: Any = None, terminated: bool = False,
@@ -286,12 +292,15 @@ class RunLifecycle:
         job_id = getattr(request, "id", None)
         if job_id is None or job_type_for_task(task_name) is None:
             return
+        ended = False
         with session_scope() as session:
             if terminated:
-                ledger.finish_run_on_host(session, uuid.UUID(job_id), JobStatus.CANCELED,
-                                          "canceled: worker terminated the run", socket.gethostname())
+                ended = ledger.finish_run_on_host(session, uuid.UUID(job_id), JobStatus.CANCELED,
+                                                  "canceled: worker terminated the run", socket.gethostname())
             elif expired:
-                ledger.cancel_pending(session, uuid.UUID(job_id), "canceled: its message expired before it ran")
+                ended = ledger.cancel_pending(session, uuid.UUID(job_id), "canceled: its message expired before it ran")
+        if ended:
+            handoff.publish_released_of_job_quietly(uuid.UUID(job_id))
 
     @_never_raise
     def on_postrun(self, sender: Task | None = None, **_: Any) -> None:

@@ -17,7 +17,7 @@ from celery import shared_task
 from sqlalchemy.orm import Session
 
 from platform_jobs.db import session_scope
-from platform_jobs.jobs import new_rows, outbox, sweep_queries
+from platform_jobs.jobs import handoff, new_rows, outbox, slots, sweep_queries
 from platform_jobs.jobs.ledger import JobToPublish
 from platform_jobs.jobs.queue import publish
 from platform_jobs.settings import get_settings
@@ -38,6 +38,7 @@ class SweepReport:
     republished: int = 0
     pruned: int = 0
     broker_was_reset: bool = False
+    flow_released: int = 0  # jobs given their slot or their rate-limit turn by the sweep's backstop
 
 
 def _broker_was_reset() -> bool:
@@ -58,12 +59,14 @@ def dispatch_due(horizon_seconds: float | None = None) -> int:
 
 
 def publish_unpublished(job_ids: Sequence[uuid.UUID]) -> int:
-    """Publish these jobs if they are still pending and unpublished (e.g. just created by the outbox relay)."""
+    """Publish these jobs if they are still pending and unpublished (e.g. just created by the outbox relay).
+    Those waiting for a concurrency slot are offered theirs first, and whatever their keys released is sent."""
+    keys = slots.settle(job_ids)
     total = 0
     for start in range(0, len(job_ids), BATCH):
         total += _publish_locked(functools.partial(sweep_queries.lock_unpublished,
                                                    job_ids=list(job_ids[start:start + BATCH])))
-    return total
+    return total + sum(handoff.publish_released(key) for key in keys)
 
 
 def _publish_locked(lock: Callable[[Session], list[JobToPublish]]) -> int:
@@ -115,6 +118,7 @@ def sweep() -> SweepReport:
     # this sweep. Dispatching first made the jobs it had just published (e.g. those whose publish failed
     # while Redis was down) look stale, and each was published twice.
     report.republished = republish_stale(everything=report.broker_was_reset)
+    report.flow_released = slots.sweep(timedelta(seconds=settings.runs.sweep_interval))
     report.dispatched = dispatch_due()
     with session_scope() as session:
         report.pruned = sweep_queries.prune_finished(session, timedelta(days=settings.runs.retention_days))

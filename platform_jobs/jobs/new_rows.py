@@ -16,6 +16,7 @@ from psycopg.types.json import Jsonb
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
+from platform_jobs.jobs.flow_rules import Flow
 from platform_jobs.jobs.ledger import clip_error
 from platform_jobs.jobs.statements import run
 
@@ -35,6 +36,9 @@ class NewJob:
     workspace_id: uuid.UUID | None = None
     project_id: uuid.UUID | None = None
     created_by: dict[str, Any] | None = None
+    # Its concurrency rule and rate limit, when it has any: then it is never published by its enqueue
+    # (it waits for its slot or its turn; see jobs/slots.py).
+    flow: Flow | None = None
 
 
 def _new_row_params(job: NewJob, now: datetime) -> dict[str, Any]:
@@ -55,15 +59,41 @@ def _new_row_params(job: NewJob, now: datetime) -> dict[str, Any]:
 
 def insert_one(connection: Connection | Session, job: NewJob) -> None:
     """The single-job enqueue: one prepared statement, nothing built per call."""
+    if job.flow is not None:
+        _insert_flow_jobs(connection, [job])
+        return
     run(connection, "insert_job", _new_row_params(job, datetime.now(UTC)))
 
 
 def insert_jobs(connection: Connection | Session, jobs: Sequence[NewJob]) -> None:
-    """Many new rows in one statement (one array per column)."""
-    if not jobs:
+    """Many new rows in one statement (one array per column); jobs under a flow rule in one more."""
+    plain = [job for job in jobs if job.flow is None]
+    if len(plain) < len(jobs):
+        _insert_flow_jobs(connection, [job for job in jobs if job.flow is not None])
+    if not plain:
         return
-    rows = [_new_row_params(job, datetime.now(UTC)) for job in jobs]
+    rows = [_new_row_params(job, datetime.now(UTC)) for job in plain]
     run(connection, "insert_jobs", {plural: [row[column] for row in rows] for column, plural in _ARRAYS.items()})
+
+
+def _insert_flow_jobs(connection: Connection | Session, jobs: Sequence[NewJob]) -> None:
+    """Jobs under a flow rule, sorted by rate key (the order the rate keys' locks are taken in, so two
+    batches never wait for each other's) and otherwise in the order given (first come, first served)."""
+    ordered = sorted(jobs, key=lambda job: job.flow.rate_key or "" if job.flow else "")
+    rows = [_new_row_params(job, datetime.now(UTC)) for job in ordered]
+    params = {plural: [row[column] for row in rows] for column, plural in _ARRAYS.items() if plural != "published_ats"}
+    flows = [job.flow or Flow() for job in ordered]
+    params.update({
+        "concurrency_keys": [flow.concurrency_key for flow in flows],
+        "concurrency_limits": [flow.concurrency_limit for flow in flows],
+        "concurrency_strategies": [flow.strategy.value if flow.strategy else None for flow in flows],
+        "concurrency_groups": [flow.group for flow in flows],
+        "concurrency_group_limits": [flow.group_limit for flow in flows],
+        "rate_keys": [flow.rate_key for flow in flows],
+        "rate_limits": [flow.rate_limit for flow in flows],
+        "rate_periods": [flow.rate_period for flow in flows],
+    })
+    run(connection, "insert_flow_jobs", params)
 
 
 # insert_jobs's array parameter of each column.

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from platform_jobs.db import execute_autocommit, session_scope
 from platform_jobs.errors import InvalidJob, JobNotFound, JobStateConflict, MaxAttemptsReached
-from platform_jobs.jobs import audit, authority, ledger, new_rows
+from platform_jobs.jobs import audit, authority, flow_rules, ledger, new_rows
 from platform_jobs.jobs.mirror import LEDGER_HEADER
 from platform_jobs.jobs.payloads import validated_payload
 from platform_jobs.jobs.registry import get_job_type
@@ -49,6 +49,13 @@ class JobRequest:
     # The authenticated caller (API, pages): its authority over the type and every resource the job
     # names is checked before the row is written. None: a trusted caller inside the platform.
     actor: authority.Actor | None = None
+    # Flow control (jobs/flow_rules.py): this job's concurrency key (a template, like a rule's) and limit
+    # instead of its type's, and fields its type's key templates may name that its payload does not carry
+    # (a webhook delivery's endpoint). An actor may give a key only for a type without a rule of its own,
+    # and it is scoped to the job's workspace (see _authorized).
+    concurrency_key: str | None = None
+    concurrency_limit: int | None = None
+    key_fields: Mapping[str, Any] | None = None
 
 
 def _as_uuid(value: uuid.UUID | str | None, name: str) -> uuid.UUID | None:
@@ -81,6 +88,13 @@ def build_job(request: JobRequest, now: datetime) -> new_rows.NewJob:
     if not valid_attempts or not 1 <= max_attempts <= MAX_ATTEMPTS_LIMIT:
         raise InvalidJob(f"max_attempts must be an integer from 1 to {MAX_ATTEMPTS_LIMIT}")
 
+    workspace_id = _as_uuid(request.workspace_id, "workspace_id")
+    project_id = _as_uuid(request.project_id, "project_id")
+    flow = flow_rules.flow_of(
+        job_type.policy.concurrency, job_type.policy.rate_limit,
+        flow_rules.key_fields(payload, request.key_fields, workspace_id, project_id, job_type.name),
+        key_override=request.concurrency_key, limit_override=request.concurrency_limit,
+    )
     wait = (scheduled_at - now).total_seconds() if scheduled_at else 0.0
     return new_rows.NewJob(
         id=uuid.uuid4(),
@@ -90,11 +104,13 @@ def build_job(request: JobRequest, now: datetime) -> new_rows.NewJob:
         priority=priority,
         queue=job_type.policy.queue,
         scheduled_at=scheduled_at,
-        # A long wait never sits in Redis: the dispatcher publishes the job when it is due.
-        published=wait <= get_settings().broker.max_delay,
-        workspace_id=_as_uuid(request.workspace_id, "workspace_id"),
-        project_id=_as_uuid(request.project_id, "project_id"),
+        # A long wait never sits in Redis: the dispatcher publishes the job when it is due. A job under a
+        # flow rule is published once it has its slot (or its rate-limit turn).
+        published=wait <= get_settings().broker.max_delay and flow is None,
+        workspace_id=workspace_id,
+        project_id=project_id,
         created_by=dict(request.created_by) if request.created_by else None,
+        flow=flow,
     )
 
 
@@ -158,6 +174,21 @@ def _insert_once(connection: Connection, jobs: Sequence[new_rows.NewJob]) -> Non
         raise
 
 
+def _actor_flow(request: JobRequest, rule: flow_rules.ConcurrencyRule | None,
+                workspace_id: uuid.UUID | None) -> dict[str, Any]:
+    """An authenticated caller's concurrency key: operators may replace a type's rule; anyone else may
+    only add one to a type without its own, and the key is scoped to the job's workspace (a member cannot
+    take, wait on or supersede another workspace's slots). No caller-given key fields."""
+    assert request.actor is not None
+    if request.key_fields:
+        raise InvalidJob("key_fields are for trusted callers only")
+    if request.concurrency_key is None or request.actor.is_operator:
+        return {}
+    if rule is not None:
+        raise InvalidJob(f"job type {request.type!r} has its own concurrency rule; only operators may replace it")
+    return {"concurrency_key": f"workspace:{workspace_id}/{request.concurrency_key}"}
+
+
 def _authorized(requests: list[JobRequest]) -> tuple[list[JobRequest], list[list[authority.AuditRecord]]]:
     """Requests with their actor's authority applied (job workspace and project decided), and the audit
     records of each. Requests without an actor come from trusted callers and pass unchanged."""
@@ -180,7 +211,8 @@ def _authorized(requests: list[JobRequest]) -> tuple[list[JobRequest], list[list
                 project_id=_as_uuid(request.project_id, "project_id"),
             )
             decided.append(replace(request, workspace_id=decision.workspace_id, project_id=decision.project_id,
-                                   created_by=request.created_by or request.actor.created_by))
+                                   created_by=request.created_by or request.actor.created_by,
+                                   **_actor_flow(request, job_type.policy.concurrency, decision.workspace_id)))
             records.append(list(decision.audit))
     return decided, records
 
@@ -203,7 +235,21 @@ def enqueue_many(requests: Iterable[JobRequest]) -> list[str]:
         with session_scope(fast=True) as session:  # one transaction: all rows or none
             new_rows.insert_jobs(session, jobs)
     publish([job for job in jobs if job.published])
+    flowed = [job.id for job in jobs if job.flow is not None]
+    if flowed:
+        _start_flowed(flowed)
     return [str(job.id) for job in jobs]
+
+
+def _start_flowed(job_ids: list[uuid.UUID]) -> None:
+    """Jobs under a flow rule, once committed: each is offered its slot (strategies applied), and what got
+    one (or whose rate-limit turn is now) is published; whatever fails here the sweep does."""
+    from platform_jobs.jobs.maintenance import publish_unpublished
+
+    try:
+        publish_unpublished(job_ids)
+    except Exception as exc:
+        log.warning("jobs under flow rules not admitted or published now (%s); the sweep does it", exc)
 
 
 def enqueue_job(
@@ -218,6 +264,9 @@ def enqueue_job(
     project_id: uuid.UUID | str | None = None,
     created_by: Mapping[str, Any] | None = None,
     actor: authority.Actor | None = None,
+    concurrency_key: str | None = None,
+    concurrency_limit: int | None = None,
+    key_fields: Mapping[str, Any] | None = None,
 ) -> str:
     """Enqueue one job and return its id (which is also its Celery task id).
 
@@ -234,6 +283,9 @@ def enqueue_job(
         project_id=project_id,
         created_by=created_by,
         actor=actor,
+        concurrency_key=concurrency_key,
+        concurrency_limit=concurrency_limit,
+        key_fields=key_fields,
     )
     return enqueue_many([request])[0]
 
@@ -263,7 +315,10 @@ def retry_job(job_id: uuid.UUID | str, *, max_attempts: int | None = None) -> No
             raise MaxAttemptsReached(
                 f"all {current.max_attempts} attempts used; retry with a higher max_attempts"
             )
-    publish([job])
+    if job.concurrency_key is not None:
+        _start_flowed([job.id])  # back in the line for its slot
+    else:
+        publish([job])
 
 
 def cancel_job(job_id: uuid.UUID | str) -> ledger.CancelOutcome:
@@ -276,6 +331,10 @@ def cancel_job(job_id: uuid.UUID | str) -> ledger.CancelOutcome:
             if current is None:
                 raise JobNotFound(f"no job with id {job_id}")
             raise JobStateConflict(f"the job has already finished ({current.status.value})")
+    if outcome is ledger.CancelOutcome.CANCELED:
+        from platform_jobs.jobs import handoff
+
+        handoff.publish_released_of_job_quietly(job_uuid)  # a slot it held goes to the next job
     # No Celery revoke: workers remember revoked ids for hours (and pass them on through mingle), which
     # would silently drop this job's message after a retry_job. The ledger decides: the claim refuses a
     # canceled job (jobs.request.LedgerRequest).

@@ -15,6 +15,7 @@ from celery.local import Proxy
 
 from platform_jobs.errors import InvalidJob, JobCanceled, UnknownJobType
 from platform_jobs.jobs.authority import Access
+from platform_jobs.jobs.flow_rules import ConcurrencyRule, RateLimit
 
 TASK_NAME_PREFIX = "platform_jobs."
 PayloadValidator = Callable[[Mapping[str, Any]], None]
@@ -37,6 +38,10 @@ class JobPolicy:
     # Who may enqueue the type and which payload fields name tenant resources. None: only trusted
     # services (task.delay() inside the platform) may start it; every API or page enqueue is refused.
     access: Access | None = None
+    # Flow control (jobs/flow_rules.py): slots per key, and starts per period per key. None: no rule, and
+    # the job costs nothing more than before.
+    concurrency: ConcurrencyRule | None = None
+    rate_limit: RateLimit | None = None
 
 
 @dataclass(frozen=True)

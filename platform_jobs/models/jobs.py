@@ -7,10 +7,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     DateTime,
     Enum,
+    Float,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     SmallInteger,
@@ -40,6 +43,10 @@ class Job(Base):
         CheckConstraint("progress BETWEEN 0 AND 100", name="progress_range"),
         CheckConstraint("max_attempts >= 1", name="max_attempts_positive"),
         CheckConstraint("waiting_for IN ('parents', 'slot', 'rate_limit')", name="waiting_for_known"),
+        CheckConstraint("concurrency_key IS NULL OR (concurrency_limit >= 1 AND concurrency_strategy IN "
+                        "('queue', 'round_robin', 'supersede', 'cancel_in_progress') AND flow_seq IS NOT NULL)",
+                        name="concurrency_rule"),
+        CheckConstraint("rate_key IS NULL OR (rate_limit >= 1 AND rate_period > 0)", name="rate_rule"),
         # Listing newest first, filtered by status (the API's and the page's main query).
         Index("ix_jobs_status_created", "status", text("created_at DESC"), text("id DESC")),
         Index("ix_jobs_created", text("created_at DESC"), text("id DESC")),
@@ -54,6 +61,9 @@ class Job(Base):
         # Jobs held back by flow control (parents, a concurrency slot, a rate limit), oldest first.
         Index("ix_jobs_waiting", "waiting_for", "created_at",
               postgresql_where=text("status = 'pending' AND waiting_for IS NOT NULL")),
+        # A concurrency key's slot holders and waiting jobs (migration 0010's flow_admit).
+        Index("ix_jobs_flow_active", "concurrency_key", "priority", "flow_seq",
+              postgresql_where=text("concurrency_key IS NOT NULL AND status IN ('pending', 'running')")),
         Index("ix_jobs_pending_published", "published_at", postgresql_where=text("status = 'pending'")),
         Index("ix_jobs_running_lease", "lease_expires_at", postgresql_where=text("status = 'running'")),
         Index("ix_jobs_type_completed", "type", "completed_at", postgresql_where=text("status = 'completed'")),
@@ -92,6 +102,29 @@ class Job(Base):
     # Flow control: why a pending job is held back in the ledger ('parents', 'slot', 'rate_limit');
     # NULL when it may be published. A held job is never published by the dispatcher.
     waiting_for: Mapped[str | None] = mapped_column(String(16))
+    # Flow rules as they apply to this job (jobs/flow_rules.py; migration 0010): its concurrency key,
+    # limit, strategy and round-robin group, its rate-limit key, limit and period, and its place in the
+    # first-come-first-served order of its key.
+    flow_seq: Mapped[int | None] = mapped_column(BigInteger)
+    concurrency_key: Mapped[str | None] = mapped_column(String(200))
+    concurrency_limit: Mapped[int | None] = mapped_column(Integer)
+    concurrency_strategy: Mapped[str | None] = mapped_column(String(20))
+    concurrency_group: Mapped[str | None] = mapped_column(String(200))
+    concurrency_group_limit: Mapped[int | None] = mapped_column(Integer)
+    rate_key: Mapped[str | None] = mapped_column(String(200))
+    rate_limit: Mapped[int | None] = mapped_column(Integer)
+    rate_period: Mapped[float | None] = mapped_column(Float)
+
+
+class RateLimitStart(Base):
+    """One start counted by a rate limit (control_plane.flow_rate_turn keeps the last ``limit`` per key)."""
+
+    __tablename__ = "rate_limit_starts"
+    __table_args__ = (Index("ix_rate_limit_starts_key_at", "key", "at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class JobLog(Base):

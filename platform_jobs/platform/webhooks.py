@@ -228,6 +228,7 @@ def create_deliveries(
         job = replace(build_job(JobRequest(
             type="deliver_webhook", payload={"message_id": message_id},
             workspace_id=endpoint.workspace_id, project_id=project_id,
+            key_fields={"endpoint_id": str(endpoint.id)},  # its concurrency slot and rate limit
         ), now), published=False)
         inserted = session.execute(
             pg_insert(WebhookMessage)

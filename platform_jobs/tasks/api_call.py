@@ -15,6 +15,7 @@ from platform_jobs.jobs.authority import Access, ResourceKind, Role
 from platform_jobs.jobs.registry import JobPolicy, job_task
 from platform_jobs.jobs.task import JobTask
 from platform_jobs.platform.usage import MAX_CALLS, STATUS_CLASSES, record_batch, validate_api_call
+from platform_jobs.tasks import flow_defaults
 
 _COUNT = {"type": "integer", "minimum": 0}
 CALL_SCHEMA = {
@@ -44,7 +45,8 @@ POLICY = JobPolicy(queue="jobs", max_attempts=5, autoretry_for=(OperationalError
                    # Metering is the platform's: a tenant must not inject usage (its own or another's).
                    access=Access(Role.OPERATOR, {"project_id": ResourceKind.PROJECT,
                                                  "workspace_id": ResourceKind.WORKSPACE},
-                                 plain_ids=frozenset({"batch_id"})))
+                                 plain_ids=frozenset({"batch_id"})),
+                   rate_limit=flow_defaults.API_CALL_STARTS)
 
 
 @job_task("api_call", POLICY)

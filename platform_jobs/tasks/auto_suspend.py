@@ -17,6 +17,7 @@ from platform_jobs.jobs.task import JobTask
 from platform_jobs.models import Project
 from platform_jobs.platform import abuse
 from platform_jobs.platform.suspension import suspend
+from platform_jobs.tasks import flow_defaults
 from platform_jobs.tasks.provision_project import UUID_PATTERN
 
 SCHEMA = {
@@ -36,7 +37,7 @@ ACCESS = Access(Role.OPERATOR, {"project_id": ResourceKind.PROJECT})
 
 
 @job_task("auto_suspend", JobPolicy(queue="tenants", max_attempts=1, autoretry_for=(), payload_schema=SCHEMA,
-                                    access=ACCESS))
+                                    access=ACCESS, concurrency=flow_defaults.ONE_PER_PROJECT))
 def auto_suspend(task: JobTask, project_id: str, alert: dict[str, Any] | None = None) -> dict[str, Any]:
     project_uuid = uuid.UUID(project_id)
     with session_scope() as session:

@@ -11,6 +11,7 @@ from platform_jobs.jobs.registry import JobPolicy, job_task
 from platform_jobs.jobs.task import JobTask
 from platform_jobs.platform.builds import run_build, validate_build
 from platform_jobs.platform.processes import ProcessFailed
+from platform_jobs.tasks import flow_defaults
 
 BUILD_SCHEMA = {
     "type": "object",
@@ -27,7 +28,7 @@ BUILD_SCHEMA = {
 POLICY = JobPolicy(queue="builds", max_attempts=2, autoretry_for=(ProcessFailed, OperationalError), retry_backoff=10,
                    retry_backoff_max=120, payload_schema=BUILD_SCHEMA, validate=validate_build,
                    # Builders are the platform's, not a workspace's: no tenant owns a builder id.
-                   access=Access(Role.OPERATOR, plain_ids=frozenset({"id"})))
+                   access=Access(Role.OPERATOR, plain_ids=frozenset({"id"})), concurrency=flow_defaults.BUILDS)
 
 
 @job_task("build", POLICY)

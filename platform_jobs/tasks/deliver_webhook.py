@@ -18,6 +18,7 @@ from platform_jobs.jobs.registry import JobPolicy, job_task
 from platform_jobs.jobs.task import JobTask
 from platform_jobs.platform.webhook_delivery import Outcome, deliver_message
 from platform_jobs.settings import get_settings
+from platform_jobs.tasks import flow_defaults
 
 TYPE = "deliver_webhook"
 MAX_ATTEMPTS = 6  # the first try and 5 retries
@@ -44,6 +45,8 @@ POLICY = JobPolicy(
     retry_backoff=10, retry_backoff_max=RETRY_BACKOFF_MAX, retry_jitter=True,
     time_limit=120, payload_schema=DELIVER_SCHEMA,
     access=Access(resources={"message_id": ResourceKind.WEBHOOK_MESSAGE}),
+    # Its endpoint comes from the enqueue (key_fields): the payload names only the message.
+    concurrency=flow_defaults.DELIVERIES, rate_limit=flow_defaults.DELIVERY_STARTS,
 )
 
 

@@ -11,6 +11,7 @@ from platform_jobs.jobs.registry import JobPolicy, job_task
 from platform_jobs.jobs.task import JobTask
 from platform_jobs.platform.deploys import VERBS, run_deploy, validate_deploy
 from platform_jobs.platform.processes import ProcessFailed
+from platform_jobs.tasks import flow_defaults
 
 DEPLOY_SCHEMA = {
     "type": "object",
@@ -27,7 +28,7 @@ DEPLOY_SCHEMA = {
 POLICY = JobPolicy(queue="builds", max_attempts=3, autoretry_for=(ProcessFailed, OperationalError), retry_backoff=5,
                    retry_backoff_max=120, payload_schema=DEPLOY_SCHEMA, validate=validate_deploy,
                    # PJ_DEPLOY_ROOT is shared by every stack on the host: no tenant owns a compose path.
-                   access=Access(Role.OPERATOR))
+                   access=Access(Role.OPERATOR), concurrency=flow_defaults.DEPLOY_PER_PROJECT)
 
 
 @job_task("deploy", POLICY)

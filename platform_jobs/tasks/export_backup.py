@@ -23,6 +23,7 @@ from platform_jobs.models.tenants import Project
 from platform_jobs.platform.backups import BackupFailed, notify_failure
 from platform_jobs.platform.backups import export_backup as run_export
 from platform_jobs.platform.storage import StorageError
+from platform_jobs.tasks import flow_defaults
 
 RETRYABLE = (BackupFailed, StorageError, OSError, OperationalError, psycopg.OperationalError)
 
@@ -47,7 +48,8 @@ def validate_export(payload: Mapping[str, Any]) -> None:
 POLICY = JobPolicy(queue="backups", max_attempts=3, autoretry_for=RETRYABLE, retry_backoff=30,
                    retry_backoff_max=600, retry_jitter=True, time_limit=6 * 3600,
                    payload_schema=EXPORT_SCHEMA, validate=validate_export,
-                   access=Access(resources={"project_id": ResourceKind.PROJECT}))
+                   access=Access(resources={"project_id": ResourceKind.PROJECT}),
+                   concurrency=flow_defaults.ONE_PER_PROJECT)
 
 
 @job_task("export_backup", POLICY)

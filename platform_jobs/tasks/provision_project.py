@@ -17,6 +17,7 @@ from platform_jobs.jobs.task import JobTask
 from platform_jobs.models import ProjectStatus
 from platform_jobs.platform.projects import ProjectError, mark, provision
 from platform_jobs.settings import get_settings
+from platform_jobs.tasks import flow_defaults
 
 UUID_PATTERN = "^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$"
 SCHEMA = {
@@ -31,7 +32,7 @@ ACCESS = Access(resources={"project_id": ResourceKind.PROJECT})
 
 
 @job_task("provision_project", JobPolicy(queue="tenants", max_attempts=3, autoretry_for=(), payload_schema=SCHEMA,
-                                         access=ACCESS))
+                                         access=ACCESS, concurrency=flow_defaults.ONE_PER_PROJECT))
 def provision_project(task: JobTask, project_id: str) -> dict[str, Any]:
     settings = get_settings()
     project_uuid = uuid.UUID(project_id)

@@ -16,6 +16,7 @@ from platform_jobs.jobs.task import JobTask
 from platform_jobs.models import Project
 from platform_jobs.platform import keys
 from platform_jobs.platform.notifications import notify
+from platform_jobs.tasks import flow_defaults
 from platform_jobs.tasks.provision_project import UUID_PATTERN
 
 SCHEMA = {
@@ -30,7 +31,8 @@ SCHEMA = {
 
 
 @job_task("rotate_key", JobPolicy(queue="tenants", max_attempts=1, autoretry_for=(), payload_schema=SCHEMA,
-                                  access=Access(resources={"project_id": ResourceKind.PROJECT})))
+                                  access=Access(resources={"project_id": ResourceKind.PROJECT}),
+                                  concurrency=flow_defaults.ONE_PER_PROJECT))
 def rotate_key(task: JobTask, project_id: str, role: str) -> dict[str, Any]:
     with session_scope() as session:
         issued = keys.rotate(session, uuid.UUID(project_id), role)

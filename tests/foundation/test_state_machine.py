@@ -36,6 +36,11 @@ class Scenario:
     target: JobStatus | None = None  # None: the statement changes no status
 
 
+# A job under a concurrency rule (key 'k', limit 1) at place 1 of its key, and the newer job's parameters.
+KEYED = {"concurrency_key": "'k'", "concurrency_limit": "1", "concurrency_strategy": "'supersede'", "flow_seq": "1"}
+SUPERSEDED_BY = {"key": "k", "type": "demo", "by": "newer", "by_seq": 2}
+
+
 def run_ref(job_id: uuid.UUID) -> dict[str, Any]:
     return {"id": job_id, "attempt": 1, "worker": OWNER}
 
@@ -72,6 +77,9 @@ TRANSITIONS: dict[str, list[Scenario]] = {
     "reap_failed": [Scenario(lambda i: {"lease": 0.0}, {"lease_expires_at": PAST, "attempts": "3"},
                              JobStatus.FAILED)],
     "reap_requeue": [Scenario(lambda i: {"lease": 0.0}, {"lease_expires_at": PAST}, JobStatus.PENDING)],
+    # Concurrency slots: a job of the key waiting for a slot (or holding one) before the newer job.
+    "supersede_waiting": [Scenario(lambda i: SUPERSEDED_BY, {**KEYED, "waiting_for": "'slot'"}, JobStatus.CANCELED)],
+    "cancel_released_older": [Scenario(lambda i: SUPERSEDED_BY, KEYED, JobStatus.CANCELED)],
 }
 
 # UPDATEs that write a job without moving its status: driven from every status too.
@@ -82,6 +90,9 @@ NON_MOVING_UPDATES: dict[str, Scenario] = {
     "set_progress": Scenario(lambda i: {**run_ref(i), "progress": 40, "step": "s", "lease": 30.0}),
     "request_stop": Scenario(lambda i: {"id": i}),
     "next_log_seq": Scenario(lambda i: {"id": i}),
+    "stop_running_older": Scenario(lambda i: SUPERSEDED_BY, KEYED),
+    "release_due_rate_limited": Scenario(lambda i: {"horizon": 1.0},
+                                         {"waiting_for": "'rate_limit'", "scheduled_at": PAST}),
 }
 
 

@@ -17,8 +17,10 @@ from sqlalchemy import text
 
 from platform_jobs.db import session_scope
 from platform_jobs.jobs.authority import Access
+from platform_jobs.jobs.flow_rules import ConcurrencyRule, RateLimit, Strategy
 from platform_jobs.jobs.registry import JobPolicy, job_task
 from platform_jobs.jobs.task import JobTask
+from platform_jobs.tasks import flow_defaults
 from tests.support import provision_faults
 
 provision_faults.install()  # PJ_TEST_PROVISION_FAULT_* make provision_project fail in test workers
@@ -181,3 +183,59 @@ FORM_FIELDS_SCHEMA = {
 def form_fields(task: JobTask, note: str = "", data: dict[str, Any] | None = None) -> dict[str, Any]:
     """A type whose enqueue form has a text field and a JSON field (web hardening tests)."""
     return {"note": note}
+
+
+# -- flow control (tests/flow) ------------------------------------------------------------------------
+
+def record_interval(task: JobTask, seconds: float) -> None:
+    """The run's interval, for overlap checks: start (with the pid a kill names) and end, wall clock."""
+    record_effect(task.job_id, f"start attempt={task.attempt} pid={os.getpid()} t={time.time()}")
+    if seconds:
+        time.sleep(seconds)
+    record_effect(task.job_id, f"end attempt={task.attempt} t={time.time()}")
+
+
+@job_task("test_project_slot", JobPolicy(max_attempts=10, concurrency=flow_defaults.ONE_PER_PROJECT, **FAST))
+def project_slot(task: JobTask, seconds: float = 0.0) -> str:
+    """A mutating job of a project: the rule of provision_project, rotate_key, auto_suspend, export_backup."""
+    record_interval(task, seconds)
+    return "done"
+
+
+@job_task("test_deploy_slot", JobPolicy(max_attempts=3, concurrency=flow_defaults.DEPLOY_PER_PROJECT, **FAST))
+def deploy_slot(task: JobTask, seconds: float = 0.0) -> str:
+    """deploy's rule (one per project, the newest waiting one supersedes the others)."""
+    record_interval(task, seconds)
+    return "deployed"
+
+
+FAIR_BUILDS = ConcurrencyRule("test-builds", limit=2, strategy=Strategy.ROUND_ROBIN, group="workspace:{workspace_id}")
+
+
+@job_task("test_fair_build", JobPolicy(max_attempts=2, concurrency=FAIR_BUILDS, **FAST))
+def fair_build(task: JobTask, seconds: float = 0.0) -> str:
+    """build's strategy (round robin across workspaces), with no per-workspace cap: one workspace can hold
+    every slot, the worst case for another workspace's first build."""
+    record_interval(task, seconds)
+    return "built"
+
+
+@job_task("test_latest_only", JobPolicy(max_attempts=2, concurrency=ConcurrencyRule(
+    "latest:{project_id}", strategy=Strategy.CANCEL_IN_PROGRESS), **FAST))
+def latest_only(task: JobTask, seconds: float = 5.0) -> str:
+    """cancel_in_progress: works in ticks (a newer job's stop request ends it at the next progress())."""
+    record_effect(task.job_id, f"start attempt={task.attempt} t={time.time()}")
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        task.progress(int(100 * (time.monotonic() - started) / seconds), "working")
+        time.sleep(0.05)
+    record_effect(task.job_id, f"end attempt={task.attempt} t={time.time()}")
+    return "latest"
+
+
+@job_task("test_rate_limited", JobPolicy(max_attempts=2, rate_limit=RateLimit("rate:{tag}", limit=3, period=1.0),
+                                         **FAST))
+def rate_limited(task: JobTask, tag: str = "") -> str:
+    """3 starts per second per tag."""
+    record_effect(task.job_id, f"start attempt={task.attempt} t={time.time()}")
+    return tag
