@@ -363,14 +363,14 @@ UPDATE control_plane.jobs
 SET cancel_requested_at = coalesce(cancel_requested_at, now()), updated_at = now()
 WHERE concurrency_key = %(key)s AND type = %(type)s AND status = 'running' AND flow_seq < %(by_seq)s
 
--- name: lock_released
+-- name: released_unpublished
 -- moves: none
 -- The jobs of a key released into a slot and not in the broker yet, due within the horizon: published
--- right after the commit that released them.
+-- right after the commit that released them, then marked (unlocked: the handoff's latency is one read; a
+-- message sent twice, by this and the dispatcher, is refused by the claim the second time).
 SELECT id, type, payload, priority, queue, scheduled_at FROM control_plane.jobs
 WHERE concurrency_key = %(key)s AND status = 'pending' AND published_at IS NULL AND waiting_for IS NULL
   AND (scheduled_at IS NULL OR scheduled_at <= now() + make_interval(secs => %(horizon)s))
-FOR UPDATE SKIP LOCKED
 
 -- name: release_due_rate_limited
 -- moves: none
@@ -393,11 +393,10 @@ WHERE (SELECT count(*) FROM control_plane.jobs AS holder
          AND (holder.waiting_for IS NULL OR holder.waiting_for = 'rate_limit')) < head.concurrency_limit
 LIMIT %(limit)s
 
--- name: lock_released_of_job
+-- name: released_unpublished_of_job
 -- moves: none
--- lock_released for the key of this job (after a cancel or a killed run made it final).
+-- released_unpublished for the key of this job (after a cancel or a killed run made it final).
 SELECT id, type, payload, priority, queue, scheduled_at FROM control_plane.jobs
 WHERE concurrency_key = (SELECT concurrency_key FROM control_plane.jobs WHERE id = %(id)s)
   AND status = 'pending' AND published_at IS NULL AND waiting_for IS NULL
   AND (scheduled_at IS NULL OR scheduled_at <= now() + make_interval(secs => %(horizon)s))
-FOR UPDATE SKIP LOCKED

@@ -233,10 +233,14 @@ class RunLifecycle:
         self.tracker.stop(run.job_id)
 
     def _write_outcome(self, run: RunContext, write: Callable[..., bool], *args: Any,
-                       then: Callable[[], None] | None = None) -> None:
-        """Queue a run's outcome; the postrun receiver writes it before Celery reports the run (and acks)."""
+                       then: Callable[[], None] | None = None, final: bool = False) -> None:
+        """Queue a run's outcome; the postrun receiver writes it before Celery reports the run (and acks).
+        A final outcome of a job under a concurrency rule then publishes, on the same connection, the job
+        its slot went to (handoff.after_outcome)."""
         ref = run.ref
-        self.tracker.record(Outcome(write=lambda connection: write(connection, ref, *args), then=then))
+        written = handoff.after_outcome(lambda connection: write(connection, ref, *args),
+                                        run.slot_key if final else None)
+        self.tracker.record(Outcome(write=written, then=then))
 
     def release_after_outage(self, run: RunContext, exc: BaseException) -> None:
         """The run ends because of our outage: hand the job back with its attempt returned (written by the
@@ -251,8 +255,7 @@ class RunLifecycle:
     def on_success(self, sender: Task | None = None, result: Any = None, **_: Any) -> None:
         run = run_context(sender.request) if sender is not None else None
         if run is not None:
-            self._write_outcome(run, ledger.finish_completed, to_json(result),
-                                then=handoff.released_then(run.slot_key, job_event_of(run)))
+            self._write_outcome(run, ledger.finish_completed, to_json(result), then=job_event_of(run), final=True)
 
     @_never_raise
     def on_failure(self, sender: Task | None = None, task_id: str | None = None,
@@ -275,11 +278,9 @@ class RunLifecycle:
                 _relay_events()
             return
         if isinstance(exception, JobCanceled):
-            self._write_outcome(run, ledger.finish_canceled, "canceled while running",
-                                then=handoff.released_then(run.slot_key, None))
+            self._write_outcome(run, ledger.finish_canceled, "canceled while running", final=True)
         else:
-            self._write_outcome(run, ledger.finish_failed, error,
-                                then=handoff.released_then(run.slot_key, job_event_of(run)))
+            self._write_outcome(run, ledger.finish_failed, error, then=job_event_of(run), final=True)
 
     @_never_raise
     def on_revoked(self, sender: Task | None = None, request: Any = None, terminated: bool = False,

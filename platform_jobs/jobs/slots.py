@@ -90,14 +90,15 @@ def settle(job_ids: Sequence[uuid.UUID]) -> list[str]:
     return keys
 
 
-def lock_released(session: Session, key: str, horizon: timedelta) -> list[JobToPublish]:
-    """The jobs of ``key`` released into a slot and not in the broker yet (locked, due within horizon)."""
-    return jobs_to_publish(run(session, "lock_released", {"key": key, "horizon": horizon.total_seconds()}))
+def released(connection: Connection | Session, key: str, horizon: timedelta) -> list[JobToPublish]:
+    """The jobs of ``key`` released into a slot and not in the broker yet (due within ``horizon``)."""
+    return jobs_to_publish(run(connection, "released_unpublished", {"key": key, "horizon": horizon.total_seconds()}))
 
 
-def lock_released_of_job(session: Session, job_id: uuid.UUID, horizon: timedelta) -> list[JobToPublish]:
-    """:func:`lock_released` for the key of ``job_id`` (nothing when it has none)."""
-    return jobs_to_publish(run(session, "lock_released_of_job", {"id": job_id, "horizon": horizon.total_seconds()}))
+def released_of_job(connection: Connection | Session, job_id: uuid.UUID, horizon: timedelta) -> list[JobToPublish]:
+    """:func:`released` for the key of ``job_id`` (nothing when it has none)."""
+    return jobs_to_publish(run(connection, "released_unpublished_of_job",
+                               {"id": job_id, "horizon": horizon.total_seconds()}))
 
 
 def sweep(horizon: timedelta) -> int:

@@ -62,8 +62,10 @@ def test_a_job_without_a_rule_pays_nothing() -> None:
     assert (job.concurrency_key, job.flow_seq, job.waiting_for) == (None, None, None)
     run = claim(job_id)
     assert run.slot_key is None
-    then = lambda: None  # noqa: E731
-    assert handoff.released_then(None, then) is then  # no extra follow-up, no extra statement
+    def write(connection: object) -> bool:
+        return True
+
+    assert handoff.after_outcome(write, None) is write  # its outcome write is the same single statement
     finish(job_id, run)
 
 
