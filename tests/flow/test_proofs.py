@@ -104,46 +104,58 @@ def test_one_job_per_project_at_a_time_and_the_slot_handoff(stack, capsys) -> No
     assert p99(gaps) <= 50, f"slot handoff p99 {p99(gaps):.1f} ms"
 
 
-def _running_pid(project: uuid.UUID, children: set[int]) -> int | None:
+def _running(projects: list[uuid.UUID], children: set[int]) -> list[tuple[int, str]]:
+    """(pid, job id) of the running jobs of these projects whose process is one of ``children``."""
     with session_scope() as session:
-        holder = session.scalar(select(Job.worker).where(Job.concurrency_key == f"project:{project}",
-                                                         Job.status == "running").limit(1))
-    pid = int(holder.rsplit(":", 1)[1]) if holder else 0
-    return pid if pid in children else None
+        found = session.execute(select(Job.worker, Job.id).where(
+            Job.concurrency_key.in_([f"project:{project}" for project in projects]), Job.status == "running")).all()
+    running = [(int(holder.rsplit(":", 1)[1]), str(job_id)) for holder, job_id in found if holder]
+    return [(pid, job_id) for pid, job_id in running if pid in children]
 
 
 def test_a_kill_storm_leaks_no_slot_and_never_runs_two_at_once(stack, capsys) -> None:
+    """Two project keys at once (each kill stalls its key until Celery notices the dead child and hands
+    the message back, ~1-5 s): 30 kills fit in CI's minute."""
     stack.beat()
     hosts = workers(stack, PJ_LEASE_SECONDS="10")  # a stalled (not killed) run is not reaped under load
-    project = uuid.uuid4()
-    ids = enqueue_many([JobRequest("test_project_slot", {"seconds": 0.2}, project_id=project) for _ in range(120)])
+    projects = [uuid.uuid4(), uuid.uuid4()]
+    ids = enqueue_many([JobRequest("test_project_slot", {"seconds": 0.2}, project_id=project)
+                        for _ in range(60) for project in projects])
     kills: list[tuple[int, float]] = []
+    kills_per_job: dict[str, int] = {}
     killed_pids: set[int] = set()
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 90
     while len(kills) < 30 and time.monotonic() < deadline:
         children = {pid for host in hosts for pid in host.children()}
-        pid = _running_pid(project, children)
-        if pid is not None and pid not in killed_pids:
+        for pid, job_id in _running(projects, children):
+            if pid in killed_pids or kills_per_job.get(job_id, 0) >= 2:
+                continue
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 continue
             kills.append((pid, time.time()))
             killed_pids.add(pid)
+            kills_per_job[job_id] = kills_per_job.get(job_id, 0) + 1
         time.sleep(0.05)
-    wait_all(ids, timeout=120)
-    found = intervals(ids, kills)
+    try:
+        wait_all(ids, timeout=120)
+    except AssertionError:
+        left = [(job.id, job.status.value, job.waiting_for, job.attempts, job.worker, job.last_error)
+                for job in rows(ids) if job.status.value != "completed"]
+        raise AssertionError(f"not drained after {len(kills)} kills: {left[:5]} ({len(left)} left)") from None
     attempts = sum(job.attempts for job in rows(ids))
+    per_key = {project: [i for i, job in zip(ids, rows(ids), strict=True) if job.project_id == project]
+               for project in projects}
+    found = {project: intervals(job_ids, kills) for project, job_ids in per_key.items()}
     with capsys.disabled():
-        print(f"\n[flow] kill storm: jobs={len(ids)} kills={len(kills)} runs={len(found)} attempts={attempts} "
-              f"overlaps={len(overlaps(found))} slots held after drain={holders(f'project:{project}')}")
+        print(f"\n[flow] kill storm: 2 project keys x 60 jobs, 4 worker processes: kills={len(kills)} "
+              f"runs={sum(len(runs) for runs in found.values())} attempts={attempts} "
+              f"overlaps={sum(len(overlaps(runs)) for runs in found.values())} "
+              f"slots held after drain={sum(holders(f'project:{project}') for project in projects)}")
     assert len(kills) >= 30
-    assert overlaps(found) == []
-    assert holders(f"project:{project}") == 0
-    with session_scope() as session:
-        waiting = session.scalar(text("SELECT count(*) FROM control_plane.jobs WHERE concurrency_key = :key"
-                                      " AND status IN ('pending', 'running')"), {"key": f"project:{project}"})
-    assert waiting == 0
+    assert all(overlaps(runs) == [] for runs in found.values())
+    assert all(holders(f"project:{project}") == 0 for project in projects)
 
 
 def test_round_robin_gives_a_small_workspace_the_next_slot(stack, capsys) -> None:
@@ -209,10 +221,14 @@ def test_a_rate_limit_spreads_starts_without_failing_or_bouncing(stack, capsys) 
     ids = enqueue_many([JobRequest("test_rate_limited", {"tag": tag}) for _ in range(9)])  # 3 per second
     wait_all(ids, timeout=30)
     jobs = rows(ids)
+    # A job's turn: when the limit let it go to the broker (its scheduled_at when it had to wait).
+    turns = sorted(job.scheduled_at or job.created_at for job in jobs)
     starts = sorted(job.started_at for job in jobs)
     offsets = [round((at - starts[0]).total_seconds(), 2) for at in starts]
     with capsys.disabled():
-        print(f"\n[flow] rate limit 3/s: 9 jobs started at +{offsets} s; attempts={[job.attempts for job in jobs]}")
+        print(f"\n[flow] rate limit 3/s: 9 jobs; turns at +{[round((t - turns[0]).total_seconds(), 2) for t in turns]}"
+              f" s, started at +{offsets} s; attempts={[job.attempts for job in jobs]}")
+    assert all(job.attempts == 1 and job.started_at >= job.scheduled_at for job in jobs if job.scheduled_at)
     assert all(job.attempts == 1 for job in jobs)
-    # The window counts releases (turns); a start follows its turn by the pickup latency.
-    assert all((starts[i + 3] - starts[i]).total_seconds() >= 0.8 for i in range(len(starts) - 3))
+    # No window of a period holds more than 3 turns (starts follow their turns by the pickup latency).
+    assert all((turns[i + 3] - turns[i]).total_seconds() >= 1.0 - 1e-3 for i in range(len(turns) - 3))
