@@ -75,13 +75,14 @@ def _job(session: Any, job_id: str) -> Any:
 def show(job_id: str, as_json: bool) -> None:
     """A job's state, payload, result and last log lines."""
     from platform_jobs.db import session_scope
-    from platform_jobs.jobs import ledger, queries
+    from platform_jobs.jobs import flow_status, ledger, queries
     from platform_jobs.web.serialize import job_detail
 
     try:
         with session_scope() as session:
             job = _job(session, job_id)
-            detail = job_detail(job, ledger.log_tail(session, job.id, 20), queries.job_estimate(session, job))
+            detail = job_detail(job, ledger.log_tail(session, job.id, 20), queries.job_estimate(session, job),
+                                flow_status.wait_of(session, job))
     except PlatformJobsError as exc:
         raise _fail(exc) from None
     if as_json:

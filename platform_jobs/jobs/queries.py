@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session
 
+from platform_jobs.jobs import flow_status
 from platform_jobs.jobs.states import JobStatus
 from platform_jobs.models import Job
 
@@ -154,6 +155,7 @@ class Estimate:
     remaining_seconds: float
     median_seconds: float
     samples: int
+    wait_seconds: float = 0.0  # of which waiting for a slot or a rate-limit turn (flow_status)
 
 
 def recent_durations(session: Session, job_type: str, sample_size: int = ETA_SAMPLE_SIZE) -> list[float]:
@@ -171,25 +173,35 @@ def recent_durations(session: Session, job_type: str, sample_size: int = ETA_SAM
     return [max(0.0, float(value)) for value in session.scalars(stmt) if value is not None]
 
 
-def estimate_remaining(durations: Sequence[float], status: JobStatus, progress: int) -> Estimate | None:
+def estimate_remaining(durations: Sequence[float], status: JobStatus, progress: int,
+                       wait: flow_status.Wait | None = None) -> Estimate | None:
     """Estimated seconds until an active job finishes.
 
     How: take the median run time of the last ``ETA_SAMPLE_SIZE`` completed jobs of the same type
     (the median, so one stuck or instant run does not skew it), and scale it by the share of work
     left according to the job's own progress: ``median * (100 - progress) / 100``. A pending job has
-    all of its run ahead of it (queue wait is not included). No estimate (None) for a finished job
-    or a type that has never completed.
+    all of its run ahead of it, plus its wait when flow control holds it back (``wait``: until its
+    rate-limit turn, or about ``ceil((ahead + 1) / limit)`` median runs for a slot; see flow_status);
+    the broker queue's own wait is not included. No estimate (None) for a finished job or a type that
+    has never completed (a rate-limit wait alone is still estimated).
     """
-    if status not in (JobStatus.PENDING, JobStatus.RUNNING) or not durations:
+    if status not in (JobStatus.PENDING, JobStatus.RUNNING):
         return None
-    median = statistics.median(durations)
+    median = statistics.median(durations) if durations else None
+    waiting = flow_status.wait_seconds(wait, median)
+    if median is None:
+        if not waiting:
+            return None
+        return Estimate(remaining_seconds=round(waiting, 1), median_seconds=0.0, samples=0,
+                        wait_seconds=round(waiting, 1))
     done = progress if status is JobStatus.RUNNING else 0
     remaining = median * (100 - max(0, min(100, done))) / 100
-    return Estimate(remaining_seconds=round(remaining, 1), median_seconds=round(median, 3),
-                    samples=len(durations))
+    return Estimate(remaining_seconds=round(remaining + waiting, 1), median_seconds=round(median, 3),
+                    samples=len(durations), wait_seconds=round(waiting, 1))
 
 
 def job_estimate(session: Session, job: Job) -> Estimate | None:
     if job.status not in (JobStatus.PENDING, JobStatus.RUNNING):
         return None
-    return estimate_remaining(recent_durations(session, job.type), job.status, job.progress)
+    return estimate_remaining(recent_durations(session, job.type), job.status, job.progress,
+                              flow_status.wait_of(session, job))

@@ -11,7 +11,7 @@ from typing import Any
 
 from platform_jobs.db import session_scope
 from platform_jobs.errors import JobNotFound
-from platform_jobs.jobs import audit, ledger, queries
+from platform_jobs.jobs import audit, flow_status, ledger, queries
 from platform_jobs.jobs.queue import cancel_job, enqueue_job, parse_job_id, retry_job
 from platform_jobs.models import Job, Workspace
 from platform_jobs.web.auth import Principal
@@ -33,13 +33,17 @@ def ensure_visible(principal: Principal, job_id: str) -> uuid.UUID:
         return _find(session, principal, job_id).id
 
 
-def job_with_details(principal: Principal, job_id: str, log_lines: int = 200) -> tuple[Job, list[Any], Any]:
+def job_with_details(principal: Principal, job_id: str,
+                     log_lines: int = 200) -> tuple[Job, list[Any], Any, flow_status.Wait | None]:
+    """The job, its newest log lines, its estimate and why it waits (flow control), if it does."""
     with session_scope() as session:
         job = _find(session, principal, job_id)
         logs = ledger.log_tail(session, job.id, log_lines)
-        eta = queries.job_estimate(session, job)
+        wait = flow_status.wait_of(session, job)
+        eta = queries.estimate_remaining(queries.recent_durations(session, job.type), job.status, job.progress,
+                                         wait)
         session.expunge_all()
-        return job, logs, eta
+        return job, logs, eta, wait
 
 
 def job_snapshot(principal: Principal, job_id: uuid.UUID) -> Job:
@@ -75,6 +79,8 @@ def enqueue_for(
     priority: int | None = None,
     project_id: uuid.UUID | None = None,
     workspace_id: uuid.UUID | None = None,
+    concurrency_key: str | None = None,
+    concurrency_limit: int | None = None,
 ) -> str:
     if delay is not None and not 0 <= delay <= MAX_DELAY_SECONDS:
         raise ApiError(422, "invalid_job", f"delay must be from 0 to {MAX_DELAY_SECONDS} seconds")
@@ -89,6 +95,8 @@ def enqueue_for(
         project_id=project_id,
         created_by=principal.created_by,
         actor=principal.actor,  # the type's role and every resource the job names are checked for it
+        concurrency_key=concurrency_key,  # scoped to the job's workspace unless an operator's
+        concurrency_limit=concurrency_limit,
     )
 
 

@@ -26,8 +26,10 @@ from platform_jobs.web.validation import (
 )
 
 bp = Blueprint("api", __name__, url_prefix="/api")
+MAX_CONCURRENCY_KEY = 120  # scoped to the caller's workspace by the queue core: the stored key stays <= 200
 
-ENQUEUE_FIELDS = {"type", "payload", "delay", "max_attempts", "priority", "project_id", "workspace_id"}
+ENQUEUE_FIELDS = {"type", "payload", "delay", "max_attempts", "priority", "project_id", "workspace_id",
+                  "concurrency_key", "concurrency_limit"}
 
 
 def _status_filter() -> JobStatus | None:
@@ -69,6 +71,13 @@ def _cursor_param() -> str | None:
     return cursor
 
 
+def _concurrency_key(body: dict[str, Any]) -> str | None:
+    value = body.get("concurrency_key")
+    if value is not None and (not isinstance(value, str) or not 1 <= len(value) <= MAX_CONCURRENCY_KEY):
+        raise ApiError(400, "bad_request", f"concurrency_key must be a string of 1 to {MAX_CONCURRENCY_KEY} characters")
+    return value
+
+
 @bp.post("/jobs")
 @api_login_required
 def create_job() -> Any:
@@ -92,6 +101,8 @@ def create_job() -> Any:
         priority=optional_int(body, "priority"),
         project_id=optional_uuid_text(body, "project_id"),
         workspace_id=optional_uuid_text(body, "workspace_id"),
+        concurrency_key=_concurrency_key(body),
+        concurrency_limit=optional_int(body, "concurrency_limit"),
     )
     response, status = ok({"id": job_id}, 202)
     response.headers["Location"] = f"/api/jobs/{job_id}"
@@ -101,8 +112,8 @@ def create_job() -> Any:
 @bp.get("/jobs/<job_id>")
 @api_login_required
 def get_job(job_id: str) -> Any:
-    job, logs, eta = actions.job_with_details(require_principal(), job_id)
-    return ok({"job": job_detail(job, logs, eta)})
+    job, logs, eta, wait = actions.job_with_details(require_principal(), job_id)
+    return ok({"job": job_detail(job, logs, eta, wait)})
 
 
 def _cancel(job_id: str) -> Any:

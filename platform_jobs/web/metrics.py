@@ -33,6 +33,7 @@ bp = Blueprint("metrics", __name__)
 
 DURATION_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 PRIORITY_LEVELS = range(10)
+WAIT_REASONS = ("parents", "slot", "rate_limit")
 
 
 def queue_names() -> list[str]:
@@ -47,6 +48,7 @@ class LedgerCollector(Collector):
             yield from self._jobs(session)
             yield from self._durations(session)
             yield from self._retries(session)
+            yield self._waiting(session)
         yield self._queue_depth()
 
     def _jobs(self, session: Any) -> Iterator[Any]:
@@ -88,6 +90,16 @@ class LedgerCollector(Collector):
             retries.add_metric([job_type], float(extra))
         yield retried
         yield retries
+
+    def _waiting(self, session: Any) -> GaugeMetricFamily:
+        """Pending jobs held back by flow control, per reason (parents, slot, rate_limit; 0 when none)."""
+        family = GaugeMetricFamily("platform_jobs_waiting_jobs", "Pending jobs held back in the ledger by flow "
+                                   "control, by what they wait for", labels=["reason"])
+        rows = dict(session.execute(select(Job.waiting_for, func.count()).where(
+            Job.status == JobStatus.PENDING, Job.waiting_for.is_not(None)).group_by(Job.waiting_for)).all())
+        for reason in WAIT_REASONS:
+            family.add_metric([reason], rows.get(reason, 0))
+        return family
 
     def _queue_depth(self) -> GaugeMetricFamily:
         family = GaugeMetricFamily("platform_jobs_queue_depth", "Messages waiting in each broker queue",

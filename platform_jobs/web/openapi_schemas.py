@@ -40,6 +40,9 @@ JOB_SUMMARY: dict[str, Any] = {
         "created_by": _nullable({"type": "object", "additionalProperties": True}),
         "last_error": _nullable({"type": "string", "description": "Error of the last failed attempt"}),
         "cancel_requested": {"type": "boolean"},
+        "waiting_for": _nullable({"type": "string", "enum": ["parents", "slot", "rate_limit"],
+                                  "description": "Why a pending job is held back by flow control (null: it is not)"}),
+        "concurrency_key": _nullable({"type": "string", "description": "The concurrency key whose slot it takes"}),
         "created_at": DATETIME,
         "updated_at": DATETIME,
         "scheduled_at": NULL_DATETIME,
@@ -61,14 +64,31 @@ JOB_DETAIL: dict[str, Any] = {
                 "eta": _nullable({
                     "type": "object",
                     "description": "Estimated time remaining: median run time of the last 20 completed "
-                                   "jobs of this type, times (100 - progress) / 100. Null when the job "
-                                   "has finished or its type never completed.",
+                                   "jobs of this type, times (100 - progress) / 100, plus the wait for a "
+                                   "concurrency slot or a rate-limit turn. Null when the job has finished, "
+                                   "or its type never completed and it waits for no rate-limit turn.",
                     "required": ["remaining_seconds", "median_seconds", "samples"],
                     "properties": {
                         "remaining_seconds": {"type": "number", "minimum": 0},
                         "median_seconds": {"type": "number", "minimum": 0},
-                        "samples": {"type": "integer", "minimum": 1},
+                        "samples": {"type": "integer", "minimum": 0},
+                        "wait_seconds": {"type": "number", "minimum": 0},
                         "method": {"type": "string"},
+                    },
+                }),
+                "waiting": _nullable({
+                    "type": "object",
+                    "description": "Why the job waits: 'slot of project X busy, 2 ahead', "
+                                   "'rate limited until 12:03:05 UTC'",
+                    "required": ["reason", "text"],
+                    "properties": {
+                        "reason": {"type": "string", "enum": ["parents", "slot", "rate_limit"]},
+                        "text": {"type": "string"},
+                        "key": _nullable({"type": "string"}),
+                        "ahead": _nullable({"type": "integer", "minimum": 0}),
+                        "holders": _nullable({"type": "integer", "minimum": 0}),
+                        "limit": _nullable({"type": "integer", "minimum": 1}),
+                        "until": NULL_DATETIME,
                     },
                 }),
             },
@@ -110,6 +130,14 @@ SCHEMAS: dict[str, Any] = {
             "project_id": {"type": "string", "format": "uuid"},
             "workspace_id": {"type": "string", "format": "uuid",
                              "description": "Operators only; members enqueue into their active workspace"},
+            "concurrency_key": {"type": "string", "minLength": 1, "maxLength": 120,
+                                "description": "At most concurrency_limit jobs of this key run at a time; the "
+                                               "others wait in the ledger. A template over the job's fields "
+                                               "(e.g. 'report:{project_id}'). Members: only for a type without "
+                                               "its own rule, scoped to their workspace; operators may replace "
+                                               "a type's rule."},
+            "concurrency_limit": {"type": "integer", "minimum": 1, "maximum": 10000,
+                                  "description": "Slots of the concurrency key (default: the type's, else 1)"},
         },
     },
 }

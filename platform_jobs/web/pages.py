@@ -22,7 +22,7 @@ from platform_jobs.web import actions
 from platform_jobs.web.auth import Principal, current_principal
 from platform_jobs.web.errors import ApiError, from_queue_error
 from platform_jobs.web.schema_form import FormError, TypeForm, payload_from_form, type_forms
-from platform_jobs.web.serialize import estimate, job_summary, log_line
+from platform_jobs.web.serialize import estimate, job_summary, log_line, waiting
 
 bp = Blueprint("pages", __name__)
 
@@ -137,10 +137,11 @@ def enqueue() -> Any:
 def job_detail(job_id: str) -> Any:
     principal = _principal()
     try:
-        job, logs, eta = actions.job_with_details(principal, job_id)
+        job, logs, eta, wait = actions.job_with_details(principal, job_id)
     except JobNotFound:
         abort(404)
     return render_template(
-        "pages/job.html", job={**job_summary(job), "payload": job.payload, "result": job.result},
+        "pages/job.html", job={**job_summary(job), "payload": job.payload, "result": job.result,
+                               "waiting": waiting(wait)},
         logs=[log_line(entry) for entry in logs], eta=estimate(eta), poll_ms=POLL_MS,
     )

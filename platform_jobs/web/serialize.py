@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from platform_jobs.jobs.flow_status import Wait
 from platform_jobs.jobs.ledger import LogEntry
 from platform_jobs.jobs.queries import Estimate
 from platform_jobs.models import Job
@@ -31,6 +32,8 @@ def job_summary(job: Job) -> dict[str, Any]:
         "created_by": job.created_by,
         "last_error": job.last_error,
         "cancel_requested": job.cancel_requested_at is not None,
+        "waiting_for": job.waiting_for if job.status.value == "pending" else None,
+        "concurrency_key": job.concurrency_key,
         "created_at": _iso(job.created_at),
         "updated_at": _iso(job.updated_at),
         "scheduled_at": _iso(job.scheduled_at),
@@ -50,15 +53,26 @@ def estimate(value: Estimate | None) -> dict[str, Any] | None:
         "remaining_seconds": value.remaining_seconds,
         "median_seconds": value.median_seconds,
         "samples": value.samples,
-        "method": "median run time of recent completed jobs of this type x (100 - progress) / 100",
+        "wait_seconds": value.wait_seconds,
+        "method": "median run time of recent completed jobs of this type x (100 - progress) / 100, plus the "
+                  "wait for a concurrency slot (about ceil((ahead + 1) / limit) median runs) or a rate-limit turn",
     }
 
 
-def job_detail(job: Job, logs: list[LogEntry], eta: Estimate | None) -> dict[str, Any]:
+def waiting(wait: Wait | None) -> dict[str, Any] | None:
+    """Why a pending job is held back by flow control (None when it is not)."""
+    if wait is None:
+        return None
+    return {"reason": wait.reason, "text": wait.text, "key": wait.key, "ahead": wait.ahead,
+            "holders": wait.holders, "limit": wait.limit, "until": _iso(wait.until)}
+
+
+def job_detail(job: Job, logs: list[LogEntry], eta: Estimate | None, wait: Wait | None = None) -> dict[str, Any]:
     return {
         **job_summary(job),
         "payload": job.payload,
         "result": job.result,
         "logs": [log_line(entry) for entry in logs],
         "eta": estimate(eta),
+        "waiting": waiting(wait),
     }

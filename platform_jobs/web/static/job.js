@@ -15,7 +15,9 @@
     if (job.status === "completed") return "Finished in " + PJ.duration((new Date(job.completed_at) - new Date(job.started_at)) / 1000) + ".";
     if (!ACTIVE.has(job.status)) return "Ended " + PJ.relative(job.completed_at || job.updated_at) + ".";
     if (!eta) return "No estimate yet: no earlier " + job.type + " job has completed.";
-    return "About " + PJ.duration(eta.remaining_seconds) + " remaining · median of the last " + eta.samples +
+    const wait = eta.wait_seconds ? " (of which about " + PJ.duration(eta.wait_seconds) + " waiting for its turn)" : "";
+    if (!eta.samples) return "About " + PJ.duration(eta.remaining_seconds) + " before it starts" + wait;
+    return "About " + PJ.duration(eta.remaining_seconds) + " remaining" + wait + " · median of the last " + eta.samples +
       " completed " + job.type + " runs is " + PJ.duration(eta.median_seconds) + ", scaled by the progress left";
   }
 
@@ -23,7 +25,11 @@
     const status = document.getElementById("job-status");
     status.textContent = job.status + (job.cancel_requested && ACTIVE.has(job.status) ? " · cancel requested" : "");
     status.className = "status status-" + job.status;
-    setText("job-step", job.step || (job.status === "pending" ? "waiting for a worker" : "—"));
+    const waiting = job.status === "pending" && job.waiting ? job.waiting.text : null;
+    setText("job-step", job.step || (job.status === "pending" ? (waiting || "waiting for a worker") : "—"));
+    const waitNode = document.getElementById("job-waiting");
+    waitNode.hidden = !waiting;
+    waitNode.textContent = waiting ? "Waiting: " + waiting : "";
     setText("job-pct", job.progress + "%");
     const bar = document.getElementById("job-bar");
     bar.style.width = (job.status === "completed" ? 100 : job.progress) + "%";
