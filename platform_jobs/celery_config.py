@@ -75,12 +75,9 @@ redbeat_key_prefix = "platform_jobs:redbeat"
 redbeat_redis_options: dict[str, object] = {}
 redbeat_lock_timeout = max(10, int(_settings.sweep_interval * 5))
 beat_max_loop_interval = min(5, _settings.sweep_interval)
+# The maintenance sweep is not in this schedule: beat runs it in its own process every PJ_SWEEP_INTERVAL
+# seconds (platform_jobs/jobs/beat.py), so it is no task in Flower's list.
 beat_schedule = {
-    "maintenance-sweep": {
-        "task": "platform_jobs.maintenance.sweep",
-        "schedule": _settings.sweep_interval,
-        "options": {"queue": "maintenance", "priority": 0},
-    },
     # Beat sends the job task itself: the publish hook (jobs.mirror.on_before_publish) writes its ledger
     # row before the message leaves, so it is a job like any other (see tasks/check_usage_limits.py).
     "check-usage-limits": {
