@@ -38,6 +38,7 @@ class PlatformBeatScheduler(RedBeatScheduler):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.sweep_interval = get_settings().sweep_interval
         self._next_sweep = 0.0  # time.monotonic(); the first tick sweeps
+        self._failed_sweeps = 0  # in a row: the traceback is logged once per streak
         super().__init__(*args, **kwargs)
 
     def setup_schedule(self) -> None:
@@ -76,8 +77,22 @@ class PlatformBeatScheduler(RedBeatScheduler):
             # The cadence of the former beat entry: one sweep per interval, counted from the start of
             # the last one; a sweep slower than the interval is followed by the next at once.
             self._next_sweep = started + self.sweep_interval
-            try:
-                sweep()
-            except Exception:
-                log.exception("maintenance sweep failed; the next one is in %.1f s", self.sweep_interval)
+            self._sweep_logged()
         return max(0.0, self._next_sweep - time.monotonic())
+
+    def _sweep_logged(self) -> None:
+        """One sweep; an error (Postgres down, say) is logged and never stops beat."""
+        started = time.monotonic()
+        try:
+            sweep()
+        except Exception as exc:
+            self._failed_sweeps += 1
+            if self._failed_sweeps == 1:
+                log.exception("maintenance sweep failed; trying again every %.1f s", self.sweep_interval)
+            else:
+                log.warning("maintenance sweep failed (%d in a row): %s", self._failed_sweeps, exc)
+            return
+        if self._failed_sweeps:
+            log.info("maintenance sweep works again after %d failures", self._failed_sweeps)
+            self._failed_sweeps = 0
+        log.debug("maintenance sweep took %.0f ms", (time.monotonic() - started) * 1000)

@@ -100,3 +100,19 @@ def test_an_old_deployments_sweep_entry_is_removed_and_its_task_still_runs(stack
     sent = app.send_task(SWEEP_TASK, queue="maintenance", priority=0)
     wait_for(lambda: f"[{sent.id}] succeeded" in worker.log_text(), 30, 0.1, "the retired sweep task to run")
     assert "unregistered task" not in worker.log_text().lower()
+
+
+def test_a_failing_sweep_is_logged_and_never_stops_beat(stack: Stack, services) -> None:
+    from sqlalchemy.engine import make_url
+
+    from platform_jobs.embedded import free_port
+
+    nowhere = make_url(services.database_url).set(host="127.0.0.1", port=free_port())  # nothing listens there
+    beat = stack.beat(env={"DATABASE_URL": nowhere.render_as_string(hide_password=False)})
+    wait_for(lambda: beat.log_text().count("maintenance sweep failed") >= 4, 30, 0.2, "several failed sweeps")
+    assert beat.process.poll() is None, "beat died of a failing sweep"
+    text = beat.log_text()
+    assert "maintenance sweep failed (3 in a row)" in text
+    # One error with its traceback per streak, then one warning line per sweep.
+    assert text.count("ERROR/MainProcess] maintenance sweep failed;") == 1
+    assert "Traceback" not in text.split("maintenance sweep failed (2 in a row)")[1]
