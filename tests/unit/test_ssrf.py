@@ -91,8 +91,3 @@ def test_allowlist_opens_only_the_named_host() -> None:
     assert target.ip == "127.0.0.1"
     with pytest.raises(DestinationRefused):
         resolve_target("http://other.test:9/", allowlist=["localhost"], require_https=False, resolver=resolver)
-
-
-def test_real_lookup_of_localhost_is_refused_without_allowlist() -> None:
-    with pytest.raises(DestinationRefused, match="loopback"):
-        resolve_target("https://localhost/", allowlist=[], require_https=True)

@@ -1,4 +1,5 @@
-"""The SSRF rules applied at endpoint registration: an unsafe URL is refused and nothing is stored."""
+"""The SSRF rules against the real system: the machine's resolver, and registration (an unsafe URL is refused
+and nothing is stored). The rules themselves are unit-tested in tests/unit/test_ssrf.py."""
 
 from __future__ import annotations
 
@@ -9,8 +10,13 @@ import pytest
 from platform_jobs.db import session_scope
 from platform_jobs.models import WebhookEndpoint
 from platform_jobs.platform import webhooks
-from platform_jobs.platform.ssrf import DestinationRefused
+from platform_jobs.platform.ssrf import DestinationRefused, resolve_target
 from tests.support.outbound import TenantProject
+
+
+def test_real_lookup_of_localhost_is_refused_without_allowlist() -> None:
+    with pytest.raises(DestinationRefused, match="loopback"):
+        resolve_target("https://localhost/", allowlist=[], require_https=True)
 
 
 @pytest.mark.parametrize("url", [
