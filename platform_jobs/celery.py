@@ -1,13 +1,13 @@
-"""The Celery app: ``celery -A platform_jobs worker`` / ``beat`` find it here."""
+"""The app of ``celery -A platform_jobs worker|beat|inspect|flower``, built from the environment.
+
+This is the one place a Celery app is built from ``os.environ``; importing it builds the app (and
+makes it the process's main app, see ``platform_jobs.factory.create_celery``). Importing
+``platform_jobs`` or any other module of it builds nothing.
+"""
 
 from __future__ import annotations
 
-from celery import Celery
+from platform_jobs.factory import create_celery
+from platform_jobs.settings import Settings
 
-from platform_jobs.jobs.mirror import connect_hooks
-
-app = Celery("platform_jobs")
-app.config_from_object("platform_jobs.celery_config")
-connect_hooks()
-
-from platform_jobs.jobs import worker as _worker  # noqa: E402,F401  (worker bootstrap signals)
+app = create_celery(Settings.from_environ())

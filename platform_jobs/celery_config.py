@@ -1,94 +1,107 @@
-"""Celery settings, read from the environment through platform_jobs.settings."""
+"""Celery settings, derived from platform_jobs settings by :func:`celery_config` (nothing is read at import)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from celery.schedules import crontab
 from kombu import Queue
 from kombu.transport.redis import Channel
 
-from platform_jobs.settings import get_settings
-
-_settings = get_settings()
-
-broker_url = _settings.redis_url
-# kombu's Redis transport with a worker-killing defect worked around (see platform_jobs/jobs/broker.py);
-# the URL stays redis://, so plain Celery clients of the same broker need nothing of ours.
-broker_transport = "platform_jobs.jobs.broker:Transport"
-broker_connection_retry_on_startup = True
-broker_transport_options = {
-    "visibility_timeout": _settings.visibility_timeout,
-    # A publisher whose Redis is down fails at once (two immediate connection attempts, each bounded by
-    # the connect timeout) instead of kombu's default of retrying for broker_connection_timeout (~6 s
-    # measured): the ledger row is the promise, and the sweep publishes the job when Redis is back.
-    # The worker's own reconnect loop passes its retry policy explicitly and is not affected.
-    "max_retries": 1,
-    "interval_start": 0,
-    "socket_connect_timeout": _settings.broker_connect_timeout,
-    # Ten priority steps so every priority 0..9 is its own list: 0 is served first. kombu's default
-    # separator stays: it also names the pidbox bindings, so `celery inspect` and a plain Flower with
-    # nothing of ours reach the workers, and a plain client's priority lists (steps 0/3/6/9) are among ours.
-    "priority_steps": list(range(10)),
-    "queue_order_strategy": "priority",
-}
-if _settings.visibility_timeout < 60:
-    # Short visibility timeouts (tests, crash drills): look for expired unacked messages every second
-    # instead of kombu's default scan every ~100 s, so redelivery really happens within the timeout.
-    broker_transport_options.update({"unacked_restore_interval": 1, "unacked_restore_throttle": 1})
-# Postgres (control_plane.jobs) is the result store; Celery keeps none.
-result_backend = None
-task_ignore_result = True
+from platform_jobs.settings import Settings
 
 # Family queues: one slow webhook endpoint or a long build never starves the others.
 JOB_QUEUES = ("jobs", "tenants", "webhooks", "backups", "builds", "maintenance")
 # Celery's default queue: another service's plain client (no routes of ours) publishes there, and a
 # worker started without -Q consumes it too, so its jobs are never stranded.
 PLAIN_CLIENT_QUEUE = "celery"
-task_queues = [Queue(name) for name in (*JOB_QUEUES, PLAIN_CLIENT_QUEUE)]
-task_default_queue = "jobs"
-task_default_priority = 5
-task_routes = (
-    {"platform_jobs.maintenance.*": {"queue": "maintenance", "priority": 0}},
-    "platform_jobs.jobs.registry.route_for_task",
-)
+# Modules every process of the app imports (worker, beat, and a publisher resolving a job type).
+CORE_IMPORTS = ("platform_jobs.jobs.maintenance",)
+JOB_TASK_PACKAGE = "platform_jobs.tasks"
 
-# At-least-once: ack after the run; a killed worker's message goes back to the queue.
-task_acks_late = True
-task_reject_on_worker_lost = True
-# One message per process at a time so priorities hold and a crash strands at most one job.
-worker_prefetch_multiplier = 1
-worker_concurrency = _settings.worker_concurrency
-task_serializer = "json"
-accept_content = ["json"]
-timezone = "UTC"
-enable_utc = True
 
-# Task events for Flower.
-worker_send_task_events = True
-task_send_sent_event = True
+def broker_transport_options(settings: Settings) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "visibility_timeout": settings.broker.visibility_timeout,
+        # A publisher whose Redis is down fails at once (two immediate connection attempts, each bounded by
+        # the connect timeout) instead of kombu's default of retrying for broker_connection_timeout (~6 s
+        # measured): the ledger row is the promise, and the sweep publishes the job when Redis is back.
+        # The worker's own reconnect loop passes its retry policy explicitly and is not affected.
+        "max_retries": 1,
+        "interval_start": 0,
+        "socket_connect_timeout": settings.broker.connect_timeout,
+        # Ten priority steps so every priority 0..9 is its own list: 0 is served first. kombu's default
+        # separator stays: it also names the pidbox bindings, so `celery inspect` and a plain Flower with
+        # nothing of ours reach the workers, and a plain client's priority lists (steps 0/3/6/9) are among ours.
+        "priority_steps": list(range(10)),
+        "queue_order_strategy": "priority",
+    }
+    if settings.broker.visibility_timeout < 60:
+        # Short visibility timeouts (crash drills): look for expired unacked messages every second
+        # instead of kombu's default scan every ~100 s, so redelivery really happens within the timeout.
+        options.update({"unacked_restore_interval": 1, "unacked_restore_throttle": 1})
+    return options
 
-imports = ("platform_jobs.jobs.maintenance",)
-include = ["platform_jobs.tasks", *_settings.extra_task_modules]
 
-beat_scheduler = "platform_jobs.jobs.beat:PlatformBeatScheduler"
-redbeat_redis_url = _settings.redis_url
-redbeat_key_prefix = "platform_jobs:redbeat"
-redbeat_redis_options: dict[str, object] = {}
-redbeat_lock_timeout = max(10, int(_settings.sweep_interval * 5))
-beat_max_loop_interval = min(5, _settings.sweep_interval)
-beat_schedule = {
-    "maintenance-sweep": {
-        "task": "platform_jobs.maintenance.sweep",
-        "schedule": _settings.sweep_interval,
-        "options": {"queue": "maintenance", "priority": 0},
-    },
-    # Beat sends the job task itself: the publish hook (jobs.mirror.on_before_publish) writes its ledger
-    # row before the message leaves, so it is a job like any other (see tasks/check_usage_limits.py).
-    "check-usage-limits": {
-        "task": "platform_jobs.check_usage_limits",
-        "schedule": crontab(minute=0),
-        "options": {"queue": "tenants"},
-    },
-}
+def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
+    return {
+        "maintenance-sweep": {
+            "task": "platform_jobs.maintenance.sweep",
+            "schedule": settings.runs.sweep_interval,
+            "options": {"queue": "maintenance", "priority": 0},
+        },
+        # Beat sends the job task itself: the publish hook (jobs.mirror.on_before_publish) writes its ledger
+        # row before the message leaves, so it is a job like any other (see tasks/check_usage_limits.py).
+        "check-usage-limits": {
+            "task": "platform_jobs.check_usage_limits",
+            "schedule": crontab(minute=0),
+            "options": {"queue": "tenants"},
+        },
+    }
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """The Celery configuration of an app built from ``settings`` (``app.config_from_object`` takes it)."""
+    return {
+        "broker_url": settings.broker.redis_url,
+        # kombu's Redis transport with a worker-killing defect worked around (see platform_jobs/jobs/broker.py);
+        # the URL stays redis://, so plain Celery clients of the same broker need nothing of ours.
+        "broker_transport": "platform_jobs.jobs.broker:Transport",
+        "broker_connection_retry_on_startup": True,
+        "broker_transport_options": broker_transport_options(settings),
+        # Postgres (control_plane.jobs) is the result store; Celery keeps none.
+        "result_backend": None,
+        "task_ignore_result": True,
+        "task_queues": [Queue(name) for name in (*JOB_QUEUES, PLAIN_CLIENT_QUEUE)],
+        "task_default_queue": "jobs",
+        "task_default_priority": 5,
+        "task_routes": (
+            {"platform_jobs.maintenance.*": {"queue": "maintenance", "priority": 0}},
+            "platform_jobs.jobs.registry.route_for_task",
+        ),
+        # At-least-once: ack after the run; a killed worker's message goes back to the queue.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        # One message per process at a time so priorities hold and a crash strands at most one job.
+        "worker_prefetch_multiplier": 1,
+        "worker_concurrency": settings.worker.concurrency,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "timezone": "UTC",
+        "enable_utc": True,
+        # Task events for Flower.
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "imports": CORE_IMPORTS,
+        "include": [JOB_TASK_PACKAGE, *settings.worker.extra_task_modules],
+        "beat_scheduler": "platform_jobs.jobs.beat:PlatformBeatScheduler",
+        "redbeat_redis_url": settings.broker.redis_url,
+        "redbeat_key_prefix": "platform_jobs:redbeat",
+        "redbeat_redis_options": {},
+        "redbeat_lock_timeout": max(10, int(settings.runs.sweep_interval * 5)),
+        "beat_max_loop_interval": min(5, settings.runs.sweep_interval),
+        "beat_schedule": beat_schedule(settings),
+    }
 
 
 def priority_list(queue: str, priority: int) -> str:

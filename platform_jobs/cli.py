@@ -133,9 +133,9 @@ def dev(port: int, data_dir: str) -> None:
     os.environ.update(env)
 
     from platform_jobs import migrate as migrations
-    from platform_jobs.settings import get_settings
+    from platform_jobs.settings import Settings, install_settings
 
-    get_settings.cache_clear()
+    install_settings(Settings.from_environ())  # this process's settings: the stack's servers and key
     supervisor = Supervisor(env, echo=lambda line: click.echo(f"[dev] {line}", err=True))
     signal.signal(signal.SIGINT, supervisor.request_stop)
     signal.signal(signal.SIGTERM, supervisor.request_stop)

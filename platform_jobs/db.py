@@ -1,4 +1,7 @@
-"""Engines and sessions. One pool per process, created lazily after fork.
+"""Engines and sessions. One pool per database and process, created lazily after fork.
+
+The database is the one of the settings in effect (:func:`platform_jobs.settings.get_settings`): a web
+app built by ``create_app(settings)`` uses its own during its requests.
 
 Two flavours of connection:
 
@@ -23,61 +26,94 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from platform_jobs.settings import get_settings
 
-_pid: int | None = None
-_engines: dict[tuple[bool, bool], Engine] = {}
-_factories: dict[bool, sessionmaker[Session]] = {}
 T = TypeVar("T")
 
 
-def _new_engine(fast: bool, ping: bool) -> Engine:
-    engine = create_engine(
-        get_settings().sqlalchemy_url,
-        # Sessions check a pooled connection before use (one short round trip), so a Postgres restart
-        # costs no request an error. The one-statement hot path (claims, single enqueues) skips the
-        # check and replaces a dead connection on failure instead (execute_autocommit).
-        pool_pre_ping=ping,
-        # The unpinged engines serve only autocommit_connection(): autocommit for the engine's whole
-        # life, instead of switching it on and off at every checkout.
-        **({} if ping else {"isolation_level": "AUTOCOMMIT"}),
-        pool_size=5,
-        max_overflow=10,
-        pool_recycle=1800,
-        connect_args={"connect_timeout": 5},
-    )
-    if fast:
-        @event.listens_for(engine, "connect")
-        def _async_commit(dbapi_connection: Any, _record: Any) -> None:
-            with dbapi_connection.cursor() as cursor:
-                cursor.execute("SET synchronous_commit = off")
-            dbapi_connection.commit()
+class Database:
+    """The engines and session factories of one database in this process, made lazily after fork."""
 
-    return engine
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._pid: int | None = None
+        self._engines: dict[tuple[bool, bool], Engine] = {}
+        self._factories: dict[bool, sessionmaker[Session]] = {}
+
+    def _new_engine(self, fast: bool, ping: bool) -> Engine:
+        engine = create_engine(
+            self.url,
+            # Sessions check a pooled connection before use (one short round trip), so a Postgres restart
+            # costs no request an error. The one-statement hot path (claims, single enqueues) skips the
+            # check and replaces a dead connection on failure instead (execute_autocommit).
+            pool_pre_ping=ping,
+            # The unpinged engines serve only autocommit_connection(): autocommit for the engine's whole
+            # life, instead of switching it on and off at every checkout.
+            **({} if ping else {"isolation_level": "AUTOCOMMIT"}),
+            pool_size=5,
+            max_overflow=10,
+            pool_recycle=1800,
+            connect_args={"connect_timeout": 5},
+        )
+        if fast:
+            @event.listens_for(engine, "connect")
+            def _async_commit(dbapi_connection: Any, _record: Any) -> None:
+                with dbapi_connection.cursor() as cursor:
+                    cursor.execute("SET synchronous_commit = off")
+                dbapi_connection.commit()
+
+        return engine
+
+    def engine(self, fast: bool = False, ping: bool = True) -> Engine:
+        """This process's engine; a forked child never reuses its parent's connections."""
+        if self._pid != os.getpid():
+            for engine in self._engines.values():
+                engine.dispose(close=False)  # inherited sockets belong to the parent
+            self._engines.clear()
+            self._factories.clear()
+            self._pid = os.getpid()
+        if (fast, ping) not in self._engines:
+            self._engines[(fast, ping)] = self._new_engine(fast, ping)
+            if ping:
+                self._factories[fast] = sessionmaker(self._engines[(fast, ping)], expire_on_commit=False)
+        return self._engines[(fast, ping)]
+
+    def session(self, fast: bool = False) -> Session:
+        self.engine(fast)
+        return self._factories[fast]()
+
+    def dispose(self) -> None:
+        for engine in self._engines.values():
+            engine.dispose()
+        self._engines.clear()
+        self._factories.clear()
+        self._pid = None
+
+
+_databases: dict[str, Database] = {}
+
+
+def database_for(url: str) -> Database:
+    """The process's one :class:`Database` of ``url`` (a SQLAlchemy URL)."""
+    database = _databases.get(url)
+    if database is None:
+        database = _databases.setdefault(url, Database(url))
+    return database
+
+
+def current_database() -> Database:
+    """The database of the settings in effect (a web app's own during its requests, see get_settings)."""
+    return database_for(get_settings().database.sqlalchemy_url)
 
 
 def get_engine(fast: bool = False, ping: bool = True) -> Engine:
-    """The process's engine; a forked child never reuses its parent's connections."""
-    global _pid
-    if _pid != os.getpid():
-        for engine in _engines.values():
-            engine.dispose(close=False)  # inherited sockets belong to the parent
-        _engines.clear()
-        _factories.clear()
-        _pid = os.getpid()
-    if (fast, ping) not in _engines:
-        _engines[(fast, ping)] = _new_engine(fast, ping)
-        if ping:
-            _factories[fast] = sessionmaker(_engines[(fast, ping)], expire_on_commit=False)
-    return _engines[(fast, ping)]
+    """The current database's engine in this process."""
+    return current_database().engine(fast, ping)
 
 
 def reset_engine() -> None:
-    """Forget the engines (after the settings changed, e.g. in tests)."""
-    global _pid
-    for engine in _engines.values():
-        engine.dispose()
-    _engines.clear()
-    _factories.clear()
-    _pid = None
+    """Forget every engine (after the settings changed, e.g. in tests)."""
+    for database in list(_databases.values()):
+        database.dispose()
+    _databases.clear()
 
 
 @contextmanager
@@ -110,8 +146,7 @@ def execute_fast(work: Callable[[Connection], T]) -> T:
 @contextmanager
 def session_scope(fast: bool = False) -> Iterator[Session]:
     """A session that commits when the block succeeds and rolls back when it raises."""
-    get_engine(fast)
-    session = _factories[fast]()
+    session = current_database().session(fast)
     try:
         yield session
         session.commit()

@@ -42,7 +42,7 @@ def database_problem(url: str | None = None) -> str | None:
 
     A throwaway connection: a worker's main process checks before it forks its pool, and must not
     leave pooled connections for the children to inherit."""
-    url = url or get_settings().sqlalchemy_url
+    url = url or get_settings().database.sqlalchemy_url
     engine = create_engine(url, poolclass=NullPool, connect_args={"connect_timeout": 5})
     try:
         with engine.connect() as connection:
@@ -67,7 +67,7 @@ def database_problem(url: str | None = None) -> str | None:
 
 
 def redis_problem() -> str | None:
-    url = get_settings().redis_url
+    url = get_settings().broker.redis_url
     try:
         client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         try:

@@ -68,9 +68,9 @@ def start_services(config: pytest.Config) -> None:
     os.environ["PJ_TEST_EFFECTS_DIR"] = str(effects)
 
     from platform_jobs import migrate
-    from platform_jobs.settings import get_settings
+    from platform_jobs.settings import Settings, install_settings
 
-    get_settings.cache_clear()  # read before the servers were known (a unit test, an import)
+    install_settings(Settings.from_environ())  # in case something read the settings before the servers were known
     migrate.upgrade(_services.database_url)
     import tests.support.tasks  # noqa: F401  (the test job types, registered in this process too)
 
@@ -138,8 +138,9 @@ def stack(tmp_path: Path) -> Iterator[object]:
 
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., dict[str, str]]]:
-    """Set PJ_* variables for this process (settings re-read); returns all set so far, for a worker's env."""
-    from platform_jobs.settings import get_settings
+    """Set PJ_* variables for this process (its settings rebuilt from them); returns all set so far, for a
+    worker's env."""
+    from platform_jobs.settings import Settings, install_settings
 
     applied: dict[str, str] = {}
 
@@ -147,9 +148,9 @@ def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., dict[str, str
         for key, value in values.items():
             monkeypatch.setenv(key, value)
             applied[key] = value
-        get_settings.cache_clear()
+        install_settings(Settings.from_environ())
         return dict(applied)
 
     yield apply
     monkeypatch.undo()
-    get_settings.cache_clear()
+    install_settings(Settings.from_environ())

@@ -64,10 +64,11 @@ def _api_latency(client: Any, token: str, requests: int) -> dict[str, tuple[floa
 
 
 def api_figures(figure: Any, requests: int = 300) -> list[Any]:
+    from platform_jobs.settings import get_settings
     from platform_jobs.web import create_app
     from platform_jobs.web.users import create_token
 
-    app = create_app({"TESTING": True})
+    app = create_app(get_settings(), {"TESTING": True})
     with session_scope() as session:
         token = create_token(session, operator=True, name=f"bench-{uuid.uuid4().hex[:6]}").token
     client = app.test_client()

@@ -18,7 +18,7 @@ TIMES_KEY = "bench:times:{run}"
 
 @lru_cache(maxsize=1)
 def client() -> redis.Redis:
-    return redis.Redis.from_url(get_settings().redis_url)
+    return redis.Redis.from_url(get_settings().broker.redis_url)
 
 
 def touch(run: str, enqueued_at: float | None, job_id: str | None) -> None:

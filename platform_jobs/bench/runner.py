@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     settings = get_settings()
     try:
-        scratch.require_scratch(settings.sqlalchemy_url, settings.redis_url)
+        scratch.require_scratch(settings.database.sqlalchemy_url, settings.broker.redis_url)
     except scratch.NotScratch as exc:
         raise SystemExit(str(exc)) from None
     log_dir = Path(tempfile.mkdtemp(prefix="pj-bench-"))

@@ -37,7 +37,7 @@ def stop_worker(process: subprocess.Popen[bytes]) -> None:
 
 
 def redis_client() -> redis.Redis:
-    return redis.Redis.from_url(get_settings().redis_url)
+    return redis.Redis.from_url(get_settings().broker.redis_url)
 
 
 def purge_queues() -> None:

@@ -1,7 +1,8 @@
 """The run transitions on ``jobs`` and ``job_logs``: claim, outcome, retry, release, progress, logs, cancel.
 
-New rows and publish marks are in :mod:`platform_jobs.jobs.new_rows`, the sweep's queries in
-:mod:`platform_jobs.jobs.sweep_queries`.
+Every statement is a named block of ``jobs.sql`` (:mod:`platform_jobs.jobs.statements`); this module
+decides which to run and with what. New rows and publish marks are in :mod:`platform_jobs.jobs.new_rows`,
+the sweep's in :mod:`platform_jobs.jobs.sweep_queries`.
 
 Functions take the caller's session and never commit. Every state change is a compare-and-set:
 its WHERE clause names the state it moves from, and every write of a run (outcome, retry, release,
@@ -20,33 +21,15 @@ from datetime import datetime
 from typing import Any
 
 from psycopg.types.json import Jsonb
-from sqlalchemy import ColumnElement, Connection, CursorResult, Table, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
+from platform_jobs.jobs.statements import changed, run
 from platform_jobs.jobs.states import JobStatus
-from platform_jobs.models import Job, JobLog
-
-# The jobs table for Core statements on the hot path (no ORM bookkeeping per statement).
-JOBS: Table = Job.__table__  # type: ignore[assignment]
+from platform_jobs.models import Job
 
 ERROR_MAX_CHARS = 4000
-
-
-def _lease_until(seconds: float) -> Any:
-    return func.now() + func.make_interval(0, 0, 0, 0, 0, 0, seconds)
-
-
-def lease_lapsed(lease_seconds: float) -> ColumnElement[bool]:
-    """A running job's lease ran out, and not because the ledger itself was away.
-
-    While Postgres is down no worker can extend a lease, so every lease of a running job expires in an
-    outage. Once Postgres is up again (``pg_postmaster_start_time()``: a restart, a crash recovery with
-    a new postmaster) the workers get one more lease period to heartbeat before a lapsed lease counts
-    as a lost worker (claim takeover, reaper). The one definition for both.
-    """
-    return (Job.lease_expires_at < func.now()) & (
-        func.pg_postmaster_start_time() < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, float(lease_seconds))
-    )
+LOG_LINE_MAX_CHARS = 4000
 
 
 @dataclass(frozen=True)
@@ -62,10 +45,8 @@ class RunRef:
     attempt: int
     worker: str
 
-
-def rowcount(result: Any) -> int:
-    assert isinstance(result, CursorResult)
-    return result.rowcount
+    def params(self) -> dict[str, Any]:
+        return {"id": self.job_id, "attempt": self.attempt, "worker": self.worker}
 
 
 def clip_error(error: str) -> str:
@@ -88,28 +69,11 @@ class Claim:
     project_id: uuid.UUID | None = None
 
 
-_TRY_CLAIM = (
-    "UPDATE control_plane.jobs SET status = 'running', attempts = attempts + 1, started_at = now(),"
-    " updated_at = now(), lease_expires_at = now() + make_interval(secs => %(lease)s), worker = %(worker)s"
-    " WHERE id = %(id)s AND status = 'pending' AND cancel_requested_at IS NULL AND attempts < max_attempts"
-    " RETURNING attempts, max_attempts, project_id"
-)
-
-
-def _driver_connection(connection: Connection | Session) -> Connection:
-    return connection.connection() if isinstance(connection, Session) else connection
-
-
 def try_claim(connection: Connection | Session, job_id: uuid.UUID, worker: str, lease_seconds: float) -> Claim | None:
     """The common case in one statement: a pending job with attempts left becomes ours.
 
-    None means the job is not simply pending; :func:`claim` then looks closer. Plain SQL the driver
-    prepares once: this runs for every job, and building the statement per call cost more than its
-    round trip.
-    """
-    row = _driver_connection(connection).exec_driver_sql(
-        _TRY_CLAIM, {"id": job_id, "worker": worker, "lease": float(lease_seconds)}
-    ).first()
+    None means the job is not simply pending; :func:`claim` then looks closer."""
+    row = run(connection, "claim", {"id": job_id, "worker": worker, "lease": float(lease_seconds)}).first()
     return Claim(ClaimOutcome.RUN, row.attempts, row.max_attempts, row.project_id) if row is not None else None
 
 
@@ -133,18 +97,7 @@ def _claim_slow_path(
     lease_seconds: float,
     is_dead: Callable[[str | None], bool],
 ) -> Claim:
-    current = session.execute(
-        select(
-            Job.status,
-            Job.attempts,
-            Job.max_attempts,
-            Job.worker,
-            Job.cancel_requested_at,
-            lease_lapsed(lease_seconds).label("lease_expired"),
-        )
-        .where(Job.id == job_id)
-        .with_for_update()
-    ).first()
+    current = run(session, "lock_for_claim", {"id": job_id, "lease": float(lease_seconds)}).first()
     if current is None:
         return Claim(ClaimOutcome.MISSING)
     orphaned = current.status == JobStatus.RUNNING and (
@@ -153,7 +106,7 @@ def _claim_slow_path(
     if current.status != JobStatus.PENDING and not orphaned:
         return Claim(ClaimOutcome.SKIP)
     if current.cancel_requested_at is not None:
-        _finish(session, job_id, JobStatus.CANCELED, "canceled before it ran")
+        changed(session, "cancel_unclaimed", {"id": job_id, "reason": "canceled before it ran"})
         return Claim(ClaimOutcome.CANCELED)
     if current.attempts >= current.max_attempts:
         reason = (
@@ -161,201 +114,103 @@ def _claim_slow_path(
             if orphaned
             else f"all {current.max_attempts} attempts used"
         )
-        _finish(session, job_id, JobStatus.FAILED, reason)
+        changed(session, "fail_exhausted", {"id": job_id, "reason": reason})
         return Claim(ClaimOutcome.EXHAUSTED, current.attempts, current.max_attempts)
-    row = session.execute(
-        update(Job)
-        .where(Job.id == job_id)
-        .values(
-            status=JobStatus.RUNNING,
-            attempts=Job.attempts + 1,
-            started_at=func.now(),
-            updated_at=func.now(),
-            lease_expires_at=_lease_until(lease_seconds),
-            worker=worker,
-            last_error=(
-                f"worker {current.worker} lost during attempt {current.attempts}" if orphaned else Job.last_error
-            ),
-        )
-        .returning(Job.attempts, Job.max_attempts, Job.project_id)
-    ).one()
+    lost = f"worker {current.worker} lost during attempt {current.attempts}" if orphaned else None
+    row = run(session, "take_over",
+              {"id": job_id, "worker": worker, "lease": float(lease_seconds), "lost": lost}).one()
     return Claim(ClaimOutcome.RUN, row.attempts, row.max_attempts, row.project_id)
 
 
-_END_RUN = (
-    "UPDATE control_plane.jobs SET status = %(status)s::control_plane.job_status, completed_at = now(),"
-    " updated_at = now(), lease_expires_at = NULL, last_error = %(error)s,"
-    " result = CASE WHEN %(completed)s THEN %(result)s ELSE result END,"
-    " progress = CASE WHEN %(completed)s THEN 100 ELSE progress END"
-    " WHERE id = %(id)s AND status = 'running' AND attempts = %(attempt)s AND worker = %(worker)s"
-)
-
-
-def _end_run(connection: Connection | Session, run: RunRef, status: JobStatus, error: str | None,
+def _end_run(connection: Connection | Session, ref: RunRef, status: JobStatus, error: str | None,
              result: Any = None) -> bool:
     """The outcome of one run, now or late (after an outage): the same run-guarded statement."""
     completed = status == JobStatus.COMPLETED
-    return rowcount(_driver_connection(connection).exec_driver_sql(_END_RUN, {
-        "status": status.value, "error": None if completed else clip_error(error or status.value),
-        "completed": completed, "result": Jsonb(result), "id": run.job_id, "attempt": run.attempt,
-        "worker": run.worker,
-    })) == 1
+    return changed(connection, "end_run", {
+        **ref.params(), "status": status.value, "completed": completed, "result": Jsonb(result),
+        "error": None if completed else clip_error(error or status.value),
+    }) == 1
 
 
-def _finish(
-    session: Connection | Session,
-    job_id: uuid.UUID,
-    status: JobStatus,
-    error: str | None,
-    result: Any = None,
-) -> bool:
-    """Move a pending or running job to a final status; only for a caller holding the row's lock
-    (the claim's slow path), never for a write that may arrive late."""
-    completed = status == JobStatus.COMPLETED
-    last_error = None if completed else clip_error(error or status.value)
-    jobs = JOBS.c
-    where = [jobs.id == job_id, jobs.status.in_([JobStatus.PENDING, JobStatus.RUNNING])]
-    values: dict[str, Any] = {
-        "status": status,
-        "completed_at": func.now(),
-        "updated_at": func.now(),
-        "lease_expires_at": None,
-        "last_error": last_error,
-    }
-    if completed:
-        values.update(result=result, progress=100)
-    return rowcount(session.execute(update(JOBS).where(*where).values(**values))) == 1
+def finish_completed(session: Connection | Session, ref: RunRef, result: Any) -> bool:
+    return _end_run(session, ref, JobStatus.COMPLETED, None, result)
 
 
-def finish_completed(session: Connection | Session, run: RunRef, result: Any) -> bool:
-    return _end_run(session, run, JobStatus.COMPLETED, None, result)
+def finish_failed(session: Connection | Session, ref: RunRef, error: str) -> bool:
+    return _end_run(session, ref, JobStatus.FAILED, error)
 
 
-def finish_failed(session: Connection | Session, run: RunRef, error: str) -> bool:
-    return _end_run(session, run, JobStatus.FAILED, error)
-
-
-def finish_canceled(session: Connection | Session, run: RunRef, reason: str) -> bool:
-    return _end_run(session, run, JobStatus.CANCELED, reason)
+def finish_canceled(session: Connection | Session, ref: RunRef, reason: str) -> bool:
+    return _end_run(session, ref, JobStatus.CANCELED, reason)
 
 
 def finish_run_on_host(session: Session, job_id: uuid.UUID, status: JobStatus, error: str, host: str) -> bool:
     """An outcome the worker's main process reports for a child it killed (hard time limit, terminate):
     it knows neither attempt nor pid, so it names what it can — a running run of a process on its host."""
-    stmt = (
-        update(JOBS)
-        .where(JOBS.c.id == job_id, JOBS.c.status == JobStatus.RUNNING, JOBS.c.worker.startswith(host + ":"))
-        .values(status=status, completed_at=func.now(), updated_at=func.now(), lease_expires_at=None,
-                last_error=clip_error(error))
-    )
-    return rowcount(session.execute(stmt)) == 1
+    return changed(session, "end_run_on_host",
+                   {"id": job_id, "status": status.value, "error": clip_error(error), "host": host}) == 1
 
 
-def _this_run(run: RunRef) -> list[ColumnElement[bool]]:
-    return [Job.id == run.job_id, Job.status == JobStatus.RUNNING, Job.attempts == run.attempt,
-            Job.worker == run.worker]
-
-
-def release_run(session: Connection | Session, run: RunRef, reason: str, retry_at: datetime | None) -> bool:
+def release_run(session: Connection | Session, ref: RunRef, reason: str, retry_at: datetime | None) -> bool:
     """A run interrupted by our outage (ledger or broker unreachable) hands the job back and returns its
     attempt: the next claim counts the same attempt number again. Published by the dispatcher."""
-    stmt = (
-        update(Job)
-        .where(*_this_run(run))
-        .values(
-            status=JobStatus.PENDING,
-            attempts=Job.attempts - 1,
-            last_error=clip_error(reason),
-            scheduled_at=retry_at,
-            published_at=None,
-            lease_expires_at=None,
-            worker=None,
-            updated_at=func.now(),
-        )
-    )
-    return rowcount(session.execute(stmt)) == 1
+    return changed(session, "release_run",
+                   {**ref.params(), "error": clip_error(reason), "retry_at": retry_at}) == 1
 
 
 def mark_retry(
     session: Connection | Session,
-    run: RunRef,
+    ref: RunRef,
     error: str,
     retry_at: datetime | None,
     published: bool,
 ) -> bool:
     """A run failed and will run again at ``retry_at``."""
-    stmt = (
-        update(Job)
-        .where(*_this_run(run))
-        .values(
-            status=JobStatus.PENDING,
-            last_error=clip_error(error),
-            scheduled_at=retry_at,
-            published_at=func.now() if published else None,
-            lease_expires_at=None,
-            worker=None,
-            updated_at=func.now(),
-        )
-    )
-    return rowcount(session.execute(stmt)) == 1
+    return changed(session, "retry_run", {
+        **ref.params(), "error": clip_error(error), "retry_at": retry_at, "published": published,
+    }) == 1
 
 
-def extend_leases(session: Session, runs: Sequence[RunRef], lease_seconds: float) -> set[uuid.UUID]:
+def extend_leases(session: Connection | Session, runs: Sequence[RunRef], lease_seconds: float) -> set[uuid.UUID]:
     """Heartbeat of one worker process; returns the ids whose cancellation was requested."""
     if not runs:
         return set()
-    by_worker: dict[str, list[RunRef]] = {}
-    for run in runs:
-        by_worker.setdefault(run.worker, []).append(run)
-    where = [
-        (Job.worker == worker) & tuple_(Job.id, Job.attempts).in_([(run.job_id, run.attempt) for run in group])
-        for worker, group in by_worker.items()
-    ]
-    rows = session.execute(
-        update(Job)
-        .where(Job.status == JobStatus.RUNNING, or_(*where))
-        .values(lease_expires_at=_lease_until(lease_seconds))
-        .returning(Job.id, Job.cancel_requested_at)
-    ).all()
+    rows = run(session, "extend_leases", {
+        "ids": [ref.job_id for ref in runs], "attempts": [ref.attempt for ref in runs],
+        "workers": [ref.worker for ref in runs], "lease": float(lease_seconds),
+    }).all()
     return {row.id for row in rows if row.cancel_requested_at is not None}
 
 
-def set_progress(session: Session, run: RunRef, pct: int, step: str | None, lease_seconds: float) -> bool:
+def set_progress(session: Connection | Session, ref: RunRef, pct: int, step: str | None,
+                 lease_seconds: float) -> bool:
     """Record progress of the current run; returns True when a cancel was requested or the run is no
     longer this job's run (reaped, claimed by another worker): either way it must stop."""
-    values: dict[str, Any] = {
-        "progress": pct,
-        "updated_at": func.now(),
-        "lease_expires_at": _lease_until(lease_seconds),
-    }
-    if step is not None:
-        values["step"] = step
-    row = session.execute(
-        update(Job)
-        .where(*_this_run(run))
-        .values(**values)
-        .returning(Job.cancel_requested_at)
-    ).first()
+    row = run(session, "set_progress",
+              {**ref.params(), "progress": pct, "step": step, "lease": float(lease_seconds)}).first()
     return row is None or row.cancel_requested_at is not None
 
 
 def append_log(session: Connection | Session, job_id: uuid.UUID, line: str, keep_lines: int) -> None:
     """Add a line to the job's log, keeping only its newest ``keep_lines`` lines."""
-    seq = session.execute(
-        update(Job).where(Job.id == job_id).values(log_seq=Job.log_seq + 1).returning(Job.log_seq)
-    ).scalar_one_or_none()
+    seq = run(session, "next_log_seq", {"id": job_id}).scalar_one_or_none()
     if seq is None:
         return
-    session.execute(insert(JobLog).values(job_id=job_id, seq=seq, line=line[:4000]))
+    run(session, "insert_log", {"id": job_id, "seq": seq, "line": line[:LOG_LINE_MAX_CHARS]})
     if seq > keep_lines and seq % 50 == 0:
-        session.execute(delete(JobLog).where(JobLog.job_id == job_id, JobLog.seq <= seq - keep_lines))
+        run(session, "trim_log", {"id": job_id, "oldest_dropped": seq - keep_lines})
 
 
-def log_tail(session: Session, job_id: uuid.UUID, limit: int = 200) -> list[JobLog]:
-    rows = session.scalars(
-        select(JobLog).where(JobLog.job_id == job_id).order_by(JobLog.seq.desc()).limit(limit)
-    ).all()
-    return list(reversed(rows))
+@dataclass(frozen=True)
+class LogEntry:
+    seq: int
+    at: datetime
+    line: str
+
+
+def log_tail(session: Connection | Session, job_id: uuid.UUID, limit: int = 200) -> list[LogEntry]:
+    """The newest ``limit`` lines of a job's log, oldest first."""
+    return [LogEntry(row.seq, row.at, row.line) for row in run(session, "log_tail", {"id": job_id, "limit": limit})]
 
 
 class CancelOutcome(enum.Enum):
@@ -365,60 +220,36 @@ class CancelOutcome(enum.Enum):
 
 def request_cancel(session: Session, job_id: uuid.UUID) -> CancelOutcome | None:
     """None when the job has already finished (or does not exist)."""
-    canceled = session.execute(
-        update(Job)
-        .where(Job.id == job_id, Job.status == JobStatus.PENDING)
-        .values(
-            status=JobStatus.CANCELED,
-            cancel_requested_at=func.now(),
-            completed_at=func.now(),
-            updated_at=func.now(),
-            last_error="canceled before it ran",
-        )
-    )
-    if rowcount(canceled):
+    if changed(session, "cancel_pending", {"id": job_id, "reason": "canceled before it ran"}):
         return CancelOutcome.CANCELED
-    requested = session.execute(
-        update(Job)
-        .where(Job.id == job_id, Job.status == JobStatus.RUNNING)
-        .values(cancel_requested_at=func.coalesce(Job.cancel_requested_at, func.now()), updated_at=func.now())
-    )
-    return CancelOutcome.REQUESTED if rowcount(requested) else None
+    return CancelOutcome.REQUESTED if changed(session, "request_stop", {"id": job_id}) else None
 
 
 def cancel_pending(session: Session, job_id: uuid.UUID, reason: str) -> bool:
     """A job that never ran and must not run any more (its message expired): pending, no attempt yet."""
-    stmt = (
-        update(Job)
-        .where(Job.id == job_id, Job.status == JobStatus.PENDING, Job.attempts == 0)
-        .values(status=JobStatus.CANCELED, completed_at=func.now(), updated_at=func.now(), last_error=reason)
-    )
-    return rowcount(session.execute(stmt)) == 1
+    return changed(session, "cancel_expired", {"id": job_id, "reason": reason}) == 1
 
 
-def reset_for_retry(session: Session, job_id: uuid.UUID, max_attempts: int | None) -> Job | None:
+@dataclass(frozen=True)
+class JobToPublish:
+    """What publishing a ledger row needs (queue.publish also takes a NewJob)."""
+
+    id: uuid.UUID
+    type: str
+    payload: dict[str, Any]
+    priority: int
+    queue: str
+    scheduled_at: datetime | None
+
+
+def jobs_to_publish(rows: Any) -> list[JobToPublish]:
+    return [JobToPublish(row.id, row.type, row.payload, row.priority, row.queue, row.scheduled_at) for row in rows]
+
+
+def reset_for_retry(session: Session, job_id: uuid.UUID, max_attempts: int | None) -> JobToPublish | None:
     """Put a failed or canceled job back to pending (published now). None if not allowed."""
-    new_max = max_attempts if max_attempts is not None else Job.max_attempts
-    return session.scalars(
-        update(Job)
-        .where(
-            Job.id == job_id,
-            Job.status.in_([JobStatus.FAILED, JobStatus.CANCELED]),
-            Job.attempts < new_max,
-        )
-        .values(
-            status=JobStatus.PENDING,
-            max_attempts=new_max,
-            cancel_requested_at=None,
-            completed_at=None,
-            scheduled_at=None,
-            progress=0,
-            step=None,
-            published_at=func.now(),
-            updated_at=func.now(),
-        )
-        .returning(Job)
-    ).one_or_none()
+    found = jobs_to_publish(run(session, "retry_finished", {"id": job_id, "max_attempts": max_attempts}))
+    return found[0] if found else None
 
 
 def get_job(session: Session, job_id: uuid.UUID) -> Job | None:

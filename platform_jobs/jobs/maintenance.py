@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 
 from platform_jobs.db import session_scope
 from platform_jobs.jobs import new_rows, outbox, sweep_queries
+from platform_jobs.jobs.ledger import JobToPublish
 from platform_jobs.jobs.queue import publish
-from platform_jobs.models import Job
 from platform_jobs.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,9 @@ class SweepReport:
 
 
 def _broker_was_reset() -> bool:
-    from platform_jobs.celery import app
+    from platform_jobs.factory import current_celery
+
+    app = current_celery()
 
     with app.connection_for_write() as connection:
         client = connection.default_channel.client
@@ -51,7 +53,7 @@ def _broker_was_reset() -> bool:
 def dispatch_due(horizon_seconds: float | None = None) -> int:
     """Publish pending jobs that are not in the broker and are due soon."""
     settings = get_settings()
-    horizon = timedelta(seconds=horizon_seconds if horizon_seconds is not None else settings.sweep_interval)
+    horizon = timedelta(seconds=horizon_seconds if horizon_seconds is not None else settings.runs.sweep_interval)
     return _publish_locked(lambda session: sweep_queries.lock_due_unpublished(session, horizon, BATCH))
 
 
@@ -64,7 +66,7 @@ def publish_unpublished(job_ids: Sequence[uuid.UUID]) -> int:
     return total
 
 
-def _publish_locked(lock: Callable[[Session], list[Job]]) -> int:
+def _publish_locked(lock: Callable[[Session], list[JobToPublish]]) -> int:
     """Publish the jobs ``lock`` selects (locked, pending, unpublished), batch by batch, each batch
     marked published in the transaction that holds its lock."""
     total = 0
@@ -86,7 +88,7 @@ def _publish_locked(lock: Callable[[Session], list[Job]]) -> int:
 def republish_stale(everything: bool = False) -> int:
     """Publish again pending jobs whose message may be lost (duplicates are refused by the claim)."""
     settings = get_settings()
-    older_than = None if everything else timedelta(seconds=settings.republish_after)
+    older_than = None if everything else timedelta(seconds=settings.runs.republish_after)
     with session_scope() as session:
         jobs = sweep_queries.lock_stale_published(session, older_than, BATCH * 10)
         if jobs:
@@ -101,7 +103,7 @@ def sweep() -> SweepReport:
     settings = get_settings()
     report = SweepReport()
     with session_scope() as session:
-        counts = sweep_queries.reap_expired_leases(session, settings.lease_seconds)
+        counts = sweep_queries.reap_expired_leases(session, settings.runs.lease_seconds)
         report.reaped = sum(counts.values())
     # Jobs the reaper failed have their events in the outbox now; so may runs a crash interrupted.
     report.events_relayed = outbox.relay_quietly()
@@ -115,8 +117,8 @@ def sweep() -> SweepReport:
     report.republished = republish_stale(everything=report.broker_was_reset)
     report.dispatched = dispatch_due()
     with session_scope() as session:
-        report.pruned = sweep_queries.prune_finished(session, timedelta(days=settings.retention_days))
-        outbox.prune_relayed(session, timedelta(days=settings.retention_days))
+        report.pruned = sweep_queries.prune_finished(session, timedelta(days=settings.runs.retention_days))
+        outbox.prune_relayed(session, timedelta(days=settings.runs.retention_days))
     if report.reaped or report.republished or report.pruned or report.broker_was_reset:
         log.info("maintenance sweep: %s", asdict(report))
     return report

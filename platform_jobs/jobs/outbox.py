@@ -45,7 +45,7 @@ def _load(path: str) -> Consumer:
 
 
 def consumers() -> list[Consumer]:
-    return [_load(path) for path in get_settings().outbox_consumers]
+    return [_load(path) for path in get_settings().runs.outbox_consumers]
 
 
 def lock_unrelayed(session: Session, limit: int) -> list[JobOutboxEvent]:

@@ -91,7 +91,7 @@ def build_job(request: JobRequest, now: datetime) -> new_rows.NewJob:
         queue=job_type.policy.queue,
         scheduled_at=scheduled_at,
         # A long wait never sits in Redis: the dispatcher publishes the job when it is due.
-        published=wait <= get_settings().max_broker_delay,
+        published=wait <= get_settings().broker.max_delay,
         workspace_id=_as_uuid(request.workspace_id, "workspace_id"),
         project_id=_as_uuid(request.project_id, "project_id"),
         created_by=dict(request.created_by) if request.created_by else None,
@@ -110,7 +110,9 @@ def publish(jobs: Sequence[new_rows.NewJob | Any], *, mark_failed: bool = True) 
     Jobs that failed are marked unpublished (in a transaction of their own) for the dispatcher, unless
     ``mark_failed`` is False: a caller that holds the rows locked rolls its own marking back instead
     (a second transaction would wait for that lock forever)."""
-    from platform_jobs.celery import app
+    from platform_jobs.factory import current_celery
+
+    app = current_celery()
 
     failed: list[uuid.UUID] = []
     now = datetime.now(UTC)
@@ -194,7 +196,7 @@ def enqueue_many(requests: Iterable[JobRequest]) -> list[str]:
             for job, records in zip(jobs, audit_records, strict=True):
                 audit.record(session, records, job.id)
     # A fast (asynchronous) commit: if Postgres crashed before flushing it, the message still carries
-    # the job, and the claim recreates the row from it (mirror.on_prerun).
+    # the job, and the claim recreates the row from it (lifecycle.RunLifecycle.on_prerun).
     elif len(jobs) == 1:
         execute_autocommit(lambda connection: _insert_once(connection, jobs))  # one statement, one round trip
     else:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from celery import shared_task
+from celery.local import Proxy
 
 from platform_jobs.errors import InvalidJob, JobCanceled, UnknownJobType
 from platform_jobs.jobs.authority import Access
@@ -49,15 +50,26 @@ _job_types: dict[str, JobType] = {}
 _by_task_name: dict[str, JobType] = {}
 
 
+def _task_of_current_app(task_name: str) -> Any:
+    from platform_jobs.factory import current_celery
+
+    return current_celery().tasks[task_name]
+
+
 def job_task(name: str, policy: JobPolicy | None = None) -> Callable[[Callable[..., Any]], Any]:
-    """Register ``fn`` as job type ``name`` and return its Celery task."""
+    """Register ``fn`` as job type ``name`` and return its Celery task.
+
+    The task is a shared task (every Celery app of the process gets it when it is finalized; nothing
+    is built at import). The object returned resolves to the task of the app that sends this process's
+    jobs (``factory.current_celery``), so ``task.delay()`` from any service publishes with our app and
+    its hooks even when another Celery app is Celery's current one."""
     policy = policy or JobPolicy()
 
     def decorator(fn: Callable[..., Any]) -> Any:
         from platform_jobs.jobs.task import JobTask
 
         task_name = TASK_NAME_PREFIX + name
-        task = shared_task(
+        shared_task(
             bind=True,
             base=JobTask,
             name=task_name,
@@ -73,7 +85,7 @@ def job_task(name: str, policy: JobPolicy | None = None) -> Callable[[Callable[.
         job_type = JobType(name=name, task_name=task_name, policy=policy)
         _job_types[name] = job_type
         _by_task_name[task_name] = job_type
-        return task
+        return Proxy(_task_of_current_app, args=(task_name,), __doc__=fn.__doc__)
 
     return decorator
 
@@ -83,10 +95,10 @@ _modules_loaded = False
 
 def _load_task_modules() -> None:
     global _modules_loaded
-    from platform_jobs.celery import app
+    from platform_jobs.factory import current_celery
 
     _modules_loaded = True
-    app.loader.import_default_modules()
+    current_celery().loader.import_default_modules()
 
 
 def get_job_type(name: str) -> JobType:

@@ -6,7 +6,8 @@ message only then (``acks_late``). So a child killed at any point leaves either 
 (Celery redelivers it and the claim takes the job over from the dead holder) or a written outcome;
 never an acked message with the job still ``running``.
 
-One background thread per worker process (started lazily, after fork):
+One :class:`RunTracker` per worker process (the run lifecycle creates it lazily, in the process that
+runs jobs, after fork), with one background thread:
 
 - extends the lease of every job this process runs and learns of cancel requests (every lease/3 s);
 - keeps outcome writes that failed (Postgres unreachable) and retries them until they land, so a
@@ -35,6 +36,7 @@ from sqlalchemy.orm import Session
 
 from platform_jobs.db import execute_autocommit, session_scope
 from platform_jobs.jobs import ledger
+from platform_jobs.jobs.context import RunContext
 from platform_jobs.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -48,33 +50,42 @@ LOG_BUFFER_LINES = 200
 
 
 @dataclass(frozen=True)
-class Run:
-    job_id: uuid.UUID
-    attempt: int
-    max_attempts: int
-    worker: str  # the claim owner, "host:pid"
-    project_id: uuid.UUID | None = None  # job events (webhooks) exist only for a project's jobs
-
-    @property
-    def ref(self) -> ledger.RunRef:
-        return ledger.RunRef(self.job_id, self.attempt, self.worker)
-
-
-@dataclass(frozen=True)
 class Outcome:
     write: Write  # the run-guarded compare-and-set (one statement), now or after an outage
     then: FollowUp | None = None  # run by the writer thread once the outcome is written
 
 
 def worker_name(pid: int | None = None) -> str:
+    """A claim owner: "host:pid" of the process that runs the job."""
     return f"{socket.gethostname()}:{pid or os.getpid()}"
+
+
+def is_dead_worker(worker: str | None) -> bool:
+    """True when ``worker`` ("host:pid") ran on this host and its process is gone."""
+    if not worker or ":" not in worker:
+        return False
+    host, _, pid_text = worker.rpartition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
 
 
 class RunTracker:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
-        self._runs: dict[uuid.UUID, Run] = {}
+        self._runs: dict[uuid.UUID, RunContext] = {}
         self._cancel_requested: set[uuid.UUID] = set()
         self._unwritten_logs: dict[uuid.UUID, list[str]] = {}
         self._outage_noted: set[uuid.UUID] = set()
@@ -87,7 +98,7 @@ class RunTracker:
 
     # -- runs ------------------------------------------------------------------------------------
 
-    def start(self, run: Run) -> None:
+    def start(self, run: RunContext) -> None:
         with self._lock:
             self._runs[run.job_id] = run
             self._cancel_requested.discard(run.job_id)
@@ -100,7 +111,7 @@ class RunTracker:
             self._outage_noted.discard(job_id)
             lines = self._unwritten_logs.pop(job_id, [])
         if lines:  # the run ended while the ledger was away: its lines are written when it is back
-            keep = get_settings().log_lines_per_job
+            keep = get_settings().runs.log_lines_per_job
 
             def write_lines(connection: Connection | Session) -> None:
                 for line in lines:
@@ -220,11 +231,11 @@ class RunTracker:
             runs = [run.ref for run in self._runs.values()]
         if runs:
             with session_scope(fast=True) as session:
-                canceled = ledger.extend_leases(session, runs, get_settings().lease_seconds)
+                canceled = ledger.extend_leases(session, runs, get_settings().runs.lease_seconds)
             self._cancel_requested.update(canceled)
 
     def _loop(self) -> None:
-        interval = max(0.2, get_settings().lease_seconds / 3)
+        interval = max(0.2, get_settings().runs.lease_seconds / 3)
         next_beat = time.monotonic() + interval
         while True:
             self._wake.wait(max(0.0, min(1.0, next_beat - time.monotonic())))
@@ -251,5 +262,3 @@ class RunTracker:
             self._thread_pid = os.getpid()
             self._thread.start()
 
-
-tracker = RunTracker()

@@ -15,50 +15,22 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from celery import Task
-from celery.exceptions import Ignore, Reject, Retry, TimeLimitExceeded
+from celery.exceptions import Ignore, Reject, Retry
 
 from platform_jobs.db import session_scope
 from platform_jobs.errors import JobCanceled
 from platform_jobs.jobs import ledger, new_rows
+from platform_jobs.jobs.context import RunContext, delivery_of, describe_error, run_context
+from platform_jobs.jobs.lifecycle import LIFECYCLE, RunLifecycle
 from platform_jobs.jobs.outages import describe_outage, is_outage
-from platform_jobs.jobs.runs import Outcome, Run, tracker
 from platform_jobs.settings import get_settings
 
 log = logging.getLogger(__name__)
 
-# Set on the task request by the prerun hook (platform_jobs.jobs.mirror).
-RUN_ATTR = "pj_run"
-CLAIM_FAILED_ATTR = "pj_claim_failed"
-DEFERRED_ATTR = "pj_deferred"
-# A run released after an outage waits this long before the dispatcher publishes it again.
-RELEASE_DELAY_SECONDS = 1.0
-
-
-def describe_error(exc: BaseException | None) -> str:
-    if exc is None:
-        return "unknown error"
-    if isinstance(exc, TimeLimitExceeded):
-        return f"timeout: hard time limit ({exc.args[0] if exc.args else '?'} s) exceeded"
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def current_run(request: Any) -> Run | None:
-    return getattr(request, RUN_ATTR, None)
-
-
-def release_after_outage(run: Run, exc: BaseException) -> None:
-    """The run ends because of our outage: hand the job back with its attempt returned (written now by
-    the postrun hook, or when the ledger answers; guarded by the run, so it never moves a job that
-    someone else has moved since)."""
-    reason = f"run interrupted by an outage ({describe_outage(exc)}); requeued, the attempt does not count"
-    log.warning("job %s attempt %s: %s", run.job_id, run.attempt, reason)
-    retry_at = datetime.now(UTC) + timedelta(seconds=RELEASE_DELAY_SECONDS)
-    ref = run.ref
-    tracker.record(Outcome(write=lambda connection: ledger.release_run(connection, ref, reason, retry_at)))
+__all__ = ["JobTask", "describe_error", "run_context"]
 
 
 class JobTask(Task):
@@ -70,16 +42,18 @@ class JobTask(Task):
     reject_on_worker_lost = True
     ignore_result = True  # the ledger is the result store
     typing = False  # payload validation happens at enqueue; a stale message must not crash the worker
+    lifecycle: ClassVar[RunLifecycle] = LIFECYCLE  # the receivers that claimed this run and write its end
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        run = current_run(self.request)
+        delivery = delivery_of(self.request)
+        run = delivery.run if delivery is not None else None
         if run is None:
-            if getattr(self.request, CLAIM_FAILED_ATTR, False):
+            if delivery is not None and delivery.claim_failed:
                 # The ledger was unreachable: give the message back rather than run unrecorded.
                 time.sleep(1.0)
                 raise Reject("ledger unavailable; message requeued", requeue=True)
             return None  # finished, canceled or running elsewhere: a duplicate delivery
-        tracker.start(run)
+        self.lifecycle.begin(run)
         try:
             return self.run(*args, **kwargs)
         except (Retry, Ignore, Reject):
@@ -87,13 +61,18 @@ class JobTask(Task):
         except Exception as exc:
             if not is_outage(exc):
                 raise
-            release_after_outage(run, exc)
+            self.lifecycle.release_after_outage(run, exc)
             # Acked without a failure or a retry: the released row is the job's only truth now.
             raise Ignore() from exc
         finally:
-            tracker.stop(run.job_id)
+            self.lifecycle.end(run)
 
     # -- helpers for job handlers -------------------------------------------------------------
+
+    @property
+    def run_context(self) -> RunContext | None:
+        """This run (attempt, max_attempts, project) when this delivery claimed the job; None otherwise."""
+        return run_context(self.request)
 
     @property
     def job_id(self) -> str:
@@ -102,18 +81,25 @@ class JobTask(Task):
     @property
     def attempt(self) -> int:
         """The ledger's attempt number of this run (1 for the first run)."""
-        run = current_run(self.request)
+        run = self.run_context
         return run.attempt if run is not None else 0
+
+    @property
+    def is_last_attempt(self) -> bool:
+        """True when no attempt follows this one (a failure now fails the job), and outside a claimed run."""
+        run = self.run_context
+        return run is None or run.is_last_attempt
 
     def progress(self, pct: int, step: str | None = None) -> None:
         """Report progress (0-100) and the current step; stops the job if it was canceled."""
-        run = current_run(self.request)
+        run = self.run_context
         if run is None:
             return
+        tracker = self.lifecycle.tracker
         pct = max(0, min(100, int(pct)))
         try:
             with session_scope(fast=True) as session:
-                stop = ledger.set_progress(session, run.ref, pct, step, get_settings().lease_seconds)
+                stop = ledger.set_progress(session, run.ref, pct, step, get_settings().runs.lease_seconds)
         except Exception as exc:
             if not is_outage(exc):
                 raise
@@ -128,22 +114,23 @@ class JobTask(Task):
 
     def log(self, line: str) -> None:
         """Append a line to the job's log (kept to the newest PJ_LOG_LINES_PER_JOB lines)."""
-        run = current_run(self.request)
+        run = self.run_context
         if run is None:
             return
-        tracker.keep_log(run.job_id, line)
+        self.lifecycle.tracker.keep_log(run.job_id, line)
         self._write_kept_logs(run)
         self.check_canceled()
 
-    def _write_kept_logs(self, run: Run) -> None:
+    def _write_kept_logs(self, run: RunContext) -> None:
         """Write this run's log lines not yet written (kept while the ledger was unreachable)."""
+        tracker = self.lifecycle.tracker
         lines = tracker.take_logs(run.job_id)
         if not lines:
             return
         try:
             with session_scope(fast=True) as session:
                 for line in lines:
-                    ledger.append_log(session, run.job_id, line, get_settings().log_lines_per_job)
+                    ledger.append_log(session, run.job_id, line, get_settings().runs.log_lines_per_job)
         except Exception as exc:
             tracker.give_back_logs(run.job_id, lines)
             if not is_outage(exc):
@@ -151,8 +138,8 @@ class JobTask(Task):
             tracker.note_outage(run.job_id, "progress and log lines", exc)
 
     def cancel_requested(self) -> bool:
-        run = current_run(self.request)
-        return run is not None and tracker.cancel_requested(run.job_id)
+        run = self.run_context
+        return run is not None and self.lifecycle.tracker.cancel_requested(run.job_id)
 
     def check_canceled(self) -> None:
         """Raise JobCanceled when someone canceled this job (the heartbeat learns it)."""
@@ -172,40 +159,46 @@ class JobTask(Task):
         max_retries: int | None = None,
         **options: Any,
     ) -> Any:
-        run = current_run(self.request)
-        if run is not None and exc is not None and is_outage(exc):
+        """Celery's retry, recorded in the ledger once (by the lifecycle) before any message leaves."""
+        delivery = delivery_of(self.request)
+        run = delivery.run if delivery is not None else None
+        if delivery is None or run is None:
+            return super().retry(args=args, kwargs=kwargs, exc=exc, throw=throw, eta=eta, countdown=countdown,
+                                 max_retries=max_retries, **options)
+        if exc is not None and is_outage(exc):
             raise exc  # not the job's error: JobTask.__call__ releases the run instead of retrying it
-        if run is not None:
-            # The ledger's attempts count every run (redeliveries too); Celery's retries only retries.
-            # Always the ledger's: Celery keeps ``override_max_retries`` on the task object (shared by
-            # every job of this type in the process) after a retry, and autoretry passes that stale
-            # value back as ``max_retries`` for the next job.
-            self.__dict__.pop("override_max_retries", None)
-            max_retries = self.request.retries + max(0, run.max_attempts - run.attempt)
+        # The ledger's attempts count every run (redeliveries too); Celery's retries only retries.
+        # Always the ledger's: Celery keeps ``override_max_retries`` on the task object (shared by
+        # every job of this type in the process) after a retry, and autoretry passes that stale
+        # value back as ``max_retries`` for the next job.
+        self.__dict__.pop("override_max_retries", None)
+        max_retries = self.request.retries + run.attempts_left
+        retries_left = self.request.retries + 1 <= max_retries
+        error = describe_error(exc)
         delay = countdown if countdown is not None else self.default_retry_delay
         if eta is not None:
             delay = (eta - datetime.now(UTC)).total_seconds()
-        if run is not None and delay is not None and delay > get_settings().max_broker_delay:
-            if max_retries is not None and self.request.retries + 1 > max_retries and exc is not None:
+        if delay is not None and delay > get_settings().broker.max_delay:
+            if not retries_left and exc is not None:
                 raise exc
-            # Too long to wait in Redis: the retry hook records scheduled_at; the dispatcher publishes it.
-            setattr(self.request, DEFERRED_ATTR, True)
+            # Too long to wait in Redis: recorded unpublished with its scheduled_at; the dispatcher
+            # publishes it when due.
             when = datetime.now(UTC) + timedelta(seconds=delay)
+            self.lifecycle.keep_retry(delivery, error, when)
             raise Retry(exc=exc, when=when)
-        if run is not None and (max_retries is None or self.request.retries + 1 <= max_retries):
+        if retries_left:
             # Record the retry before its message is published, so the next delivery finds the job
             # pending (not still running) and claims it.
             retry_at = eta or datetime.now(UTC) + timedelta(seconds=delay or 0)
             try:
-                with session_scope() as session:
-                    ledger.mark_retry(session, run.ref, describe_error(exc), retry_at, True)
+                self.lifecycle.write_retry(delivery, error, retry_at)
             except Exception as ledger_error:
                 if not is_outage(ledger_error):
                     raise
-                # The ledger is down: the retry hook keeps the write (run-guarded) until it lands, and
-                # the dispatcher publishes the job when it is due. Still the job's own retry.
+                # The ledger is down: the retry is kept (run-guarded) until it lands, and the
+                # dispatcher publishes the job when it is due. Still the job's own retry.
                 log.warning("job %s: retry not recorded now (%s); kept", run.job_id, describe_outage(ledger_error))
-                setattr(self.request, DEFERRED_ATTR, True)
+                self.lifecycle.keep_retry(delivery, error, retry_at, try_now=False)
                 raise Retry(exc=exc, when=retry_at) from None
         try:
             return super().retry(
@@ -213,8 +206,6 @@ class JobTask(Task):
                 max_retries=max_retries, **options,
             )
         except Reject as rejected:
-            if run is None:
-                raise
             # Celery could not publish the retry's message (broker unreachable) and would drop the
             # message and report a failure; the ledger already holds the retry, so leave the publishing
             # to the dispatcher and end this run quietly.

@@ -18,7 +18,6 @@ from sqlalchemy.engine import make_url
 from platform_jobs.db import get_engine
 from platform_jobs.errors import InsecureSecretKey
 from platform_jobs.health import database_problem
-from platform_jobs.jobs.runs import tracker
 from platform_jobs.settings import get_settings, require_secret_key
 
 log = logging.getLogger(__name__)
@@ -27,10 +26,9 @@ log = logging.getLogger(__name__)
 EXIT_DATABASE_UNUSABLE = 78
 
 
-@signals.worker_init.connect(weak=False, dispatch_uid="pj_check_database")
 def _refuse_without_ledger(**_: Any) -> None:
     """Refuse to start rather than report "ready" and requeue every message once a second, forever."""
-    url = get_settings().sqlalchemy_url
+    url = get_settings().database.sqlalchemy_url
     problem = database_problem(url)
     if problem is None:
         return
@@ -42,7 +40,6 @@ def _refuse_without_ledger(**_: Any) -> None:
     raise SystemExit(EXIT_DATABASE_UNUSABLE)
 
 
-@signals.worker_init.connect(weak=False, dispatch_uid="pj_worker_init")
 def _refuse_insecure_secret_key(**_: Any) -> None:
     # Jobs decrypt stored webhook secrets with a key derived from SECRET_KEY. Celery logs and
     # swallows an Exception raised by a receiver, so the worker is stopped with SystemExit.
@@ -53,17 +50,25 @@ def _refuse_insecure_secret_key(**_: Any) -> None:
         raise SystemExit(f"platform_jobs worker refuses to start: {exc}") from None
 
 
-@signals.worker_process_init.connect(weak=False, dispatch_uid="pj_process_init")
 def _fresh_connections(**_: Any) -> None:
     get_engine()  # a new engine in each pool process, never the parent's sockets
 
 
-@signals.worker_shutting_down.connect(weak=False, dispatch_uid="pj_shutting_down")
 def _log_shutdown(sig: str | None = None, how: str | None = None, **_: Any) -> None:
     log.info("worker shutting down (%s, %s): running jobs finish, reserved ones return to the queue", sig, how)
 
 
-@signals.worker_shutdown.connect(weak=False, dispatch_uid="pj_worker_shutdown")
-def _flush_outcomes(**_: Any) -> None:
-    if not tracker.flush():
-        log.error("some job outcomes could not be written before shutdown; the reaper will requeue them")
+# The outcomes a process still holds at shutdown are written by the run lifecycle's shutdown receivers
+# (platform_jobs.jobs.lifecycle: worker_process_shutdown, worker_shutdown).
+_HOOKS = (
+    (signals.worker_init, _refuse_without_ledger, "pj_check_database"),
+    (signals.worker_init, _refuse_insecure_secret_key, "pj_worker_init"),
+    (signals.worker_process_init, _fresh_connections, "pj_process_init"),
+    (signals.worker_shutting_down, _log_shutdown, "pj_shutting_down"),
+)
+
+
+def connect_worker_hooks() -> None:
+    """Connect the worker's start-up checks and shutdown log (``create_celery`` does; idempotent)."""
+    for signal, receiver, uid in _HOOKS:
+        signal.connect(receiver, weak=False, dispatch_uid=uid)

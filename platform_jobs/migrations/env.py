@@ -17,7 +17,7 @@ def include_name(name: str | None, type_: str, parent_names: object) -> bool:
 
 
 def run_migrations_online() -> None:
-    url = config.attributes.get("database_url") or get_settings().sqlalchemy_url
+    url = config.attributes.get("database_url") or get_settings().database.sqlalchemy_url
     engine = create_engine(url, poolclass=pool.NullPool)
     with engine.connect() as connection:
         connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))

@@ -39,6 +39,7 @@ class Job(Base):
         CheckConstraint("priority BETWEEN 0 AND 9", name="priority_range"),
         CheckConstraint("progress BETWEEN 0 AND 100", name="progress_range"),
         CheckConstraint("max_attempts >= 1", name="max_attempts_positive"),
+        CheckConstraint("waiting_for IN ('parents', 'slot', 'rate_limit')", name="waiting_for_known"),
         # Listing newest first, filtered by status (the API's and the page's main query).
         Index("ix_jobs_status_created", "status", text("created_at DESC"), text("id DESC")),
         Index("ix_jobs_created", text("created_at DESC"), text("id DESC")),
@@ -48,8 +49,11 @@ class Job(Base):
         Index(
             "ix_jobs_scheduled_due",
             "scheduled_at",
-            postgresql_where=text("status = 'pending' AND published_at IS NULL"),
+            postgresql_where=text("status = 'pending' AND published_at IS NULL AND waiting_for IS NULL"),
         ),
+        # Jobs held back by flow control (parents, a concurrency slot, a rate limit), oldest first.
+        Index("ix_jobs_waiting", "waiting_for", "created_at",
+              postgresql_where=text("status = 'pending' AND waiting_for IS NOT NULL")),
         Index("ix_jobs_pending_published", "published_at", postgresql_where=text("status = 'pending'")),
         Index("ix_jobs_running_lease", "lease_expires_at", postgresql_where=text("status = 'running'")),
         Index("ix_jobs_type_completed", "type", "completed_at", postgresql_where=text("status = 'completed'")),
@@ -85,6 +89,9 @@ class Job(Base):
     worker: Mapped[str | None] = mapped_column(String(255))
     cancel_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     log_seq: Mapped[int] = mapped_column(Integer, server_default="0")
+    # Flow control: why a pending job is held back in the ledger ('parents', 'slot', 'rate_limit');
+    # NULL when it may be published. A held job is never published by the dispatcher.
+    waiting_for: Mapped[str | None] = mapped_column(String(16))
 
 
 class JobLog(Base):

@@ -44,8 +44,8 @@ class Thresholds:
 
     @classmethod
     def from_settings(cls) -> Thresholds:
-        s = get_settings()
-        return cls(s.abuse_window_seconds, s.abuse_rate_factor, s.abuse_error_share, s.abuse_min_requests)
+        s = get_settings().abuse
+        return cls(s.window_seconds, s.rate_factor, s.error_share, s.min_requests)
 
 
 @dataclass(frozen=True)

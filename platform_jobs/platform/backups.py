@@ -172,7 +172,7 @@ def export_backup(project_id: uuid.UUID, *, job_id: uuid.UUID | None = None,
     with session_scope() as session:
         session.add(Backup(id=backup_id, project_id=project_id, workspace_id=target.workspace_id, job_id=job_id,
                            status="running", backend=backend.name, schema_name=target.schema_name, format=FORMAT))
-    staging = Path(tempfile.mkdtemp(prefix=f"pj-backup-{backup_id.hex[:8]}-", dir=settings.backup_staging_dir))
+    staging = Path(tempfile.mkdtemp(prefix=f"pj-backup-{backup_id.hex[:8]}-", dir=settings.backups.staging_dir))
     try:
         progress(5, "dumping")
         writer = dump_schema(target, staging, backend.part_bytes, should_stop)

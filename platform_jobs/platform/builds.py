@@ -64,7 +64,7 @@ def listed_actions(command: tuple[str, ...]) -> tuple[str, ...]:
 
 def allowed_actions() -> list[str]:
     """Actions a build job may run: the two defaults and whatever the configured builder lists."""
-    extra = [name for name in listed_actions(get_settings().builder_command) if name not in DEFAULT_ACTIONS]
+    extra = [name for name in listed_actions(get_settings().builds.builder_command) if name not in DEFAULT_ACTIONS]
     return [*DEFAULT_ACTIONS, *extra]
 
 
@@ -125,14 +125,15 @@ def build_argv(command: tuple[str, ...], action: str, builder_id: str, variables
 def run_build(task: JobTaskLike, action: str, builder_id: str, variables: Any) -> dict[str, Any]:
     """Run one builder action to its end; the exit code decides completed or failed."""
     settings = get_settings()
-    if not settings.builder_command:
+    if not settings.builds.builder_command:
         raise NotConfigured("build jobs cannot run: no builder is configured (set PJ_BUILDER_COMMAND on the worker)")
     validate_build({"action": action, "id": builder_id, "variables": variables})
-    argv = build_argv(settings.builder_command, action, builder_id, parse_variables(variables))
+    argv = build_argv(settings.builds.builder_command, action, builder_id, parse_variables(variables))
     task.progress(0, f"{action}: starting")
     task.log(f"$ {shlex.join(argv[:-1])} '<{len(argv[-1])} bytes of JSON>'")
     outcome = run_streaming(
-        task, argv, timeout=settings.build_timeout, label=f"builder {action} {builder_id}", parse_progress=parse_phase,
+        task, argv, timeout=settings.builds.build_timeout, label=f"builder {action} {builder_id}",
+        parse_progress=parse_phase,
     )
     check_exit(outcome, f"builder {action} {builder_id}")
     task.progress(100, "done")

@@ -92,7 +92,7 @@ def validate_deploy(payload: Mapping[str, Any]) -> None:
     if verb not in VERBS:
         raise InvalidJob(f"unknown deploy verb {verb!r}; allowed: {', '.join(VERBS)}")
     check_extra_args(verb, payload.get("extraArgs"))
-    resolve_compose_path(payload.get("composePath"), get_settings().deploy_root)
+    resolve_compose_path(payload.get("composePath"), get_settings().builds.deploy_root)
 
 
 def docker_argv(docker: str, compose_file: str, verb: str, extra_args: Sequence[str]) -> list[str]:
@@ -103,15 +103,16 @@ def run_deploy(task: JobTaskLike, verb: str, compose_path: str, extra_args: Sequ
     """Run one compose command; checks are repeated here since the files may have changed since enqueue."""
     settings = get_settings()
     validate_deploy({"verb": verb, "composePath": compose_path, "extraArgs": extra_args})
-    compose_file = resolve_compose_path(compose_path, settings.deploy_root)
-    docker = shutil.which(settings.docker_binary, path=child_env().get("PATH"))
+    compose_file = resolve_compose_path(compose_path, settings.builds.deploy_root)
+    docker = shutil.which(settings.builds.docker_binary, path=child_env().get("PATH"))
     if docker is None:
-        raise NotConfigured(f"deploy jobs cannot run: docker binary {settings.docker_binary!r} not found")
+        raise NotConfigured(f"deploy jobs cannot run: docker binary {settings.builds.docker_binary!r} not found")
     argv = docker_argv(docker, compose_file, verb, list(extra_args or []))
     task.progress(0, f"compose {verb}")
     task.log(f"$ {shlex.join(argv)}")
     outcome = run_streaming(
-        task, argv, timeout=settings.deploy_timeout, label=f"docker compose {verb}", cwd=os.path.dirname(compose_file),
+        task, argv, timeout=settings.builds.deploy_timeout, label=f"docker compose {verb}",
+        cwd=os.path.dirname(compose_file),
     )
     check_exit(outcome, f"docker compose {verb}")
     task.progress(100, "done")

@@ -85,7 +85,7 @@ def rotate(session: Session, project_id: uuid.UUID, role: str, now: datetime | N
            grace: timedelta | None = None) -> IssuedKey:
     """New version now; every older live version of this role expires after the grace period."""
     now = now or datetime.now(UTC)
-    grace = grace if grace is not None else timedelta(seconds=get_settings().key_grace_seconds)
+    grace = grace if grace is not None else timedelta(seconds=get_settings().tenants.key_grace_seconds)
     project = session.get(Project, project_id, with_for_update=True)  # serializes concurrent rotations
     if project is None:
         raise KeyOperationError(f"no project {project_id}")

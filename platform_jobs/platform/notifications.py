@@ -46,7 +46,7 @@ class SmtpConfig:
 
 
 def smtp_config() -> SmtpConfig | None:
-    s = get_settings()
+    s = get_settings().notifications
     if not (s.smtp_host and s.smtp_port and s.smtp_from):
         return None
     return SmtpConfig(s.smtp_host, s.smtp_port, s.smtp_from, s.smtp_user, s.smtp_password, s.smtp_starttls)

@@ -97,7 +97,7 @@ def find_tool(name: str, server: int, explicit: str | None = None) -> PgTool:
 
 
 def find_pg_dump(server: int) -> PgTool:
-    return find_tool("pg_dump", server, get_settings().pg_dump)
+    return find_tool("pg_dump", server, get_settings().backups.pg_dump)
 
 
 def find_pg_restore(server: int, pg_dump: PgTool | None = None) -> PgTool:

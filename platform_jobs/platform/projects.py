@@ -32,15 +32,12 @@ STEP_NAMES = tuple(name for name, _ in STEPS)
 
 # (progress, step, changed): changed is None when the step starts, then True/False when it is done.
 Reporter = Callable[[int, str, bool | None], None]
+# Called after each step's effect with the step's name (tests use it to interrupt a run there).
 FaultHook = Callable[[str], None]
 
 
 class ProjectError(PlatformJobsError):
     """The project request is invalid."""
-
-
-class InjectedFault(PlatformJobsError):
-    """A failure injected for testing (PJ_PROVISION_FAULT_STEP)."""
 
 
 def create_project(session: Session, *, workspace_id: uuid.UUID, name: str, slug: str, owner_email: str,

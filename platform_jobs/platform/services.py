@@ -29,9 +29,9 @@ class ServiceRegistrationFailed(Unavailable):
 def service_url(service: str) -> str | None:
     settings = get_settings()
     return {
-        "auth": settings.auth_service_url,
-        "realtime": settings.realtime_service_url,
-        "storage": settings.storage_service_url,
+        "auth": settings.tenants.auth_service_url,
+        "realtime": settings.tenants.realtime_service_url,
+        "storage": settings.tenants.storage_service_url,
     }[service]
 
 
@@ -40,7 +40,7 @@ def idempotency_key(project_id: uuid.UUID, service: str) -> str:
 
 
 def _post(url: str, project: Project, service: str) -> str:
-    timeout = get_settings().service_timeout
+    timeout = get_settings().tenants.service_timeout
     body: dict[str, Any] = {
         "project_id": str(project.id),
         "workspace_id": str(project.workspace_id),

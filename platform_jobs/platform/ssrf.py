@@ -122,8 +122,8 @@ def resolve_target(
 ) -> Target:
     """Check ``url`` and resolve it to one address to connect to. Raises DestinationRefused."""
     settings = get_settings()
-    allowlist = settings.webhook_allowlist if allowlist is None else allowlist
-    require_https = settings.webhook_require_https if require_https is None else require_https
+    allowlist = settings.webhooks.allowlist if allowlist is None else allowlist
+    require_https = settings.webhooks.require_https if require_https is None else require_https
     if not isinstance(url, str) or len(url) > 2000 or any(c in url for c in "\r\n\t "):
         raise DestinationRefused("the URL must be a string of at most 2000 characters without spaces")
     try:

@@ -105,14 +105,14 @@ class LocalStorage:
 def get_backend(name: str | None = None) -> StorageBackend:
     """The configured backend (PJ_BACKUP_BACKEND), or the one named (a backup's ``backend``)."""
     settings = get_settings()
-    name = (name or settings.backup_backend).lower()
+    name = (name or settings.backups.backend).lower()
     if name == "local":
-        return LocalStorage(settings.backup_dir)
+        return LocalStorage(settings.backups.dir)
     if name == "telegram":
         from platform_jobs.platform.telegram import TelegramStorage
 
-        if not settings.telegram_bot_token or not settings.telegram_chat_id:
+        if not settings.backups.telegram_bot_token or not settings.backups.telegram_chat_id:
             raise StorageError("the telegram backend needs PJ_TELEGRAM_BOT_TOKEN and PJ_TELEGRAM_CHAT_ID")
-        return TelegramStorage(settings.telegram_api_url, settings.telegram_bot_token,
-                               settings.telegram_chat_id, settings.telegram_part_bytes)
+        return TelegramStorage(settings.backups.telegram_api_url, settings.backups.telegram_bot_token,
+                               settings.backups.telegram_chat_id, settings.backups.telegram_part_bytes)
     raise StorageError(f"unknown backup backend {name!r} (expected local or telegram)")

@@ -18,7 +18,7 @@ CONNECT_TIMEOUT = 5
 
 def tenant_cluster_url() -> str:
     settings = get_settings()
-    return settings.tenant_database_url or settings.database_url
+    return settings.tenants.database_url or settings.database.url
 
 
 def conninfo(database: str | None = None, *, user: str | None = None, password: str | None = None,

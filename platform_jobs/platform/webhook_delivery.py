@@ -63,7 +63,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
         seconds = when.timestamp() - (now if now is not None else time.time())
-    return max(0.0, min(seconds, get_settings().webhook_max_retry_after))
+    return max(0.0, min(seconds, get_settings().webhooks.max_retry_after))
 
 
 def build_request(message: WebhookMessage, secrets_in_use: list[str]) -> tuple[bytes, dict[str, str]]:
@@ -106,7 +106,7 @@ def _notify_disabled(session: Session, endpoint: WebhookEndpoint, reason: str) -
 
 def _finish_failure(message_id: str, endpoint_id: uuid.UUID, *, gone: bool, error: str) -> None:
     """A message failed for good: count it against the endpoint, disable it when the count is reached."""
-    limit = get_settings().webhook_disable_after
+    limit = get_settings().webhooks.disable_after
     with session_scope() as session:
         session.execute(update(WebhookMessage).where(WebhookMessage.id == message_id).values(status="failed"))
         failures = session.execute(
@@ -170,8 +170,8 @@ def deliver_message(message_id: str, *, job_id: str | None = None, job_attempt: 
         _finish_failure(message_id, endpoint_id, gone=False, error=refused)
         return Delivery(Outcome.PERMANENT, error=refused)
 
-    result = webhook_http.post(target, body, headers, connect_timeout=settings.webhook_connect_timeout,
-                               total_timeout=settings.webhook_timeout)
+    result = webhook_http.post(target, body, headers, connect_timeout=settings.webhooks.connect_timeout,
+                               total_timeout=settings.webhooks.timeout)
     error: str | None = result.error
     if result.status is not None and not result.ok:
         location = result.headers.get("location")

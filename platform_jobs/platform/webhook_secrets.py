@@ -43,12 +43,12 @@ def _fernet(secret_key: str) -> Fernet:
 def encrypt_secret(secret: str) -> str:
     settings = get_settings()
     require_secret_key(settings)  # from any process: never store a secret under the public default key
-    return _fernet(settings.secret_key).encrypt(secret.encode()).decode()
+    return _fernet(settings.security.secret_key).encrypt(secret.encode()).decode()
 
 
 def decrypt_secret(token: str) -> str:
     try:
-        return _fernet(get_settings().secret_key).decrypt(token.encode()).decode()
+        return _fernet(get_settings().security.secret_key).decrypt(token.encode()).decode()
     except InvalidToken:
         raise SecretUnreadable() from None
 

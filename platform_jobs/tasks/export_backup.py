@@ -18,7 +18,7 @@ from platform_jobs.db import session_scope
 from platform_jobs.errors import InvalidJob, JobCanceled
 from platform_jobs.jobs.authority import Access, ResourceKind
 from platform_jobs.jobs.registry import JobPolicy, job_task
-from platform_jobs.jobs.task import JobTask, current_run
+from platform_jobs.jobs.task import JobTask
 from platform_jobs.models.tenants import Project
 from platform_jobs.platform.backups import BackupFailed, notify_failure
 from platform_jobs.platform.backups import export_backup as run_export
@@ -59,7 +59,6 @@ def export_backup(task: JobTask, project_id: str) -> dict[str, Any]:
     except JobCanceled:
         raise
     except Exception as exc:
-        run = current_run(task.request)
-        if not isinstance(exc, RETRYABLE) or run is None or task.attempt >= run.max_attempts:
+        if not isinstance(exc, RETRYABLE) or task.is_last_attempt:
             notify_failure(project, f"{type(exc).__name__}: {exc}")
         raise

@@ -13,9 +13,9 @@ from typing import Any
 from platform_jobs.errors import JobCanceled
 from platform_jobs.jobs.authority import Access, ResourceKind
 from platform_jobs.jobs.registry import JobPolicy, job_task
-from platform_jobs.jobs.task import JobTask, current_run
+from platform_jobs.jobs.task import JobTask
 from platform_jobs.models import ProjectStatus
-from platform_jobs.platform.projects import InjectedFault, ProjectError, mark, provision
+from platform_jobs.platform.projects import ProjectError, mark, provision
 from platform_jobs.settings import get_settings
 
 UUID_PATTERN = "^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$"
@@ -42,23 +42,18 @@ def provision_project(task: JobTask, project_id: str) -> dict[str, Any]:
         else:
             task.log(f"{step}: {'done' if changed else 'already done'}")
 
-    def fault(step: str) -> None:
-        if step == settings.provision_fault_step and task.attempt <= settings.provision_fault_attempts:
-            raise InjectedFault(f"injected failure after step {step} (attempt {task.attempt})")
-
     try:
-        report = provision(project_uuid, progress, fault)
+        report = provision(project_uuid, progress)
     except (JobCanceled, ProjectError):
         raise
     except Exception as exc:
-        run = current_run(task.request)
-        final = run is None or task.attempt >= run.max_attempts
+        final = task.is_last_attempt
         reason = f"attempt {task.attempt} failed: {type(exc).__name__}: {exc}"
         mark(project_uuid, ProjectStatus.FAILED if final else ProjectStatus.PROVISIONING, reason)
-        task.log(reason + ("" if final else f"; retrying in {settings.provision_retry_seconds} s"))
+        task.log(reason + ("" if final else f"; retrying in {settings.tenants.provision_retry_seconds} s"))
         if final:
             raise
-        raise task.retry(exc=exc, countdown=settings.provision_retry_seconds) from exc
+        raise task.retry(exc=exc, countdown=settings.tenants.provision_retry_seconds) from exc
     task.progress(100, "active")
     return {"project_id": project_id, "done": report.done, "skipped": report.skipped,
             "key_prefixes": report.key_prefixes}

@@ -93,7 +93,7 @@ class LedgerCollector(Collector):
         family = GaugeMetricFamily("platform_jobs_queue_depth", "Messages waiting in each broker queue",
                                    labels=["queue"])
         try:
-            client = redis.Redis.from_url(get_settings().redis_url, socket_timeout=2)
+            client = redis.Redis.from_url(get_settings().broker.redis_url, socket_timeout=2)
             try:
                 pipe = client.pipeline(transaction=False)
                 names = queue_names()

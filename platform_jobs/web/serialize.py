@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from platform_jobs.jobs.ledger import LogEntry
 from platform_jobs.jobs.queries import Estimate
-from platform_jobs.models import Job, JobLog
+from platform_jobs.models import Job
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -38,7 +39,7 @@ def job_summary(job: Job) -> dict[str, Any]:
     }
 
 
-def log_line(entry: JobLog) -> dict[str, Any]:
+def log_line(entry: LogEntry) -> dict[str, Any]:
     return {"seq": entry.seq, "at": _iso(entry.at), "line": entry.line}
 
 
@@ -53,7 +54,7 @@ def estimate(value: Estimate | None) -> dict[str, Any] | None:
     }
 
 
-def job_detail(job: Job, logs: list[JobLog], eta: Estimate | None) -> dict[str, Any]:
+def job_detail(job: Job, logs: list[LogEntry], eta: Estimate | None) -> dict[str, Any]:
     return {
         **job_summary(job),
         "payload": job.payload,

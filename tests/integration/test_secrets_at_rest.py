@@ -27,7 +27,7 @@ def test_control_plane_dump_contains_no_plaintext_secret() -> None:
                                             event_types=["job.completed"])
         secret = endpoint.secret
 
-    dbname, dump_env = pg_tools.libpq_args(get_settings().database_url)
+    dbname, dump_env = pg_tools.libpq_args(get_settings().database.url)
     tool = pg_tools.find_pg_dump(pg_tools.server_major(dbname))
     dump = subprocess.run([tool.path, "--data-only", "-n", "control_plane", "--dbname", dbname],
                           capture_output=True, env=dump_env, check=True).stdout.decode()

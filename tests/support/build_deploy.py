@@ -14,17 +14,17 @@ from sqlalchemy import func, select
 from platform_jobs.db import session_scope
 from platform_jobs.jobs import ledger
 from platform_jobs.models import Job
-from platform_jobs.settings import get_settings
+from platform_jobs.settings import Settings, install_settings
 from tests.support.build_tools import Tools, make_tools, worker_env
 from tests.support.stack import CeleryProcess, Stack
 
 
 @contextmanager
 def environment(values: dict[str, str]) -> Iterator[None]:
-    """Set env vars in this (the enqueuing) process; settings are cached, so clear them both ways."""
+    """Set env vars in this (the enqueuing) process and rebuild its settings from them, both ways."""
     saved = {name: os.environ.get(name) for name in values}
     os.environ.update(values)
-    get_settings.cache_clear()
+    install_settings(Settings.from_environ())
     try:
         yield
     finally:
@@ -33,7 +33,7 @@ def environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-        get_settings.cache_clear()
+        install_settings(Settings.from_environ())
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,9 @@ from platform_jobs.db import session_scope
 from platform_jobs.jobs.authority import Access
 from platform_jobs.jobs.registry import JobPolicy, job_task
 from platform_jobs.jobs.task import JobTask
+from tests.support import provision_faults
+
+provision_faults.install()  # PJ_TEST_PROVISION_FAULT_* make provision_project fail in test workers
 
 
 def effects_dir() -> Path:

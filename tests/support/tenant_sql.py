@@ -17,6 +17,6 @@ def connect_as(project: Project, database: str | None = None) -> psycopg.Connect
 def control_plane_database() -> str:
     from sqlalchemy.engine import make_url
 
-    name = make_url(get_settings().database_url).database
+    name = make_url(get_settings().database.url).database
     assert name
     return name

@@ -8,6 +8,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from platform_jobs.settings import get_settings
 from platform_jobs.web import create_app
 from tests.support.web import LiveServer, World, make_world
 
@@ -15,7 +16,7 @@ from tests.support.web import LiveServer, World, make_world
 def build_app(**overrides: object) -> Flask:
     config = {"TESTING": True, "LOGIN_RATE_LIMIT": "5 per minute"}
     config.update(overrides)
-    return create_app(config)
+    return create_app(get_settings(), config)
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ exactly the variables a test names."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -14,10 +13,7 @@ import pytest
 import redis
 from pytest_socket import disable_socket, enable_socket
 
-from platform_jobs.settings import Settings, get_settings
-
-# The variables of ours that are not PJ_*.
-OUR_VARIABLES = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")
+from platform_jobs.settings import Settings, install_settings
 
 
 @pytest.fixture(autouse=True)
@@ -40,24 +36,15 @@ def fake_redis(monkeypatch: pytest.MonkeyPatch) -> fakeredis.FakeServer:
     return server
 
 
-def _forget_settings() -> None:
-    getattr(get_settings, "cache_clear", lambda: None)()
-
-
 @pytest.fixture
-def settings_from(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Settings]]:
-    """The settings a process gets when exactly these variables of ours are set (and they stay set for
-    the rest of the test, for code that reads the settings itself)."""
+def settings_from() -> Iterator[Callable[..., Settings]]:
+    """The settings of exactly these variables (nothing else of the environment), installed as this
+    process's for the rest of the test: the code under test reads them with ``get_settings()``."""
 
-    def read(**values: str) -> Settings:
-        for name in list(os.environ):
-            if name.startswith("PJ_") or name in OUR_VARIABLES:
-                monkeypatch.delenv(name)
-        for name, value in values.items():
-            monkeypatch.setenv(name, value)
-        _forget_settings()
-        return get_settings()
+    def install(**values: str) -> Settings:
+        settings = Settings.from_environ(values)
+        install_settings(settings)
+        return settings
 
-    yield read
-    monkeypatch.undo()
-    _forget_settings()
+    yield install
+    install_settings(Settings.from_environ())

@@ -11,8 +11,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError, ProgrammingError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from platform_jobs.jobs.context import describe_error
 from platform_jobs.jobs.outages import describe_outage, is_outage
-from platform_jobs.jobs.task import describe_error
 
 
 class DriverError(Exception):

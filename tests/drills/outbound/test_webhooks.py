@@ -232,7 +232,7 @@ def test_secrets_are_encrypted_at_rest(project: TenantProject, receiver: Receive
     with session_scope() as session:
         assert webhooks.signing_secrets(session.get(WebhookEndpoint, endpoint_id))[1] == secret
     # A plain SQL dump of the table holds no usable secret.
-    dbname, dump_env = pg_tools.libpq_args(get_settings().database_url)
+    dbname, dump_env = pg_tools.libpq_args(get_settings().database.url)
     tool = pg_tools.find_pg_dump(pg_tools.server_major(dbname))
     dump = subprocess.run([tool.path, "--data-only", "-t", "control_plane.webhook_endpoints", "--dbname", dbname],
                           capture_output=True, env=dump_env, check=True).stdout.decode()

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from platform_jobs.settings import get_settings
 from platform_jobs.web import create_app
 from tests.support.jobs import job_row, wait_status
 from tests.support.web import bearer, make_world
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.slow
 def test_enqueue_with_redis_down_answers_fast_and_is_published_once_when_redis_returns(stack, services) -> None:
     if services.redis is None:
         pytest.skip("the outage drill needs the embedded Redis")
-    client = create_app({"TESTING": True}).test_client()
+    client = create_app(get_settings(), {"TESTING": True}).test_client()
     token = make_world().token_operator
     services.redis.stop()
     try:

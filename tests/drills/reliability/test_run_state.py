@@ -16,9 +16,10 @@ from sqlalchemy import func, select, text, update
 from platform_jobs.celery import app
 from platform_jobs.db import session_scope
 from platform_jobs.errors import JobCanceled
-from platform_jobs.jobs import ledger, mirror, sweep_queries
+from platform_jobs.jobs import ledger, sweep_queries
+from platform_jobs.jobs.context import DELIVERY_ATTR, Delivery, run_context
+from platform_jobs.jobs.lifecycle import LIFECYCLE as lifecycle
 from platform_jobs.jobs.queue import cancel_job, enqueue_job, retry_job
-from platform_jobs.jobs.runs import tracker
 from platform_jobs.models import Job, JobLog
 from platform_jobs.settings import get_settings
 from tests.support.jobs import job_row, wait_status
@@ -105,34 +106,38 @@ class _Sender:
 def _claim(job_id: str) -> SimpleNamespace:
     sender = _Sender()
     sender.request = SimpleNamespace(id=job_id)
-    mirror.on_prerun(sender=sender, task_id=job_id, task=sender, args=(), kwargs={})
-    assert sender.request.pj_run is not None, "the claim must succeed"
+    lifecycle.on_prerun(sender=sender, task_id=job_id, task=sender, args=(), kwargs={})
+    assert run_context(sender.request) is not None, "the claim must succeed"
     return sender.request
 
 
 def _late_outcomes(request: SimpleNamespace, job_id: str) -> None:
-    """Everything an old run may still deliver: success, failure, retry (each through its hook)."""
+    """Everything an old run may still deliver: success, failure, retry (each through its hook, each as
+    a delivery of the old run that has written nothing yet, so every write reaches the ledger's guard)."""
     for deliver in (
-        lambda sender: mirror.on_success(sender=sender, result={"late": True}),
-        lambda sender: mirror.on_failure(sender=sender, task_id=job_id, exception=RuntimeError("late")),
-        lambda sender: mirror.on_retry(sender=sender, request=request, reason=Retry(exc=RuntimeError("x"), when=1)),
+        lambda sender: lifecycle.on_success(sender=sender, result={"late": True}),
+        lambda sender: lifecycle.on_failure(sender=sender, task_id=job_id, exception=RuntimeError("late")),
+        lambda sender: lifecycle.on_retry(sender=sender, request=sender.request,
+                                          reason=Retry(exc=RuntimeError("x"), when=1)),
     ):
         sender = _Sender()
-        sender.request = request
+        sender.request = SimpleNamespace(id=job_id, **{DELIVERY_ATTR: Delivery(run=run_context(request))})
         deliver(sender)
-        mirror.on_postrun(sender=sender)
+        lifecycle.on_postrun(sender=sender)
 
 
 def _late_progress_and_heartbeat(request: SimpleNamespace, job_id: str) -> None:
-    record_task.push_request(id=job_id, pj_run=request.pj_run)
+    run = run_context(request)
+    assert run is not None
+    record_task.push_request(id=job_id, **{DELIVERY_ATTR: getattr(request, DELIVERY_ATTR)})
     try:
         with pytest.raises(JobCanceled):  # the run learns it is no longer the job's run, and stops
             record_task.progress(99, "late")
     finally:
         record_task.pop_request()
-        tracker.stop(request.pj_run.job_id)
+        lifecycle.end(run)
     with session_scope() as session:
-        ledger.extend_leases(session, [request.pj_run.ref], 3600)
+        ledger.extend_leases(session, [run.ref], 3600)
 
 
 def _snapshot(job_id: str) -> tuple:
@@ -149,7 +154,7 @@ def _reap(job_id: str) -> None:
 
     def reaped() -> bool:  # not within a lease of a Postgres start (an earlier drill may have restarted it)
         with session_scope() as session:
-            sweep_queries.reap_expired_leases(session, get_settings().lease_seconds)
+            sweep_queries.reap_expired_leases(session, get_settings().runs.lease_seconds)
         return job_row(job_id).status.value == "pending"
 
     wait_for(reaped, 10, 0.2, "the reaper to requeue the job")
@@ -170,7 +175,7 @@ def test_late_writes_of_a_reaped_or_reclaimed_run_never_move_the_row(services) -
         _late_outcomes(old, job_id)
     finally:
         postgres.resume()
-    assert tracker.flush(), "the kept writes must have been written (and changed nothing)"
+    assert lifecycle.tracker.flush(), "the kept writes must have been written (and changed nothing)"
     assert _snapshot(job_id) == requeued
     _late_outcomes(old, job_id)
     _late_progress_and_heartbeat(old, job_id)

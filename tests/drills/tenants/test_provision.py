@@ -15,9 +15,10 @@ from platform_jobs.jobs.queue import enqueue_job
 from platform_jobs.models import ApiKey, ProjectStatus, ServiceRegistration
 from platform_jobs.platform import tenant_db
 from platform_jobs.platform.keys import verify_key
-from platform_jobs.platform.projects import STEP_NAMES, InjectedFault, provision
+from platform_jobs.platform.projects import STEP_NAMES, provision
 from platform_jobs.platform.services import ServiceRegistrationFailed
 from tests.support.jobs import wait_status
+from tests.support.provision_faults import InjectedFault
 from tests.support.tenant_sql import connect_as, control_plane_database
 from tests.support.tenants import load_project, new_project
 

@@ -15,8 +15,8 @@ from tests.support.tenants import load_project, new_project
 def test_failed_attempt_waits_in_the_ledger_then_the_retry_completes(stack, workspace, env) -> None:
     # The retry interval (4 s) is longer than PJ_MAX_BROKER_DELAY (3 s in tests): like the real
     # 5 minutes, it waits in jobs.scheduled_at and the dispatcher (beat's sweep) publishes it.
-    worker_env = env(PJ_PROVISION_FAULT_STEP="role", PJ_PROVISION_RETRY_SECONDS="4")
-    assert get_settings().provision_retry_seconds > get_settings().max_broker_delay
+    worker_env = env(PJ_TEST_PROVISION_FAULT_STEP="role", PJ_PROVISION_RETRY_SECONDS="4")
+    assert get_settings().tenants.provision_retry_seconds > get_settings().broker.max_delay
     project_id = new_project(workspace)
     stack.worker(queues="tenants,maintenance", env=worker_env)
     stack.beat(env=worker_env)
@@ -43,12 +43,12 @@ def test_failed_attempt_waits_in_the_ledger_then_the_retry_completes(stack, work
     assert load_project(project_id).status is ProjectStatus.ACTIVE
 
     # Beat (RedBeat) also holds the hourly usage check.
-    client = redis.Redis.from_url(get_settings().redis_url)
+    client = redis.Redis.from_url(get_settings().broker.redis_url)
     assert any(key.endswith(b"check-usage-limits") for key in client.keys("platform_jobs:redbeat*"))
 
 
 def test_three_failed_attempts_mark_the_project_failed(stack, workspace, env) -> None:
-    worker_env = env(PJ_PROVISION_FAULT_STEP="schema", PJ_PROVISION_FAULT_ATTEMPTS="3",
+    worker_env = env(PJ_TEST_PROVISION_FAULT_STEP="schema", PJ_TEST_PROVISION_FAULT_ATTEMPTS="3",
                      PJ_PROVISION_RETRY_SECONDS="1")
     project_id = new_project(workspace)
     stack.worker(queues="tenants", env=worker_env)

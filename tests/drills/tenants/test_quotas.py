@@ -17,6 +17,7 @@ from platform_jobs.models import Job, Project, ProjectStatus, Suspension
 from platform_jobs.platform import tenant_db
 from platform_jobs.platform.keys import verify_key
 from platform_jobs.platform.quotas import check_usage_limits
+from platform_jobs.settings import get_settings
 from platform_jobs.tasks.check_usage_limits import check_usage_limits as check_task
 from tests.support.jobs import wait_status
 from tests.support.stack import wait_for
@@ -107,7 +108,7 @@ def test_database_size_from_postgres_over_the_hard_cap_suspends(provisioned) -> 
 
 
 def test_check_usage_limits_runs_hourly_from_beat_and_by_hand(stack, provisioned) -> None:
-    entry = celery_config.beat_schedule["check-usage-limits"]
+    entry = celery_config.beat_schedule(get_settings())["check-usage-limits"]
     assert entry["task"] == "platform_jobs.check_usage_limits"
     assert entry["schedule"] == crontab(minute=0)
 

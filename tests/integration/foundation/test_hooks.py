@@ -13,7 +13,8 @@ from types import SimpleNamespace
 import pytest
 from celery.exceptions import Retry
 
-from platform_jobs.jobs import mirror
+from platform_jobs.jobs.context import run_context
+from platform_jobs.jobs.lifecycle import LIFECYCLE as lifecycle
 from platform_jobs.jobs.queue import enqueue_job
 from tests.support.jobs import job_row
 
@@ -34,23 +35,23 @@ def _new_job() -> tuple[str, FakeTask]:
 
 def _prerun(task: FakeTask, job_id: str) -> None:
     task.request = SimpleNamespace(id=job_id)
-    mirror.on_prerun(sender=task, task_id=job_id, task=task, args=(), kwargs={})
+    lifecycle.on_prerun(sender=task, task_id=job_id, task=task, args=(), kwargs={})
 
 
 def _retry(task: FakeTask, request: SimpleNamespace) -> None:
-    mirror.on_retry(sender=task, request=request, reason=Retry(exc=RuntimeError("boom"), when=1))
+    lifecycle.on_retry(sender=task, request=request, reason=Retry(exc=RuntimeError("boom"), when=1))
 
 
 def _success(task: FakeTask, request: SimpleNamespace) -> None:
     task.request = request
-    mirror.on_success(sender=task, result={"ok": True})
-    mirror.on_postrun(sender=task)  # writes the run's outcome, as before Celery reports the run
+    lifecycle.on_success(sender=task, result={"ok": True})
+    lifecycle.on_postrun(sender=task)  # writes the run's outcome, as before Celery reports the run
 
 
 def _failure(task: FakeTask, request: SimpleNamespace, job_id: str) -> None:
     task.request = request
-    mirror.on_failure(sender=task, task_id=job_id, exception=RuntimeError("bad"))
-    mirror.on_postrun(sender=task)
+    lifecycle.on_failure(sender=task, task_id=job_id, exception=RuntimeError("bad"))
+    lifecycle.on_postrun(sender=task)
 
 
 def test_duplicated_success_and_late_prerun_do_not_move_a_completed_job_back() -> None:
@@ -60,7 +61,7 @@ def test_duplicated_success_and_late_prerun_do_not_move_a_completed_job_back() -
     _success(task, first_run)
     _success(task, first_run)
     _prerun(task, job_id)  # a redelivery of the finished job
-    assert task.request.pj_run is None  # the claim refused it: it would not run
+    assert run_context(task.request) is None  # the claim refused it: it would not run
     _failure(task, first_run, job_id)  # a late failure of the same run
     job = job_row(job_id)
     assert (job.status.value, job.attempts, job.result) == ("completed", 1, {"ok": True})
@@ -87,7 +88,7 @@ def test_revoked_never_overrides_a_finished_job() -> None:
     job_id, task = _new_job()
     _prerun(task, job_id)
     _failure(task, task.request, job_id)
-    mirror.on_revoked(sender=task, request=SimpleNamespace(id=job_id, task_name=task.name), terminated=False)
+    lifecycle.on_revoked(sender=task, request=SimpleNamespace(id=job_id, task_name=task.name), terminated=False)
     assert job_row(job_id).status.value == "failed"
 
 
@@ -111,7 +112,7 @@ def test_every_order_of_outcome_signals_keeps_the_first_outcome(order: tuple[str
         elif event == "retry":
             _retry(task, run)
         else:
-            mirror.on_revoked(sender=task, request=SimpleNamespace(id=job_id, task_name=task.name))
+            lifecycle.on_revoked(sender=task, request=SimpleNamespace(id=job_id, task_name=task.name))
         if event == "revoked" and event == order[0]:
             assert job_row(job_id).status.value == "running"
         if event == first:
@@ -122,6 +123,6 @@ def test_every_order_of_outcome_signals_keeps_the_first_outcome(order: tuple[str
 def test_hook_errors_are_logged_not_raised() -> None:
     task = FakeTask("platform_jobs.test_record")
     task.request = SimpleNamespace(id="not-a-uuid")
-    mirror.on_prerun(sender=task, task_id="not-a-uuid", task=task, args=(), kwargs={})
-    mirror.on_failure(sender=task, task_id="not-a-uuid", exception=RuntimeError("x"))
+    lifecycle.on_prerun(sender=task, task_id="not-a-uuid", task=task, args=(), kwargs={})
+    lifecycle.on_failure(sender=task, task_id="not-a-uuid", exception=RuntimeError("x"))
     uuid.UUID(int=0)  # reached: nothing propagated

@@ -49,7 +49,7 @@ def test_jobs_by_type_and_status_retries_and_durations(client: FlaskClient, worl
 
 
 def test_queue_depth_counts_every_priority_list(client: FlaskClient, world: World) -> None:
-    client_redis = redis.Redis.from_url(get_settings().redis_url)
+    client_redis = redis.Redis.from_url(get_settings().broker.redis_url)
     lists = [priority_list("backups", level) for level in range(10)]
     client_redis.delete(*lists)
     # Celery's Redis transport keeps priority p of queue q in the list "q" (p = 0) or q + sep + p.

@@ -13,6 +13,7 @@ from typing import Any
 import requests
 
 from platform_jobs.db import session_scope
+from platform_jobs.settings import get_settings
 from platform_jobs.web import create_app, users
 from tests.support.web import LiveServer
 
@@ -40,7 +41,7 @@ def _cancel_jobs_created_by(token: str) -> int:
 
 
 def test_document_lists_every_api_route_and_method() -> None:
-    app = create_app({"TESTING": True})
+    app = create_app(get_settings(), {"TESTING": True})
     token = _operator_token()
     spec = app.test_client().get("/api/openapi.json", headers={"Authorization": f"Bearer {token}"}).json
     assert spec["openapi"].startswith("3.")

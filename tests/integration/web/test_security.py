@@ -23,7 +23,7 @@ from platform_jobs.db import session_scope
 from platform_jobs.errors import InsecureSecretKey, InvalidJob
 from platform_jobs.jobs.queue import enqueue_job
 from platform_jobs.jobs.states import JobStatus
-from platform_jobs.settings import INSECURE_SECRET_KEY
+from platform_jobs.settings import INSECURE_SECRET_KEY, get_settings
 from platform_jobs.web import create_app, users
 from platform_jobs.web.security_headers import CONTENT_SECURITY_POLICY
 from tests.support.stack import PROJECT_ROOT
@@ -202,7 +202,7 @@ def _count_hashes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def test_unknown_email_and_wrong_password_cost_the_same(monkeypatch: pytest.MonkeyPatch, world: World) -> None:
     known, unknown = world.member_a.email, f"nobody-{world.tag}@example.com"
-    create_app({"TESTING": True})  # the app computes the stand-in hash once, at start
+    create_app(get_settings(), {"TESTING": True})  # the app computes the stand-in hash once, at start
     calls = _count_hashes(monkeypatch)
     with session_scope() as session:
         assert users.authenticate(session, known, "wrong password") is None
@@ -279,7 +279,7 @@ def test_every_response_has_the_security_headers(client: FlaskClient, path: str)
 
 def test_hsts_when_cookies_are_secure(env: Any) -> None:
     env(PJ_SECURE_COOKIES="1")
-    response = create_app({"TESTING": True}).test_client().get("/login")
+    response = create_app(get_settings(), {"TESTING": True}).test_client().get("/login")
     assert response.headers["Strict-Transport-Security"].startswith("max-age=31536000")
 
 
@@ -295,9 +295,9 @@ def test_create_app_refuses_a_missing_default_or_short_secret_key(env: Any, monk
     else:
         env(SECRET_KEY=key)
     with pytest.raises(InsecureSecretKey, match="at least 32 characters"):
-        create_app({"TESTING": True})
+        create_app(get_settings(), {"TESTING": True})
     env(PJ_ALLOW_INSECURE_SECRET="1")  # what ``platform-jobs dev`` sets
-    assert create_app({"TESTING": True}) is not None
+    assert create_app(get_settings(), {"TESTING": True}) is not None
 
 
 def test_a_worker_without_secret_key_exits_with_the_reason() -> None:

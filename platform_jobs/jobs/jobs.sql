@@ -1,0 +1,272 @@
+-- Every statement platform_jobs runs on control_plane.jobs and control_plane.job_logs to create, move,
+-- lock, heartbeat or delete a job: one named block each, loaded once by platform_jobs/jobs/statements.py
+-- and run as plain SQL that psycopg prepares (the hot path builds nothing per call).
+--
+-- A block starts with "-- name: <name>", then its header comments:
+--   "-- moves: <from>[|<from>...] -> <to>[|<to>...]"  the status transitions it makes (checked against
+--                                                    states.ALLOWED_TRANSITIONS when loaded);
+--   "-- creates: <status>[|<status>...]"            an insert, and the statuses its rows start in;
+--   "-- moves: none"                                 a statement that changes no status.
+-- Every transition is a compare-and-set: its WHERE names the status it moves from, and every write of
+-- a run names the run itself (id, attempts, worker), so a late or duplicated write changes nothing.
+-- Parameters are psycopg's %(name)s. The web's read model (listing, counts) is in queries.py.
+
+-- name: insert_job
+-- creates: pending
+-- The single enqueue (enqueue_job): one prepared statement.
+INSERT INTO control_plane.jobs (id, type, payload, status, max_attempts, priority, queue, scheduled_at,
+                                published_at, workspace_id, project_id, created_by)
+VALUES (%(id)s, %(type)s, %(payload)s, 'pending', %(max_attempts)s, %(priority)s, %(queue)s,
+        %(scheduled_at)s, %(published_at)s, %(workspace_id)s, %(project_id)s, %(created_by)s)
+
+-- name: insert_jobs
+-- creates: pending
+-- Many rows in one statement and one round trip (enqueue_many, webhook fan-out): one array per column.
+INSERT INTO control_plane.jobs (id, type, payload, status, max_attempts, priority, queue, scheduled_at,
+                                published_at, workspace_id, project_id, created_by)
+SELECT id, type, payload, 'pending', max_attempts, priority, queue, scheduled_at, published_at,
+       workspace_id, project_id, created_by
+FROM unnest(%(ids)s::uuid[], %(types)s::text[], %(payloads)s::jsonb[], %(max_attempts)s::int[],
+            %(priorities)s::smallint[], %(queues)s::text[], %(scheduled_ats)s::timestamptz[],
+            %(published_ats)s::timestamptz[], %(workspace_ids)s::uuid[], %(project_ids)s::uuid[],
+            %(created_bys)s::jsonb[])
+     AS new (id, type, payload, max_attempts, priority, queue, scheduled_at, published_at, workspace_id,
+             project_id, created_by)
+
+-- name: count_jobs
+-- moves: none
+SELECT count(*) FROM control_plane.jobs WHERE id = ANY(%(ids)s::uuid[])
+
+-- name: record_external_publish
+-- creates: pending|failed
+-- The row of a message another service published with a plain Celery client; a no-op when it exists.
+-- An invalid payload (%(invalid)s is the reason) makes a row that is failed at once.
+INSERT INTO control_plane.jobs (id, type, payload, status, max_attempts, priority, queue, scheduled_at,
+                                published_at, last_error, completed_at)
+VALUES (%(id)s, %(type)s, %(payload)s,
+        CASE WHEN %(invalid)s::text IS NULL THEN 'pending' ELSE 'failed' END::control_plane.job_status,
+        %(max_attempts)s, %(priority)s, %(queue)s, %(scheduled_at)s, now(), %(invalid)s::text,
+        CASE WHEN %(invalid)s::text IS NULL THEN NULL ELSE now() END)
+ON CONFLICT (id) DO NOTHING
+
+-- name: mark_published
+-- moves: none
+UPDATE control_plane.jobs SET published_at = now()
+WHERE id = ANY(%(ids)s::uuid[]) AND status = 'pending'
+
+-- name: mark_unpublished
+-- moves: none
+UPDATE control_plane.jobs SET published_at = NULL
+WHERE id = ANY(%(ids)s::uuid[]) AND status = 'pending'
+
+-- name: claim
+-- moves: pending -> running
+-- The hot path of every run: a pending job with attempts left becomes this worker's.
+UPDATE control_plane.jobs
+SET status = 'running', attempts = attempts + 1, started_at = now(), updated_at = now(),
+    lease_expires_at = now() + make_interval(secs => %(lease)s), worker = %(worker)s
+WHERE id = %(id)s AND status = 'pending' AND cancel_requested_at IS NULL AND attempts < max_attempts
+RETURNING attempts, max_attempts, project_id
+
+-- name: lock_for_claim
+-- moves: none
+-- The claim's slow path: the row, locked, with whether its lease lapsed (not within one lease of a
+-- Postgres start: every lease lapses during our own outage, and their workers still run them).
+SELECT status, attempts, max_attempts, worker, cancel_requested_at,
+       (lease_expires_at < now()
+        AND pg_postmaster_start_time() < now() - make_interval(secs => %(lease)s)) AS lease_expired
+FROM control_plane.jobs WHERE id = %(id)s
+FOR UPDATE
+
+-- name: take_over
+-- moves: pending|running -> running
+-- Under the slow path's lock: a new run of a job that is pending, or whose worker was lost.
+UPDATE control_plane.jobs
+SET status = 'running', attempts = attempts + 1, started_at = now(), updated_at = now(),
+    lease_expires_at = now() + make_interval(secs => %(lease)s), worker = %(worker)s,
+    last_error = coalesce(%(lost)s::text, last_error)
+WHERE id = %(id)s AND status IN ('pending', 'running') AND cancel_requested_at IS NULL
+  AND attempts < max_attempts
+RETURNING attempts, max_attempts, project_id
+
+-- name: cancel_unclaimed
+-- moves: pending|running -> canceled
+-- Under the slow path's lock: a cancel was requested before this delivery could run the job.
+UPDATE control_plane.jobs
+SET status = 'canceled', completed_at = now(), updated_at = now(), lease_expires_at = NULL,
+    last_error = %(reason)s
+WHERE id = %(id)s AND status IN ('pending', 'running') AND cancel_requested_at IS NOT NULL
+
+-- name: fail_exhausted
+-- moves: pending|running -> failed
+-- Under the slow path's lock: no attempts left (a poison job redelivered, a lost worker's last attempt).
+UPDATE control_plane.jobs
+SET status = 'failed', completed_at = now(), updated_at = now(), lease_expires_at = NULL,
+    last_error = %(reason)s
+WHERE id = %(id)s AND status IN ('pending', 'running') AND attempts >= max_attempts
+
+-- name: end_run
+-- moves: running -> completed|failed|canceled
+-- A run's outcome, now or late (after an outage): only while that run still holds the job.
+UPDATE control_plane.jobs
+SET status = %(status)s::control_plane.job_status, completed_at = now(), updated_at = now(),
+    lease_expires_at = NULL, last_error = %(error)s,
+    result = CASE WHEN %(completed)s THEN %(result)s ELSE result END,
+    progress = CASE WHEN %(completed)s THEN 100 ELSE progress END
+WHERE id = %(id)s AND status = 'running' AND attempts = %(attempt)s AND worker = %(worker)s
+
+-- name: end_run_on_host
+-- moves: running -> failed|canceled
+-- The worker's main process reports a child it killed (hard time limit, terminate): it knows neither
+-- attempt nor pid, so it names a running run of a process on its host.
+UPDATE control_plane.jobs
+SET status = %(status)s::control_plane.job_status, completed_at = now(), updated_at = now(),
+    lease_expires_at = NULL, last_error = %(error)s
+WHERE id = %(id)s AND status = 'running' AND starts_with(worker, %(host)s::text || ':')
+
+-- name: retry_run
+-- moves: running -> pending
+-- The run failed and the job runs again at %(retry_at)s; published now or left to the dispatcher.
+UPDATE control_plane.jobs
+SET status = 'pending', last_error = %(error)s, scheduled_at = %(retry_at)s,
+    published_at = CASE WHEN %(published)s THEN now() ELSE NULL END,
+    lease_expires_at = NULL, worker = NULL, updated_at = now()
+WHERE id = %(id)s AND status = 'running' AND attempts = %(attempt)s AND worker = %(worker)s
+
+-- name: release_run
+-- moves: running -> pending
+-- The run was interrupted by our outage (ledger or broker): the job goes back with its attempt returned.
+UPDATE control_plane.jobs
+SET status = 'pending', attempts = attempts - 1, last_error = %(error)s, scheduled_at = %(retry_at)s,
+    published_at = NULL, lease_expires_at = NULL, worker = NULL, updated_at = now()
+WHERE id = %(id)s AND status = 'running' AND attempts = %(attempt)s AND worker = %(worker)s
+
+-- name: extend_leases
+-- moves: none
+-- One worker process's heartbeat over all its runs; returns which of them were asked to stop.
+UPDATE control_plane.jobs AS job
+SET lease_expires_at = now() + make_interval(secs => %(lease)s)
+FROM unnest(%(ids)s::uuid[], %(attempts)s::int[], %(workers)s::text[]) AS run (id, attempts, worker)
+WHERE job.id = run.id AND job.attempts = run.attempts AND job.worker = run.worker
+  AND job.status = 'running'
+RETURNING job.id, job.cancel_requested_at
+
+-- name: set_progress
+-- moves: none
+-- Progress of the current run (also a heartbeat); no row back means the run no longer holds the job.
+UPDATE control_plane.jobs
+SET progress = %(progress)s, step = coalesce(%(step)s::text, step), updated_at = now(),
+    lease_expires_at = now() + make_interval(secs => %(lease)s)
+WHERE id = %(id)s AND status = 'running' AND attempts = %(attempt)s AND worker = %(worker)s
+RETURNING cancel_requested_at
+
+-- name: next_log_seq
+-- moves: none
+UPDATE control_plane.jobs SET log_seq = log_seq + 1 WHERE id = %(id)s RETURNING log_seq
+
+-- name: insert_log
+-- moves: none
+INSERT INTO control_plane.job_logs (job_id, seq, line) VALUES (%(id)s, %(seq)s, %(line)s)
+
+-- name: trim_log
+-- moves: none
+DELETE FROM control_plane.job_logs WHERE job_id = %(id)s AND seq <= %(oldest_dropped)s
+
+-- name: log_tail
+-- moves: none
+SELECT seq, at, line FROM (
+    SELECT seq, at, line FROM control_plane.job_logs WHERE job_id = %(id)s ORDER BY seq DESC LIMIT %(limit)s
+) AS newest ORDER BY seq
+
+-- name: cancel_pending
+-- moves: pending -> canceled
+-- A person canceled a job that has not started: it never runs.
+UPDATE control_plane.jobs
+SET status = 'canceled', cancel_requested_at = now(), completed_at = now(), updated_at = now(),
+    last_error = %(reason)s
+WHERE id = %(id)s AND status = 'pending'
+
+-- name: request_stop
+-- moves: none
+-- A person canceled a running job: it stops at its next heartbeat, progress() or log().
+UPDATE control_plane.jobs
+SET cancel_requested_at = coalesce(cancel_requested_at, now()), updated_at = now()
+WHERE id = %(id)s AND status = 'running'
+
+-- name: cancel_expired
+-- moves: pending -> canceled
+-- A job whose message expired (its sender set expires) before it ever ran.
+UPDATE control_plane.jobs
+SET status = 'canceled', completed_at = now(), updated_at = now(), last_error = %(reason)s
+WHERE id = %(id)s AND status = 'pending' AND attempts = 0
+
+-- name: retry_finished
+-- moves: failed|canceled -> pending
+-- A person retries a failed or canceled job (a completed one never runs again); published at once.
+UPDATE control_plane.jobs
+SET status = 'pending', max_attempts = coalesce(%(max_attempts)s::int, max_attempts),
+    cancel_requested_at = NULL, completed_at = NULL, scheduled_at = NULL, progress = 0, step = NULL,
+    published_at = now(), updated_at = now()
+WHERE id = %(id)s AND status IN ('failed', 'canceled')
+  AND attempts < coalesce(%(max_attempts)s::int, max_attempts)
+RETURNING id, type, payload, priority, queue, scheduled_at
+
+-- name: lock_due_unpublished
+-- moves: none
+-- The dispatcher: pending jobs not in the broker and due within the horizon, locked against other sweeps.
+SELECT id, type, payload, priority, queue, scheduled_at FROM control_plane.jobs
+WHERE status = 'pending' AND published_at IS NULL AND waiting_for IS NULL
+  AND (scheduled_at IS NULL OR scheduled_at <= now() + make_interval(secs => %(horizon)s))
+ORDER BY scheduled_at NULLS FIRST
+LIMIT %(limit)s
+FOR UPDATE SKIP LOCKED
+
+-- name: lock_unpublished
+-- moves: none
+-- These jobs, if still pending and not in the broker (the outbox relay's new delivery jobs).
+SELECT id, type, payload, priority, queue, scheduled_at FROM control_plane.jobs
+WHERE id = ANY(%(ids)s::uuid[]) AND status = 'pending' AND published_at IS NULL AND waiting_for IS NULL
+FOR UPDATE SKIP LOCKED
+
+-- name: lock_stale_published
+-- moves: none
+-- The republisher: pending jobs published over %(older_than)s seconds ago (0: every one published
+-- before this transaction), whose message may be lost.
+SELECT id, type, payload, priority, queue, scheduled_at FROM control_plane.jobs
+WHERE status = 'pending' AND published_at < now() - make_interval(secs => %(older_than)s)
+ORDER BY published_at
+LIMIT %(limit)s
+FOR UPDATE SKIP LOCKED
+
+-- name: reap_canceled
+-- moves: running -> canceled
+-- The reaper (lease lapsed, not within one lease of a Postgres start): a lost run that was asked to stop.
+UPDATE control_plane.jobs
+SET status = 'canceled', completed_at = now(), updated_at = now(), lease_expires_at = NULL,
+    last_error = 'canceled; its worker was lost'
+WHERE status = 'running' AND cancel_requested_at IS NOT NULL AND lease_expires_at < now()
+  AND pg_postmaster_start_time() < now() - make_interval(secs => %(lease)s)
+
+-- name: reap_failed
+-- moves: running -> failed
+-- The reaper: a lost run that was the job's last attempt.
+UPDATE control_plane.jobs
+SET status = 'failed', completed_at = now(), updated_at = now(), lease_expires_at = NULL,
+    last_error = 'worker ' || worker || ' lost during the last attempt; no attempts left'
+WHERE status = 'running' AND cancel_requested_at IS NULL AND attempts >= max_attempts
+  AND lease_expires_at < now()
+  AND pg_postmaster_start_time() < now() - make_interval(secs => %(lease)s)
+
+-- name: reap_requeue
+-- moves: running -> pending
+-- The reaper: a lost run with attempts left goes back to pending, for the dispatcher.
+UPDATE control_plane.jobs
+SET status = 'pending', published_at = NULL, lease_expires_at = NULL, updated_at = now(),
+    last_error = 'worker ' || worker || ' lost (lease expired); requeued', worker = NULL
+WHERE status = 'running' AND cancel_requested_at IS NULL AND attempts < max_attempts
+  AND lease_expires_at < now() AND pg_postmaster_start_time() < now() - make_interval(secs => %(lease)s)
+
+-- name: prune_finished
+-- moves: none
+DELETE FROM control_plane.jobs
+WHERE status IN ('completed', 'failed', 'canceled') AND completed_at < now() - make_interval(secs => %(older_than)s)
