@@ -12,7 +12,7 @@ from platform_jobs.jobs import ledger
 from platform_jobs.jobs.queue import enqueue_job, parse_job_id
 from platform_jobs.jobs.states import JobStatus
 from tests.support.jobs import job_row
-from tests.web.support import force_state
+from tests.support.web import force_state
 
 
 def run(*args: str) -> tuple[int, str]:
