@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from platform_jobs.jobs.queue import JobRequest, enqueue_many
 from tests.support.flow import cancel_active
-from tests.web.support import World, bearer, login
+from tests.support.web import World, bearer, login
 
 
 def _enqueue(client: FlaskClient, token: str, **body: object) -> tuple[int, dict]:
