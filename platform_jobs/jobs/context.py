@@ -29,6 +29,7 @@ class RunContext:
     max_attempts: int
     worker: str  # the claim owner, "host:pid"
     project_id: uuid.UUID | None = None  # job events (webhooks) exist only for a project's jobs
+    has_children: bool = False  # jobs depend on this one: its outcome may release some (jobs.dependencies)
 
     @property
     def is_last_attempt(self) -> bool:

@@ -41,12 +41,14 @@ SELECT count(*) FROM control_plane.jobs WHERE id = ANY(%(ids)s::uuid[])
 -- creates: pending|failed
 -- The row of a message another service published with a plain Celery client; a no-op when it exists.
 -- An invalid payload (%(invalid)s is the reason) makes a row that is failed at once.
+-- Its Celery canvas links (parent_id, root_id headers: a chain's previous task, and its first) are kept.
 INSERT INTO control_plane.jobs (id, type, payload, status, max_attempts, priority, queue, scheduled_at,
-                                published_at, last_error, completed_at)
+                                published_at, last_error, completed_at, canvas_parent_id, canvas_root_id)
 VALUES (%(id)s, %(type)s, %(payload)s,
         CASE WHEN %(invalid)s::text IS NULL THEN 'pending' ELSE 'failed' END::control_plane.job_status,
         %(max_attempts)s, %(priority)s, %(queue)s, %(scheduled_at)s, now(), %(invalid)s::text,
-        CASE WHEN %(invalid)s::text IS NULL THEN NULL ELSE now() END)
+        CASE WHEN %(invalid)s::text IS NULL THEN NULL ELSE now() END, %(canvas_parent_id)s::uuid,
+        %(canvas_root_id)s::uuid)
 ON CONFLICT (id) DO NOTHING
 
 -- name: mark_published
@@ -66,7 +68,7 @@ UPDATE control_plane.jobs
 SET status = 'running', attempts = attempts + 1, started_at = now(), updated_at = now(),
     lease_expires_at = now() + make_interval(secs => %(lease)s), worker = %(worker)s
 WHERE id = %(id)s AND status = 'pending' AND cancel_requested_at IS NULL AND attempts < max_attempts
-RETURNING attempts, max_attempts, project_id
+RETURNING attempts, max_attempts, project_id, has_children
 
 -- name: lock_for_claim
 -- moves: none
@@ -87,7 +89,7 @@ SET status = 'running', attempts = attempts + 1, started_at = now(), updated_at 
     last_error = coalesce(%(lost)s::text, last_error)
 WHERE id = %(id)s AND status IN ('pending', 'running') AND cancel_requested_at IS NULL
   AND attempts < max_attempts
-RETURNING attempts, max_attempts, project_id
+RETURNING attempts, max_attempts, project_id, has_children
 
 -- name: cancel_unclaimed
 -- moves: pending|running -> canceled
@@ -270,3 +272,99 @@ WHERE status = 'running' AND cancel_requested_at IS NULL AND attempts < max_atte
 -- moves: none
 DELETE FROM control_plane.jobs
 WHERE status IN ('completed', 'failed', 'canceled') AND completed_at < now() - make_interval(secs => %(older_than)s)
+
+-- ==== Unique jobs and dependencies ====
+-- jobs.unique and jobs.dependencies explain the rules; migration 0009 has the index and the trigger that
+-- settles a finished job's children in the transaction that made it final.
+
+-- name: insert_flow_jobs
+-- creates: pending
+-- enqueue_many's rows when one carries a unique key or depends on other jobs. A row whose key is held (a
+-- job in one of its unique_states has it) is not inserted: RETURNING names the rows that were. A row with
+-- parents starts held (waiting_for 'parents', unpublished) until the enqueue has settled it.
+INSERT INTO control_plane.jobs (id, type, payload, status, max_attempts, priority, queue, scheduled_at,
+                                published_at, workspace_id, project_id, created_by, unique_key, unique_states,
+                                unique_until, waiting_for)
+SELECT id, type, payload, 'pending', max_attempts, priority, queue, scheduled_at, published_at,
+       workspace_id, project_id, created_by, unique_key, unique_states::control_plane.job_status[],
+       now() + make_interval(secs => unique_window), waiting_for
+FROM unnest(%(ids)s::uuid[], %(types)s::text[], %(payloads)s::jsonb[], %(max_attempts)s::int[],
+            %(priorities)s::smallint[], %(queues)s::text[], %(scheduled_ats)s::timestamptz[],
+            %(published_ats)s::timestamptz[], %(workspace_ids)s::uuid[], %(project_ids)s::uuid[],
+            %(created_bys)s::jsonb[], %(unique_keys)s::text[], %(unique_states)s::text[],
+            %(unique_windows)s::float8[], %(waiting_fors)s::text[]) WITH ORDINALITY
+     AS new (id, type, payload, max_attempts, priority, queue, scheduled_at, published_at, workspace_id,
+             project_id, created_by, unique_key, unique_states, unique_window, waiting_for, position)
+ORDER BY position
+ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND status = ANY (unique_states) DO NOTHING
+RETURNING id
+
+-- name: unique_holders
+-- moves: none
+-- The jobs holding these keys now, and whether each one's window has passed.
+SELECT unique_key, id, status, coalesce(unique_until <= now(), false) AS expired
+FROM control_plane.jobs
+WHERE unique_key = ANY(%(keys)s::text[]) AND status = ANY (unique_states)
+
+-- name: release_unique_keys
+-- moves: none
+-- Holders whose window has passed give their key up (the key stays on the row, its states are emptied).
+UPDATE control_plane.jobs SET unique_states = '{}'
+WHERE id = ANY(%(ids)s::uuid[]) AND unique_until <= now()
+
+-- name: lock_parents
+-- moves: none
+-- The parents of new children, locked until the enqueue commits (a parent that finishes meanwhile waits,
+-- and its trigger then sees the new children) and marked as having children (the trigger's condition).
+UPDATE control_plane.jobs SET has_children = true
+WHERE id = ANY(%(ids)s::uuid[])
+RETURNING id, status, workspace_id
+
+-- name: insert_dependencies
+-- moves: none
+INSERT INTO control_plane.job_dependencies (parent_id, child_id, on_parent_failure)
+SELECT parent_id, child_id, on_parent_failure
+FROM unnest(%(parent_ids)s::uuid[], %(child_ids)s::uuid[], %(modes)s::text[])
+     AS edge (parent_id, child_id, on_parent_failure)
+ON CONFLICT DO NOTHING
+
+-- name: release_children
+-- moves: none
+-- Children whose parents are all done may be published.
+UPDATE control_plane.jobs SET waiting_for = NULL, updated_at = now()
+WHERE id = ANY(%(ids)s::uuid[]) AND status = 'pending' AND waiting_for = 'parents'
+
+-- name: hold_for_parents
+-- moves: none
+-- A retried child whose parents are not done yet waits for them again, unpublished.
+UPDATE control_plane.jobs SET waiting_for = 'parents', published_at = NULL, updated_at = now()
+WHERE id = %(id)s AND status = 'pending'
+
+-- name: cancel_for_parents
+-- moves: pending -> canceled
+-- New children of a parent that had already failed or was canceled: they never run (reason per child).
+UPDATE control_plane.jobs AS job
+SET status = 'canceled', completed_at = now(), updated_at = now(), waiting_for = NULL,
+    last_error = doomed.reason
+FROM unnest(%(ids)s::uuid[], %(reasons)s::text[]) AS doomed (id, reason)
+WHERE job.id = doomed.id AND job.status = 'pending'
+
+-- name: parents_of
+-- moves: none
+-- A job's parents, locked against finishing while a retry of the job decides whether it must wait.
+SELECT parent.id, parent.status, edge.on_parent_failure
+FROM control_plane.job_dependencies AS edge JOIN control_plane.jobs AS parent ON parent.id = edge.parent_id
+WHERE edge.child_id = %(id)s
+ORDER BY parent.id
+FOR SHARE OF parent
+
+-- name: lock_ready_children
+-- moves: none
+-- Released jobs (these, or the children of these parents) to publish now: pending, not in the broker,
+-- waiting for nothing, due within %(horizon)s seconds; the rest is the dispatcher's.
+SELECT id, type, payload, priority, queue, scheduled_at FROM control_plane.jobs
+WHERE (id = ANY(%(ids)s::uuid[])
+       OR id IN (SELECT child_id FROM control_plane.job_dependencies WHERE parent_id = ANY(%(parent_ids)s::uuid[])))
+  AND status = 'pending' AND published_at IS NULL AND waiting_for IS NULL
+  AND (scheduled_at IS NULL OR scheduled_at <= now() + make_interval(secs => %(horizon)s))
+FOR UPDATE SKIP LOCKED

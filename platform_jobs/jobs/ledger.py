@@ -67,6 +67,7 @@ class Claim:
     attempt: int = 0
     max_attempts: int = 0
     project_id: uuid.UUID | None = None
+    has_children: bool = False  # some job depends on this one: its outcome releases or cancels them
 
 
 def try_claim(connection: Connection | Session, job_id: uuid.UUID, worker: str, lease_seconds: float) -> Claim | None:
@@ -74,7 +75,9 @@ def try_claim(connection: Connection | Session, job_id: uuid.UUID, worker: str, 
 
     None means the job is not simply pending; :func:`claim` then looks closer."""
     row = run(connection, "claim", {"id": job_id, "worker": worker, "lease": float(lease_seconds)}).first()
-    return Claim(ClaimOutcome.RUN, row.attempts, row.max_attempts, row.project_id) if row is not None else None
+    if row is None:
+        return None
+    return Claim(ClaimOutcome.RUN, row.attempts, row.max_attempts, row.project_id, row.has_children)
 
 
 def claim(
@@ -119,7 +122,7 @@ def _claim_slow_path(
     lost = f"worker {current.worker} lost during attempt {current.attempts}" if orphaned else None
     row = run(session, "take_over",
               {"id": job_id, "worker": worker, "lease": float(lease_seconds), "lost": lost}).one()
-    return Claim(ClaimOutcome.RUN, row.attempts, row.max_attempts, row.project_id)
+    return Claim(ClaimOutcome.RUN, row.attempts, row.max_attempts, row.project_id, row.has_children)
 
 
 def _end_run(connection: Connection | Session, ref: RunRef, status: JobStatus, error: str | None,

@@ -35,6 +35,9 @@ class NewJob:
     workspace_id: uuid.UUID | None = None
     project_id: uuid.UUID | None = None
     created_by: dict[str, Any] | None = None
+    # A Celery canvas message of another service: the task that published it, and the canvas's first.
+    canvas_parent_id: uuid.UUID | None = None
+    canvas_root_id: uuid.UUID | None = None
 
 
 def _new_row_params(job: NewJob, now: datetime) -> dict[str, Any]:
@@ -62,8 +65,13 @@ def insert_jobs(connection: Connection | Session, jobs: Sequence[NewJob]) -> Non
     """Many new rows in one statement (one array per column)."""
     if not jobs:
         return
+    run(connection, "insert_jobs", row_arrays(jobs))
+
+
+def row_arrays(jobs: Sequence[NewJob]) -> dict[str, list[Any]]:
+    """The rows of ``jobs`` as insert_jobs's parameters: one array per column."""
     rows = [_new_row_params(job, datetime.now(UTC)) for job in jobs]
-    run(connection, "insert_jobs", {plural: [row[column] for row in rows] for column, plural in _ARRAYS.items()})
+    return {plural: [row[column] for row in rows] for column, plural in _ARRAYS.items()}
 
 
 # insert_jobs's array parameter of each column.
@@ -86,6 +94,7 @@ def record_external_publish(session: Connection | Session, job: NewJob, invalid:
         "id": job.id, "type": job.type, "payload": Jsonb(job.payload), "max_attempts": job.max_attempts,
         "priority": job.priority, "queue": job.queue, "scheduled_at": job.scheduled_at,
         "invalid": clip_error(invalid) if invalid is not None else None,
+        "canvas_parent_id": job.canvas_parent_id, "canvas_root_id": job.canvas_root_id,
     })
 
 

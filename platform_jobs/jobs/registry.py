@@ -15,6 +15,7 @@ from celery.local import Proxy
 
 from platform_jobs.errors import InvalidJob, JobCanceled, UnknownJobType
 from platform_jobs.jobs.authority import Access
+from platform_jobs.jobs.unique import UniqueRule
 
 TASK_NAME_PREFIX = "platform_jobs."
 PayloadValidator = Callable[[Mapping[str, Any]], None]
@@ -37,6 +38,9 @@ class JobPolicy:
     # Who may enqueue the type and which payload fields name tenant resources. None: only trusted
     # services (task.delay() inside the platform) may start it; every API or page enqueue is refused.
     access: Access | None = None
+    # One job per key among the jobs in the states that count (jobs.unique): a duplicate enqueue gets the
+    # existing job's id. None: every enqueue makes a job.
+    unique: UniqueRule | None = None
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from platform_jobs.models.audit import AuditEvent
 from platform_jobs.models.base import SCHEMA, Base
-from platform_jobs.models.jobs import Job, JobLog
+from platform_jobs.models.jobs import Job, JobDependency, JobLog
 from platform_jobs.models.outbound import Backup, WebhookAttempt, WebhookEndpoint, WebhookMessage
 from platform_jobs.models.outbox import JobOutboxEvent
 from platform_jobs.models.tenants import (
@@ -27,5 +27,6 @@ __all__ = [
     "ApiKey", "Notification", "Plan", "Project", "ProjectStatus", "ServiceRegistration", "Suspension",
     "UsageWarning",
     "Backup", "WebhookAttempt", "WebhookEndpoint", "WebhookMessage",
-    "SCHEMA", "ApiToken", "Base", "Job", "JobLog", "Membership", "UsageBatch", "UsageEvent", "User", "Workspace",
+    "SCHEMA", "ApiToken", "Base", "Job", "JobDependency", "JobLog", "Membership", "UsageBatch", "UsageEvent", "User",
+    "Workspace",
 ]

@@ -72,6 +72,8 @@ TRANSITIONS: dict[str, list[Scenario]] = {
     "reap_failed": [Scenario(lambda i: {"lease": 0.0}, {"lease_expires_at": PAST, "attempts": "3"},
                              JobStatus.FAILED)],
     "reap_requeue": [Scenario(lambda i: {"lease": 0.0}, {"lease_expires_at": PAST}, JobStatus.PENDING)],
+    # Unique jobs and dependencies
+    "cancel_for_parents": [Scenario(lambda i: {"ids": [i], "reasons": ["parent p failed"]}, target=JobStatus.CANCELED)],
 }
 
 # UPDATEs that write a job without moving its status: driven from every status too.
@@ -82,6 +84,12 @@ NON_MOVING_UPDATES: dict[str, Scenario] = {
     "set_progress": Scenario(lambda i: {**run_ref(i), "progress": 40, "step": "s", "lease": 30.0}),
     "request_stop": Scenario(lambda i: {"id": i}),
     "next_log_seq": Scenario(lambda i: {"id": i}),
+    # Unique jobs and dependencies
+    "release_unique_keys": Scenario(lambda i: {"ids": [i]}, {"unique_key": "'k'", "unique_until": PAST,
+                                                             "unique_states": "'{pending,running}'"}),
+    "lock_parents": Scenario(lambda i: {"ids": [i]}),
+    "release_children": Scenario(lambda i: {"ids": [i]}, {"waiting_for": "'parents'", "published_at": "NULL"}),
+    "hold_for_parents": Scenario(lambda i: {"id": i}),
 }
 
 
