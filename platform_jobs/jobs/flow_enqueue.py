@@ -35,8 +35,9 @@ class Enqueued:
 
 
 def needs_flow(requests: Sequence[JobRequest]) -> bool:
-    return any(request.unique_key is not None or request.depends_on or get_job_type(request.type).policy.unique
-               for request in requests)
+    return any(request.unique_key is not None or request.unique_window is not None
+               or request.unique_states is not None or request.depends_on or request.on_parent_failure is not None
+               or get_job_type(request.type).policy.unique for request in requests)
 
 
 def enqueue(requests: Sequence[JobRequest], jobs: Sequence[new_rows.NewJob],

@@ -19,6 +19,7 @@ from platform_jobs.errors import InvalidJob, JobCanceled
 from platform_jobs.jobs.authority import Access, ResourceKind
 from platform_jobs.jobs.registry import JobPolicy, job_task
 from platform_jobs.jobs.task import JobTask
+from platform_jobs.jobs.unique import UniqueRule
 from platform_jobs.models.tenants import Project
 from platform_jobs.platform.backups import BackupFailed, notify_failure
 from platform_jobs.platform.backups import export_backup as run_export
@@ -47,7 +48,8 @@ def validate_export(payload: Mapping[str, Any]) -> None:
 POLICY = JobPolicy(queue="backups", max_attempts=3, autoretry_for=RETRYABLE, retry_backoff=30,
                    retry_backoff_max=600, retry_jitter=True, time_limit=6 * 3600,
                    payload_schema=EXPORT_SCHEMA, validate=validate_export,
-                   access=Access(resources={"project_id": ResourceKind.PROJECT}))
+                   access=Access(resources={"project_id": ResourceKind.PROJECT}),
+                   unique=UniqueRule("export_backup:{project_id}"))
 
 
 @job_task("export_backup", POLICY)
