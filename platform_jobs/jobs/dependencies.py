@@ -44,7 +44,7 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from platform_jobs.errors import InvalidJob, JobNotFound, JobStateConflict
+from platform_jobs.errors import InvalidJob, JobStateConflict, ResourceNotFound
 from platform_jobs.jobs.authority import Actor
 from platform_jobs.jobs.ledger import jobs_to_publish
 from platform_jobs.jobs.statements import run
@@ -134,7 +134,7 @@ def link(session: Session, parents: Sequence[Parents], ids: Sequence[uuid.UUID],
     for parent, actor in asked.items():
         row = found.get(parent)
         if row is None or not _visible(actor, row.workspace_id):
-            raise JobNotFound(f"depends_on: no job with id {parent}")
+            raise ResourceNotFound(f"depends_on: no job with id {parent}")
     run(session, "insert_dependencies", {"parent_ids": [edge[0] for edge in edges],
                                          "child_ids": [edge[1] for edge in edges],
                                          "modes": [edge[2] for edge in edges]})
@@ -228,7 +228,7 @@ def family(session: Session, job: Job, visible: Callable[[Job], bool]) -> tuple[
     def linked(side: Any, other_side: Any) -> list[Relative]:
         rows = session.execute(
             select(Job, JobDependency.on_parent_failure).join(JobDependency, side == Job.id)
-            .where(other_side == job.id).order_by(Job.created_at, Job.id)).tuples()
+            .where(other_side == job.id).order_by(Job.created_at, Job.id))
         return [Relative(other.id, other.type, other.status.value, "depends_on", mode)
                 for other, mode in rows if visible(other)]
 

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from platform_jobs.errors import InvalidJob, JobNotFound, JobStateConflict
+from platform_jobs.errors import InvalidJob, JobStateConflict, ResourceNotFound
 from platform_jobs.jobs.queue import JobRequest, enqueue_batch, enqueue_job, enqueue_many, retry_job
 from platform_jobs.settings import get_settings
 from tests.support.jobs import job_row, wait_status
@@ -87,7 +87,7 @@ def test_no_cycle_can_be_made_and_a_missing_parent_is_not_found() -> None:
     with pytest.raises(InvalidJob, match="earlier requests of the batch"):
         enqueue_many([JobRequest("test_step", {}, delay=LATER, depends_on=[0])])
     missing = uuid.uuid4()
-    with pytest.raises(JobNotFound, match=f"depends_on: no job with id {missing}"):
+    with pytest.raises(ResourceNotFound, match=f"depends_on: no job with id {missing}"):
         enqueue_job("test_step", delay=LATER, depends_on=[missing])
     with pytest.raises(InvalidJob, match="not a job id"):
         enqueue_job("test_step", delay=LATER, depends_on=["nope"])
