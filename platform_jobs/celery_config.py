@@ -44,13 +44,10 @@ def broker_transport_options(settings: Settings) -> dict[str, Any]:
 
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
+    # The maintenance sweep is not in this schedule: beat runs it in its own process every PJ_SWEEP_INTERVAL
+    # seconds (platform_jobs/jobs/beat.py), so it is no task in Flower's list.
     return {
-        "maintenance-sweep": {
-            "task": "platform_jobs.maintenance.sweep",
-            "schedule": settings.runs.sweep_interval,
-            "options": {"queue": "maintenance", "priority": 0},
-        },
-        # Beat sends the job task itself: the publish hook (jobs.mirror.on_before_publish) writes its ledger
+        # Beat sends the job task itself: the publish hook (jobs.lifecycle.RunLifecycle.on_publish) writes its ledger
         # row before the message leaves, so it is a job like any other (see tasks/check_usage_limits.py).
         "check-usage-limits": {
             "task": "platform_jobs.check_usage_limits",

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set up a virtual environment with the test extras and run the whole test suite.
+# Set up a virtual environment with the test extras and run the test suite: every layer under tests/
+# (README, "Tests"), or what the arguments name.
 # Needs only python3 (3.11+); Postgres and Redis are embedded. Browser tests use Debian's chromium,
 # installed here when missing and when we are root on a Debian-like machine.
 set -euo pipefail
@@ -9,8 +10,15 @@ VENV="${PJ_VENV:-.venv}"
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
 fi
-"$VENV/bin/python" -m pip install --quiet --upgrade pip
-"$VENV/bin/python" -m pip install --quiet -e '.[test]'
+# Installed again only when pyproject.toml changed since the last install into this venv, so a run of
+# one layer (`bash scripts/test.sh tests/unit`: seconds, no server) is not dominated by pip.
+STAMP="$VENV/.platform_jobs-test-install"
+WANT="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
+  "$VENV/bin/python" -m pip install --quiet --upgrade pip
+  "$VENV/bin/python" -m pip install --quiet -e '.[test]'
+  echo "$WANT" > "$STAMP"
+fi
 
 if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
   echo "installing Debian's chromium for the browser tests"

@@ -9,7 +9,7 @@ reaches ``Channel.close`` → ``QoS.restore_unacked_once`` ("Restoring 1 unackno
 connection pool → ``Channel._connparams``, which reads ``self.connection.client.hostname`` and raises
 ``AttributeError``. That is not one of the transport's connection errors, so Celery's ``ignore_errors``
 lets it through and the worker's main process dies with "Unrecoverable error" (issue 13, part 3; drill
-``tests/reliability/test_redis_restart_busy.py``).
+``tests/drills/reliability/test_redis_restart_busy.py``).
 
 The fix: a channel whose transport is detached raises redis' ``ConnectionError`` instead, which every
 caller in kombu and Celery already treats as "the broker is gone": the close is abandoned, the worker

@@ -1,4 +1,4 @@
-"""Maintenance sweeps run by beat: reaper, dispatcher, republisher and pruning.
+"""The maintenance sweep, run by beat in its own process: reaper, dispatcher, republisher and pruning.
 
 The ledger is the source of truth; these sweeps make the broker agree with it again after a
 crash, a long delay, or a Redis that lost its data.
@@ -126,4 +126,10 @@ def sweep() -> SweepReport:
 
 @shared_task(name="platform_jobs.maintenance.sweep", ignore_result=True)
 def sweep_task() -> dict[str, object]:
+    """Retired: beat sweeps in its own process now (platform_jobs/jobs/beat.py).
+
+    Kept registered for one release so that a beat of the former release, still running during a
+    rolling deploy, keeps its sweeps (a second sweeper is harmless: the sweep locks rows with SKIP
+    LOCKED) and its messages never meet a worker that calls them unregistered. Remove it after that.
+    """
     return asdict(sweep())

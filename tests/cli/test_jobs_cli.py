@@ -12,7 +12,7 @@ from platform_jobs.jobs import ledger
 from platform_jobs.jobs.queue import enqueue_job, parse_job_id
 from platform_jobs.jobs.states import JobStatus
 from tests.support.jobs import job_row
-from tests.web.support import force_state
+from tests.support.web import force_state
 
 
 def run(*args: str) -> tuple[int, str]:
@@ -89,3 +89,20 @@ def test_dev_on_a_busy_port_fails_at_once_with_a_nonzero_exit(tmp_path) -> None:
     assert code != 0 and f"port {port}" in out and "in use" in out
     assert time.monotonic() - started < 5
     assert not (tmp_path / "dev").exists()  # nothing was started
+
+
+def test_sweep_by_hand_publishes_a_due_job_that_waits_in_the_ledger() -> None:
+    from datetime import UTC, datetime
+
+    from platform_jobs.models import Job
+
+    job_id = enqueue_job("test_record", {"tag": "swept-by-hand"}, delay=3600)
+    with session_scope() as session:
+        job = session.get(Job, parse_job_id(job_id))
+        assert job is not None and job.published_at is None
+        job.scheduled_at = datetime.now(UTC)  # due now: the dispatcher's business
+    code, out = run("sweep")
+    assert code == 0, out
+    assert json.loads(out)["dispatched"] >= 1
+    assert job_row(job_id).published_at is not None
+    run("jobs", "cancel", job_id)  # its message stays in Redis; no later test's worker may run it

@@ -96,7 +96,7 @@ def quiet_sleep(task: JobTask, seconds: float = 5.0) -> str:
 
 
 def outage_flag() -> Path:
-    """Present while a drill keeps Postgres down (tests/reliability/test_run_state.py)."""
+    """Present while a drill keeps Postgres down (tests/drills/reliability/test_run_state.py)."""
     return effects_dir() / "postgres-outage.flag"
 
 

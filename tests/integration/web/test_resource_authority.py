@@ -1,0 +1,261 @@
+"""Authority follows the resource: a job may name only resources of its caller's workspace.
+
+The matrix iterates over the job-type registry, so a job type added later is covered as soon as it
+exists, and one that declares no access rule (or leaves an id-like payload field undeclared) fails here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from platform_jobs.db import session_scope
+from platform_jobs.jobs.authority import ResourceKind, Role
+from platform_jobs.jobs.registry import JobType, all_job_types
+from platform_jobs.models import AuditEvent, Job, WebhookEndpoint
+from platform_jobs.platform.webhooks import create_message
+from tests.support.jobs import job_row
+from tests.support.tenants import new_project
+from tests.support.web import World, bearer, form_csrf, login
+
+# What each type needs besides its resource fields, so an allowed enqueue passes the payload schema.
+VALID_REST: dict[str, dict[str, Any]] = {
+    "rotate_key": {"role": "anon"},
+    "api_call": {"count": 3, "status_class": "2xx"},
+}
+PARKED = 3600  # seconds: accepted jobs wait in the ledger, so no worker of a later test runs them
+
+
+@dataclass
+class Resources:
+    """One resource of each kind in workspace A (own) and in workspace B (foreign)."""
+
+    own: dict[ResourceKind, str]
+    foreign: dict[ResourceKind, str]
+
+
+def _message_in(workspace_id: uuid.UUID, project_id: uuid.UUID) -> str:
+    with session_scope() as session:
+        endpoint = WebhookEndpoint(id=uuid.uuid4(), project_id=project_id, workspace_id=workspace_id,
+                                   url="https://hooks.example.test/in", secret_encrypted="unused",
+                                   event_types=["job.completed"], enabled=True, consecutive_failures=0)
+        session.add(endpoint)
+        session.flush()
+        return create_message(session, endpoint, "job.completed", {"n": 1}).id
+
+
+def _resources_of(workspace_id: uuid.UUID) -> dict[ResourceKind, str]:
+    project = new_project(workspace_id)
+    return {
+        ResourceKind.PROJECT: str(project),
+        ResourceKind.WEBHOOK_MESSAGE: _message_in(workspace_id, project),
+        ResourceKind.WORKSPACE: str(workspace_id),
+    }
+
+
+@pytest.fixture
+def resources(world: World) -> Resources:
+    return Resources(own=_resources_of(world.workspace_a), foreign=_resources_of(world.workspace_b))
+
+
+MISSING: dict[ResourceKind, Callable[[], str]] = {
+    ResourceKind.PROJECT: lambda: str(uuid.uuid4()),
+    ResourceKind.WEBHOOK_MESSAGE: lambda: f"msg_missing_{uuid.uuid4().hex[:12]}",
+    ResourceKind.WORKSPACE: lambda: str(uuid.uuid4()),
+}
+MALFORMED: dict[ResourceKind, list[Any]] = {
+    ResourceKind.PROJECT: ["not-a-uuid", 42, ["x"], ""],
+    ResourceKind.WEBHOOK_MESSAGE: [42, "", "m" * 65, {"id": "x"}],
+    ResourceKind.WORKSPACE: ["nope", 7, ""],
+}
+
+
+def _cases() -> Iterator[tuple[str, str, ResourceKind]]:
+    for job_type in all_job_types():
+        access = job_type.policy.access
+        for field, kind in (access.resources.items() if access else ()):
+            yield job_type.name, field, kind
+
+
+CASES = list(_cases())
+
+
+def _counts() -> tuple[int, int]:
+    with session_scope() as session:
+        jobs = session.scalar(select(func.count()).select_from(Job)) or 0
+        audits = session.scalar(select(func.count()).select_from(AuditEvent)) or 0
+        return jobs, audits
+
+
+def _post(client: FlaskClient, token: str, job_type: str, payload: dict[str, Any], **extra: Any) -> Any:
+    body = {"type": job_type, "payload": payload, "delay": PARKED, **extra}
+    return client.post("/api/jobs", json=body, headers=bearer(token))
+
+
+def _payload(job_type: str, field: str, value: Any) -> dict[str, Any]:
+    return {**VALID_REST.get(job_type, {}), field: value}
+
+
+def _role(type_name: str) -> Role:
+    access = next(t for t in all_job_types() if t.name == type_name).policy.access
+    assert access is not None
+    return access.role
+
+
+def test_every_job_type_declares_who_may_start_it_and_which_fields_name_resources() -> None:
+    for job_type in all_job_types():
+        access = job_type.policy.access
+        assert access is not None, f"{job_type.name} declares no access rule (JobPolicy.access)"
+        properties = set(job_type.policy.payload_schema.get("properties", {}))
+        assert set(access.resources) <= properties, f"{job_type.name}: a resource field is not in its schema"
+        id_like = {name for name in properties if name == "id" or name.endswith("_id")}
+        undeclared = id_like - set(access.resources) - access.plain_ids
+        assert not undeclared, f"{job_type.name}: id-like payload fields {undeclared} are neither resources nor plain"
+
+
+def _type(name: str) -> JobType:
+    return next(t for t in all_job_types() if t.name == name)
+
+
+@pytest.mark.parametrize(("job_type", "field", "kind"), CASES)
+def test_foreign_missing_and_malformed_ids_are_refused_and_write_nothing(
+    client: FlaskClient, world: World, resources: Resources, job_type: str, field: str, kind: ResourceKind
+) -> None:
+    # Members ask with their workspace token; operator-only types are asked by an operator, for whom
+    # nothing is foreign, so only missing and malformed ids apply.
+    member = _role(job_type) is Role.MEMBER
+    token = world.token_a if member else world.token_operator
+    before = _counts()
+    refused: list[tuple[Any, int]] = [(MISSING[kind](), 404)] + [(bad, 400) for bad in MALFORMED[kind]]
+    if member:
+        refused.append((resources.foreign[kind], 404))
+    for value, status in refused:
+        response = _post(client, token, job_type, _payload(job_type, field, value))
+        assert response.status_code == status, (value, response.json)
+        assert response.json["ok"] is False
+        if status == 404:
+            assert response.json["error"]["code"] == "not_found"
+    assert _counts() == before, "a refused enqueue wrote a job or an audit row"
+
+    if member:  # A's own resource is accepted, and the job belongs to A
+        accepted = _post(client, token, job_type, _payload(job_type, field, resources.own[kind]))
+        assert accepted.status_code == 202, accepted.json
+        assert job_row(accepted.json["result"]["id"]).workspace_id == world.workspace_a
+
+
+@pytest.mark.parametrize(("job_type", "field", "kind"), CASES)
+def test_a_foreign_id_answers_exactly_like_a_missing_one(
+    client: FlaskClient, world: World, resources: Resources, job_type: str, field: str, kind: ResourceKind
+) -> None:
+    if _role(job_type) is not Role.MEMBER:
+        pytest.skip("operators may name every workspace's resources")
+    foreign = _post(client, world.token_a, job_type, _payload(job_type, field, resources.foreign[kind]))
+    missing = _post(client, world.token_a, job_type, _payload(job_type, field, MISSING[kind]()))
+    assert (foreign.status_code, foreign.json) == (missing.status_code, missing.json)
+
+
+@pytest.mark.parametrize("job_type", [t.name for t in all_job_types()])
+def test_members_cannot_start_the_platforms_own_job_types(client: FlaskClient, world: World,
+                                                          resources: Resources, job_type: str) -> None:
+    access = _type(job_type).policy.access
+    assert access is not None
+    payload = {**VALID_REST.get(job_type, {}),
+               **{field: resources.own[kind] for field, kind in access.resources.items()}}
+    before = _counts()
+    response = _post(client, world.token_a, job_type, payload)
+    if access.role is Role.OPERATOR:
+        assert response.status_code == 403, response.json
+        assert _counts() == before
+    else:
+        assert response.status_code != 403, response.json
+
+
+def test_the_documented_roles() -> None:
+    roles = {t.name: t.policy.access.role for t in all_job_types()
+             if t.policy.access and not t.name.startswith("test_")}
+    operator_only = {"auto_suspend", "check_usage_limits", "api_call", "build", "deploy"}
+    assert {name for name, role in roles.items() if role is Role.OPERATOR} == operator_only
+
+
+def test_top_level_project_id_is_checked_like_a_payload_field(client: FlaskClient, world: World,
+                                                               resources: Resources) -> None:
+    before = _counts()
+    for value, status in [(resources.foreign[ResourceKind.PROJECT], 404), (str(uuid.uuid4()), 404),
+                          ("nope", 400)]:
+        response = _post(client, world.token_a, "demo", {"steps": 1}, project_id=value)
+        assert response.status_code == status, response.json
+    clash = _post(client, world.token_a, "rotate_key", {"project_id": resources.own[ResourceKind.PROJECT],
+                                                        "role": "anon"},
+                  project_id=str(new_project(world.workspace_a)))
+    assert clash.status_code == 422, clash.json
+    assert _counts() == before
+    own = _post(client, world.token_a, "demo", {"steps": 1}, project_id=resources.own[ResourceKind.PROJECT])
+    assert own.status_code == 202
+    assert str(job_row(own.json["result"]["id"]).project_id) == resources.own[ResourceKind.PROJECT]
+
+
+def test_a_jobs_project_comes_from_its_payload(client: FlaskClient, world: World, resources: Resources) -> None:
+    project = resources.own[ResourceKind.PROJECT]
+    response = _post(client, world.token_a, "rotate_key", {"project_id": project, "role": "anon"})
+    assert response.status_code == 202
+    job = job_row(response.json["result"]["id"])
+    assert str(job.project_id) == project and job.workspace_id == world.workspace_a
+
+
+def test_the_html_form_applies_the_same_checks(client: FlaskClient, world: World, resources: Resources) -> None:
+    login(client, world.member_a)
+    before = _counts()
+
+    def submit(job_type: str, raw: str, **fields: str) -> Any:
+        token = form_csrf(client.get("/jobs").text)
+        data = {"job_type": job_type, "raw_payload": raw, "delay": str(PARKED), "csrf_token": token, **fields}
+        return client.post("/jobs", data=data)
+
+    foreign = resources.foreign[ResourceKind.PROJECT]
+    assert submit("rotate_key", f'{{"project_id": "{foreign}", "role": "anon"}}').status_code == 404
+    assert submit("export_backup", f'{{"project_id": "{foreign}"}}').status_code == 404
+    assert submit("demo", "{}", project_id=foreign).status_code == 404
+    assert submit("rotate_key", '{"project_id": "x", "role": "anon"}').status_code == 400
+    assert submit("auto_suspend", f'{{"project_id": "{resources.own[ResourceKind.PROJECT]}"}}').status_code == 403
+    assert _counts() == before
+    page = client.get("/jobs").text
+    # The enqueue form offers only what a member may start (the list filter still names every type).
+    assert 'value="auto_suspend" data-max-attempts' not in page and 'value="rotate_key" data-max-attempts' in page
+
+
+def test_operators_act_on_any_workspace_and_each_use_is_audited(client: FlaskClient, world: World,
+                                                               resources: Resources) -> None:
+    project = resources.foreign[ResourceKind.PROJECT]  # B's project; the operator token has no workspace
+    response = _post(client, world.token_operator, "rotate_key", {"project_id": project, "role": "anon"})
+    assert response.status_code == 202, response.json
+    job_id = response.json["result"]["id"]
+    job = job_row(job_id)
+    assert job.workspace_id == world.workspace_b and str(job.project_id) == project
+    cancel = client.post(f"/api/jobs/{job_id}/cancel", headers=bearer(world.token_operator))
+    assert cancel.status_code == 200
+    with session_scope() as session:
+        events = list(session.scalars(select(AuditEvent).where(AuditEvent.job_id == uuid.UUID(job_id))
+                                      .order_by(AuditEvent.id)))
+        rows = [(e.action, e.resource_kind, e.resource_id, e.workspace_id, e.actor_id) for e in events]
+    actor = rows[0][4]
+    assert actor.startswith("token:")
+    assert rows == [("enqueue:rotate_key", "project", project, world.workspace_b, actor),
+                    ("cancel", "job", job_id, world.workspace_b, actor)]
+    # Naming a project of B while asking for workspace A is a contradiction, not a silent move.
+    clash = _post(client, world.token_operator, "rotate_key", {"project_id": project, "role": "anon"},
+                  workspace_id=str(world.workspace_a))
+    assert clash.status_code == 422, clash.json
+
+
+def test_members_own_actions_are_not_audited(client: FlaskClient, world: World, resources: Resources) -> None:
+    before = _counts()[1]
+    response = _post(client, world.token_a, "rotate_key",
+                     {"project_id": resources.own[ResourceKind.PROJECT], "role": "anon"})
+    assert response.status_code == 202
+    assert _counts()[1] == before
