@@ -61,7 +61,9 @@ def enqueue(requests: Sequence[JobRequest], jobs: Sequence[new_rows.NewJob],
                 audit.record(session, records, job.id)
         children = dependencies.link(session, parents, [result.id for result in results], new,
                                      [request.actor for request in requests])
-    publish([job for job, is_new in zip(rows, new, strict=True) if is_new and job.published])
+    ready = [job for job, is_new in zip(rows, new, strict=True) if is_new and job.published]
+    if ready:
+        publish(ready)
     if children:
         dependencies.publish_ready_quietly(ids=children)
     return [Enqueued(str(result.id), result.duplicate) for result in results]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -42,6 +45,32 @@ def test_fifty_concurrent_enqueues_of_one_key_make_exactly_one_job() -> None:
           f"{elapsed * 1000:.0f} ms in all")
     assert rows == 1
     assert len(set(ids)) == 1 and job_row(ids[0]).unique_key == key
+
+
+def _enqueue_in_a_process(key: str, start: Any, answers: Any) -> None:
+    start.wait()
+    answers.put(enqueue_job("test_record", {"tag": str(os.getpid())}, delay=LATER, unique_key=key))
+
+
+def test_fifty_processes_enqueueing_one_key_at_once_make_exactly_one_job() -> None:
+    """Fifty processes, each with its own connection: no pool in between, every insert races the others."""
+    key = f"race-processes-{uuid.uuid4()}"
+    callers = 50
+    context = multiprocessing.get_context("fork")
+    start, answers = context.Barrier(callers), context.Queue()
+    processes = [context.Process(target=_enqueue_in_a_process, args=(key, start, answers)) for _ in range(callers)]
+    began = time.perf_counter()
+    for process in processes:
+        process.start()
+    ids = [answers.get(timeout=60) for _ in range(callers)]
+    for process in processes:
+        process.join(timeout=30)
+    elapsed = time.perf_counter() - began
+    rows = _rows_with_key(key)
+    print(f"\n{callers} processes enqueueing one key at once: {rows} job, {len(set(ids))} distinct id(s) answered, "
+          f"{elapsed:.1f} s including the forks")
+    assert rows == 1 and len(set(ids)) == 1
+    assert all(process.exitcode == 0 for process in processes)
 
 
 def test_a_duplicate_in_a_batch_answers_the_existing_id_and_the_batch_goes_on() -> None:
