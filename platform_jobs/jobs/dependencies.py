@@ -119,19 +119,19 @@ def link(session: Session, parents: Sequence[Parents], ids: Sequence[uuid.UUID],
     :func:`publish_ready` after the commit). ``ids[i]`` is request i's job (an existing one when ``new[i]``
     is False: a duplicate, whose own ``depends_on`` is dropped: the existing job keeps its parents)."""
     edges: list[tuple[uuid.UUID, uuid.UUID, OnParentFailure]] = []
-    asked: dict[uuid.UUID, Actor | None] = {}
+    asked: set[tuple[uuid.UUID, Actor | None]] = set()  # each parent named by id, with the caller who named it
     for index, wanted in enumerate(parents):
         if not wanted or not new[index]:
             continue
         for parent in wanted.ids:
-            asked.setdefault(parent, actors[index])
+            asked.add((parent, actors[index]))
             edges.append((parent, ids[index], wanted.on_parent_failure))
         edges.extend((ids[earlier], ids[index], wanted.on_parent_failure) for earlier in wanted.batch)
     if not edges:
         return []
     parent_ids = sorted({parent for parent, _, _ in edges})
     found = {row.id: row for row in run(session, "lock_parents", {"ids": parent_ids})}
-    for parent, actor in asked.items():
+    for parent, actor in sorted(asked, key=lambda pair: pair[0]):
         row = found.get(parent)
         if row is None or not _visible(actor, row.workspace_id):
             raise ResourceNotFound(f"depends_on: no job with id {parent}")
