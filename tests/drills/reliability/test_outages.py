@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 
 import pytest
 import redis
@@ -77,7 +78,10 @@ def test_postgres_down_while_jobs_finish_records_outcomes_when_it_returns(stack,
         wait_status(job_id, "completed", timeout=60)
     time.sleep(2)  # a sweep or two later
     with session_scope() as session:
-        assert session.scalars(select(Job.id).where(Job.status == "running")).all() == []
+        # This drill's jobs only: an earlier drill's lost run is left alone by design for one lease after
+        # this Postgres restart (the reaper does not count leases that lapsed during our own outage).
+        mine = [uuid.UUID(str(job_id)) for job_id in ids]
+        assert session.scalars(select(Job.id).where(Job.status == "running", Job.id.in_(mine))).all() == []
     for job_id in ids:
         ends = [line for line in read_effects(job_id) if line.startswith("end")]
         assert len(ends) >= 1

@@ -55,7 +55,7 @@ app = create_celery(settings)
 Celery("another-service")  # becomes Celery's current app; our task objects still send with ours
 print(json.dumps({
     "hooks_before": before, "hooks_after": len(signals.task_prerun.receivers),
-    "broker_url": app.conf.broker_url, "sweep": app.conf.beat_schedule["maintenance-sweep"]["schedule"],
+    "broker_url": app.conf.broker_url, "lock_timeout": app.conf.redbeat_lock_timeout,
     "include": list(app.conf.include), "same_settings": get_settings() is settings,
     "current": current_celery() is app, "demo_app": demo.app is app, "demo_name": demo.name,
 }))
@@ -84,7 +84,7 @@ def test_create_celery_builds_the_app_of_the_settings_it_is_given() -> None:
     seen = _run(BUILD_FROM_SETTINGS)
     assert seen["hooks_before"] == 0 and seen["hooks_after"] > 0
     assert seen["broker_url"] == "redis://127.0.0.1:1/7"
-    assert seen["sweep"] == 7.0
+    assert seen["lock_timeout"] == 35  # RedBeat's lock outlives five sweep intervals of the given settings
     assert seen["include"] == ["platform_jobs.tasks", "x.tasks"]
     assert seen["same_settings"] is True  # code run by this app's process reads the factory's settings
     assert seen["current"] is True
