@@ -82,7 +82,7 @@ def show(job_id: str, as_json: bool) -> None:
         with session_scope() as session:
             job = _job(session, job_id)
             detail = job_detail(job, ledger.log_tail(session, job.id, 20), queries.job_estimate(session, job),
-                                flow_status.wait_of(session, job))
+                                wait=flow_status.wait_of(session, job))
     except PlatformJobsError as exc:
         raise _fail(exc) from None
     if as_json:

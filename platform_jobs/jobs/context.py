@@ -30,6 +30,7 @@ class RunContext:
     worker: str  # the claim owner, "host:pid"
     project_id: uuid.UUID | None = None  # job events (webhooks) exist only for a project's jobs
     slot_key: str | None = None  # its concurrency key: its end publishes the job its slot goes to
+    has_children: bool = False  # jobs depend on this one: its outcome may release some (jobs.dependencies)
 
     @property
     def is_last_attempt(self) -> bool:

@@ -1,6 +1,6 @@
 """Slot handoff: publish, right after the commit that freed a slot, the job the slot went to.
 
-The release itself happened in that commit (the ``jobs_final_frees_slot`` trigger of migration 0010);
+The release itself happened in that commit (the ``jobs_final_slot_freed`` trigger of migration 0010);
 here the released job's message is sent: by the run's own outcome write, on its connection, once the
 outcome is committed (:func:`after_outcome`: the handoff's latency is one read and one publish), after a
 cancel or a killed run (:func:`publish_released_of_job_quietly`), after an enqueue's admission.

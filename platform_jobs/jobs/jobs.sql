@@ -41,12 +41,14 @@ SELECT count(*) FROM control_plane.jobs WHERE id = ANY(%(ids)s::uuid[])
 -- creates: pending|failed
 -- The row of a message another service published with a plain Celery client; a no-op when it exists.
 -- An invalid payload (%(invalid)s is the reason) makes a row that is failed at once.
+-- Its Celery canvas links (parent_id, root_id headers: a chain's previous task, and its first) are kept.
 INSERT INTO control_plane.jobs (id, type, payload, status, max_attempts, priority, queue, scheduled_at,
-                                published_at, last_error, completed_at)
+                                published_at, last_error, completed_at, canvas_parent_id, canvas_root_id)
 VALUES (%(id)s, %(type)s, %(payload)s,
         CASE WHEN %(invalid)s::text IS NULL THEN 'pending' ELSE 'failed' END::control_plane.job_status,
         %(max_attempts)s, %(priority)s, %(queue)s, %(scheduled_at)s, now(), %(invalid)s::text,
-        CASE WHEN %(invalid)s::text IS NULL THEN NULL ELSE now() END)
+        CASE WHEN %(invalid)s::text IS NULL THEN NULL ELSE now() END, %(canvas_parent_id)s::uuid,
+        %(canvas_root_id)s::uuid)
 ON CONFLICT (id) DO NOTHING
 
 -- name: mark_published
@@ -69,7 +71,7 @@ SET status = 'running', attempts = attempts + 1, started_at = now(), updated_at 
     lease_expires_at = now() + make_interval(secs => %(lease)s), worker = %(worker)s
 WHERE id = %(id)s AND status = 'pending' AND cancel_requested_at IS NULL AND attempts < max_attempts
   AND waiting_for IS NULL
-RETURNING attempts, max_attempts, project_id, concurrency_key
+RETURNING attempts, max_attempts, project_id, has_children, concurrency_key
 
 -- name: lock_for_claim
 -- moves: none
@@ -90,7 +92,7 @@ SET status = 'running', attempts = attempts + 1, started_at = now(), updated_at 
     last_error = coalesce(%(lost)s::text, last_error)
 WHERE id = %(id)s AND status IN ('pending', 'running') AND cancel_requested_at IS NULL
   AND attempts < max_attempts AND waiting_for IS NULL
-RETURNING attempts, max_attempts, project_id, concurrency_key
+RETURNING attempts, max_attempts, project_id, has_children, concurrency_key
 
 -- name: cancel_unclaimed
 -- moves: pending|running -> canceled
@@ -278,45 +280,131 @@ WHERE status = 'running' AND cancel_requested_at IS NULL AND attempts < max_atte
 DELETE FROM control_plane.jobs
 WHERE status IN ('completed', 'failed', 'canceled') AND completed_at < now() - make_interval(secs => %(older_than)s)
 
+-- ==== Unique jobs and dependencies ====
+-- jobs.unique and jobs.dependencies explain the rules; migration 0009 has the index and the trigger that
+-- settles a finished job's children in the transaction that made it final.
+
+-- name: insert_flow_jobs
+-- creates: pending
+-- enqueue_many's rows when one carries a unique key, depends on other jobs or is under a flow rule (a
+-- concurrency rule, a rate limit). A row whose key is held (a job in one of its unique_states has it) is not
+-- inserted: RETURNING names the rows that were. A row with parents starts held (waiting_for 'parents',
+-- unpublished) until the enqueue has settled it. A row with a concurrency key waits for its slot ('slot': its
+-- admission follows the commit, jobs.slots); a row with only a rate limit takes its turn here, in the order
+-- given (control_plane.flow_rate_turn, migration 0010): released now, or waiting until its turn
+-- ('rate_limit', scheduled_at = the turn) for the sweep to release it when due.
+INSERT INTO control_plane.jobs (id, type, payload, status, max_attempts, priority, queue, scheduled_at,
+                                published_at, workspace_id, project_id, created_by, unique_key, unique_states,
+                                unique_until, waiting_for, flow_seq, concurrency_key, concurrency_limit,
+                                concurrency_strategy, concurrency_group, concurrency_group_limit, rate_key,
+                                rate_limit, rate_period)
+SELECT id, type, payload, 'pending', max_attempts, priority, queue,
+       CASE WHEN turn.at > now() THEN turn.at ELSE scheduled_at END, published_at,
+       workspace_id, project_id, created_by, unique_key, unique_states::control_plane.job_status[],
+       now() + make_interval(secs => unique_window),
+       CASE WHEN waiting_for IS NOT NULL THEN waiting_for WHEN concurrency_key IS NOT NULL THEN 'slot'
+            WHEN turn.at > now() THEN 'rate_limit' END,
+       CASE WHEN concurrency_key IS NOT NULL THEN nextval('control_plane.jobs_flow_seq') END,
+       concurrency_key, concurrency_limit, concurrency_strategy, concurrency_group, concurrency_group_limit,
+       rate_key, rate_limit, rate_period
+FROM unnest(%(ids)s::uuid[], %(types)s::text[], %(payloads)s::jsonb[], %(max_attempts)s::int[],
+            %(priorities)s::smallint[], %(queues)s::text[], %(scheduled_ats)s::timestamptz[],
+            %(published_ats)s::timestamptz[], %(workspace_ids)s::uuid[], %(project_ids)s::uuid[],
+            %(created_bys)s::jsonb[], %(unique_keys)s::text[], %(unique_states)s::text[],
+            %(unique_windows)s::float8[], %(waiting_fors)s::text[], %(concurrency_keys)s::text[],
+            %(concurrency_limits)s::int[], %(concurrency_strategies)s::text[], %(concurrency_groups)s::text[],
+            %(concurrency_group_limits)s::int[], %(rate_keys)s::text[], %(rate_limits)s::int[],
+            %(rate_periods)s::float8[]) WITH ORDINALITY
+     AS new (id, type, payload, max_attempts, priority, queue, scheduled_at, published_at, workspace_id,
+             project_id, created_by, unique_key, unique_states, unique_window, waiting_for, concurrency_key,
+             concurrency_limit, concurrency_strategy, concurrency_group, concurrency_group_limit, rate_key,
+             rate_limit, rate_period, position)
+CROSS JOIN LATERAL (
+    SELECT CASE WHEN new.waiting_for IS NULL AND new.concurrency_key IS NULL AND new.rate_key IS NOT NULL
+                THEN control_plane.flow_rate_turn(new.rate_key, new.rate_limit, new.rate_period, new.scheduled_at)
+           END AS at
+) AS turn
+ORDER BY position
+ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND status = ANY (unique_states) DO NOTHING
+RETURNING id
+
+-- name: unique_holders
+-- moves: none
+-- The jobs holding these keys now, and whether each one's window has passed.
+SELECT unique_key, id, status, coalesce(unique_until <= now(), false) AS expired
+FROM control_plane.jobs
+WHERE unique_key = ANY(%(keys)s::text[]) AND status = ANY (unique_states)
+
+-- name: release_unique_keys
+-- moves: none
+-- Holders whose window has passed give their key up (the key stays on the row, its states are emptied).
+UPDATE control_plane.jobs SET unique_states = '{}'
+WHERE id = ANY(%(ids)s::uuid[]) AND unique_until <= now()
+
+-- name: lock_parents
+-- moves: none
+-- The parents of new children, locked until the enqueue commits (a parent that finishes meanwhile waits,
+-- and its trigger then sees the new children) and marked as having children (the trigger's condition).
+UPDATE control_plane.jobs SET has_children = true
+WHERE id = ANY(%(ids)s::uuid[])
+RETURNING id, status, workspace_id
+
+-- name: insert_dependencies
+-- moves: none
+INSERT INTO control_plane.job_dependencies (parent_id, child_id, on_parent_failure)
+SELECT parent_id, child_id, on_parent_failure
+FROM unnest(%(parent_ids)s::uuid[], %(child_ids)s::uuid[], %(modes)s::text[])
+     AS edge (parent_id, child_id, on_parent_failure)
+ON CONFLICT DO NOTHING
+
+-- name: release_children
+-- moves: none
+-- Children whose parents are all done may be published.
+UPDATE control_plane.jobs SET waiting_for = NULL, updated_at = now()
+WHERE id = ANY(%(ids)s::uuid[]) AND status = 'pending' AND waiting_for = 'parents'
+
+-- name: hold_for_parents
+-- moves: none
+-- A retried child whose parents are not done yet waits for them again, unpublished.
+UPDATE control_plane.jobs SET waiting_for = 'parents', published_at = NULL, updated_at = now()
+WHERE id = %(id)s AND status = 'pending'
+
+-- name: cancel_for_parents
+-- moves: pending -> canceled
+-- New children of a parent that had already failed or was canceled: they never run (reason per child).
+UPDATE control_plane.jobs AS job
+SET status = 'canceled', completed_at = now(), updated_at = now(), waiting_for = NULL,
+    last_error = doomed.reason
+FROM unnest(%(ids)s::uuid[], %(reasons)s::text[]) AS doomed (id, reason)
+WHERE job.id = doomed.id AND job.status = 'pending'
+
+-- name: parents_of
+-- moves: none
+-- A job's parents, locked against finishing while a retry of the job decides whether it must wait.
+SELECT parent.id, parent.status, edge.on_parent_failure
+FROM control_plane.job_dependencies AS edge JOIN control_plane.jobs AS parent ON parent.id = edge.parent_id
+WHERE edge.child_id = %(id)s
+ORDER BY parent.id
+FOR SHARE OF parent
+
+-- name: lock_ready_children
+-- moves: none
+-- Released jobs (these, or the children of these parents) to publish now: pending, not in the broker,
+-- waiting for nothing, due within %(horizon)s seconds; the rest is the dispatcher's.
+SELECT id, type, payload, priority, queue, scheduled_at FROM control_plane.jobs
+WHERE (id = ANY(%(ids)s::uuid[])
+       OR id IN (SELECT child_id FROM control_plane.job_dependencies WHERE parent_id = ANY(%(parent_ids)s::uuid[])))
+  AND status = 'pending' AND published_at IS NULL AND waiting_for IS NULL
+  AND (scheduled_at IS NULL OR scheduled_at <= now() + make_interval(secs => %(horizon)s))
+FOR UPDATE SKIP LOCKED
+
 -- ==== Concurrency slots and rate limits ====
 -- A job under a concurrency rule holds a slot of its key while it is released (pending, waiting_for
 -- NULL, or 'rate_limit' until its rate-limit turn) or running; over the limit it waits ('slot'), never
 -- published. control_plane.flow_admit(key) (migration 0010) releases waiting jobs into free slots under
 -- the key's transaction advisory lock; a trigger runs it in the transaction of every final state of a
 -- keyed job. The strategies' cancels below take no key lock: they only lock rows, and their own final
--- states' triggers admit.
-
--- name: insert_flow_jobs
--- creates: pending
--- Jobs under a flow rule, never published by their enqueue, in the order given (the caller sorts them by
--- rate key: the rate keys' locks are taken in that order). A job with a concurrency key waits for its slot
--- (its admission follows the commit); a job with only a rate limit takes its turn here: released now, or
--- waiting until its turn ('rate_limit', scheduled_at = the turn) for the sweep to release it when due.
-INSERT INTO control_plane.jobs (id, type, payload, status, max_attempts, priority, queue, scheduled_at,
-                                published_at, workspace_id, project_id, created_by, waiting_for, flow_seq,
-                                concurrency_key, concurrency_limit, concurrency_strategy, concurrency_group,
-                                concurrency_group_limit, rate_key, rate_limit, rate_period)
-SELECT new.id, new.type, new.payload, 'pending', new.max_attempts, new.priority, new.queue,
-       CASE WHEN turn.at > now() THEN turn.at ELSE new.scheduled_at END, NULL, new.workspace_id,
-       new.project_id, new.created_by,
-       CASE WHEN new.concurrency_key IS NOT NULL THEN 'slot' WHEN turn.at > now() THEN 'rate_limit' END,
-       nextval('control_plane.jobs_flow_seq'), new.concurrency_key, new.concurrency_limit,
-       new.concurrency_strategy, new.concurrency_group, new.concurrency_group_limit, new.rate_key,
-       new.rate_limit, new.rate_period
-FROM unnest(%(ids)s::uuid[], %(types)s::text[], %(payloads)s::jsonb[], %(max_attempts)s::int[],
-            %(priorities)s::smallint[], %(queues)s::text[], %(scheduled_ats)s::timestamptz[],
-            %(workspace_ids)s::uuid[], %(project_ids)s::uuid[], %(created_bys)s::jsonb[],
-            %(concurrency_keys)s::text[], %(concurrency_limits)s::int[], %(concurrency_strategies)s::text[],
-            %(concurrency_groups)s::text[], %(concurrency_group_limits)s::int[], %(rate_keys)s::text[],
-            %(rate_limits)s::int[], %(rate_periods)s::float8[])
-     AS new (id, type, payload, max_attempts, priority, queue, scheduled_at, workspace_id, project_id,
-             created_by, concurrency_key, concurrency_limit, concurrency_strategy, concurrency_group,
-             concurrency_group_limit, rate_key, rate_limit, rate_period)
-CROSS JOIN LATERAL (
-    SELECT CASE WHEN new.concurrency_key IS NULL AND new.rate_key IS NOT NULL
-                THEN control_plane.flow_rate_turn(new.rate_key, new.rate_limit, new.rate_period, new.scheduled_at)
-           END AS at
-) AS turn
+-- states' triggers admit. New rows under a rule are inserted by insert_flow_jobs (above).
 
 -- name: flow_waiting
 -- moves: none

@@ -68,6 +68,7 @@ class Claim:
     max_attempts: int = 0
     project_id: uuid.UUID | None = None
     slot_key: str | None = None  # the job's concurrency key: its final state frees a slot
+    has_children: bool = False  # some job depends on this one: its outcome releases or cancels them
 
 
 def try_claim(connection: Connection | Session, job_id: uuid.UUID, worker: str, lease_seconds: float) -> Claim | None:
@@ -75,8 +76,10 @@ def try_claim(connection: Connection | Session, job_id: uuid.UUID, worker: str, 
 
     None means the job is not simply pending; :func:`claim` then looks closer."""
     row = run(connection, "claim", {"id": job_id, "worker": worker, "lease": float(lease_seconds)}).first()
-    return (Claim(ClaimOutcome.RUN, row.attempts, row.max_attempts, row.project_id, row.concurrency_key)
-            if row is not None else None)
+    if row is None:
+        return None
+    return Claim(ClaimOutcome.RUN, row.attempts, row.max_attempts, row.project_id, has_children=row.has_children,
+                 slot_key=row.concurrency_key)
 
 
 def claim(
@@ -121,7 +124,8 @@ def _claim_slow_path(
     lost = f"worker {current.worker} lost during attempt {current.attempts}" if orphaned else None
     row = run(session, "take_over",
               {"id": job_id, "worker": worker, "lease": float(lease_seconds), "lost": lost}).one()
-    return Claim(ClaimOutcome.RUN, row.attempts, row.max_attempts, row.project_id, row.concurrency_key)
+    return Claim(ClaimOutcome.RUN, row.attempts, row.max_attempts, row.project_id, has_children=row.has_children,
+                 slot_key=row.concurrency_key)
 
 
 def _end_run(connection: Connection | Session, ref: RunRef, status: JobStatus, error: str | None,

@@ -32,7 +32,7 @@ from celery.exceptions import Reject
 
 from platform_jobs.db import execute_autocommit, session_scope
 from platform_jobs.errors import JobCanceled
-from platform_jobs.jobs import handoff, ledger, outbox
+from platform_jobs.jobs import dependencies, handoff, ledger, outbox
 from platform_jobs.jobs.context import Delivery, RunContext, attach, delivery_of, describe_error, run_context
 from platform_jobs.jobs.messages import LEDGER_HEADER, payload_from_call, record_message, to_json
 from platform_jobs.jobs.outages import describe_outage
@@ -70,6 +70,22 @@ def job_event_of(run: RunContext) -> Callable[[], None] | None:
     if run.project_id is None:
         return None
     return _relay_events
+
+
+def after_final(run: RunContext, *, events: bool = True) -> Callable[[], None] | None:
+    """What follows a run's committed final state: its job events (completed, failed), and publishing the
+    children it released (jobs.dependencies; only for a job with children, as its claim said)."""
+    steps = [step for step in (job_event_of(run) if events else None,
+                               dependencies.children_follow_up(run.job_id) if run.has_children else None)
+             if step is not None]
+    if len(steps) <= 1:
+        return steps[0] if steps else None
+
+    def follow_up() -> None:
+        for step in steps:
+            step()
+
+    return follow_up
 
 
 def retry_time(reason: Any) -> datetime | None:
@@ -167,23 +183,29 @@ class RunLifecycle:
             lambda connection: ledger.try_claim(connection, job_id, owner, settings.runs.lease_seconds), fast=False
         )
         if fast is not None:
-            return RunContext(job_id, fast.attempt, fast.max_attempts, owner, fast.project_id, fast.slot_key)
+            return RunContext(job_id, fast.attempt, fast.max_attempts, owner, fast.project_id,
+                              has_children=fast.has_children, slot_key=fast.slot_key)
         with session_scope() as session:
             claim = ledger.claim(session, job_id, owner, settings.runs.lease_seconds, is_dead_worker)
             if claim.outcome is ledger.ClaimOutcome.MISSING:
                 job_type = job_type_for_task(task.name)
                 assert job_type is not None
                 delivery_info = getattr(task.request, "delivery_info", None) or {}
-                record_message(session, job_type, str(job_id), payload_from_call(task, args, kwargs), {},
+                canvas = {"parent_id": getattr(task.request, "parent_id", None),
+                          "root_id": getattr(task.request, "root_id", None)}
+                record_message(session, job_type, str(job_id), payload_from_call(task, args, kwargs), canvas,
                                delivery_info.get("priority"))
                 claim = ledger.claim(session, job_id, owner, settings.runs.lease_seconds, is_dead_worker)
         if claim.outcome is ledger.ClaimOutcome.RUN:
-            return RunContext(job_id, claim.attempt, claim.max_attempts, owner, claim.project_id, claim.slot_key)
+            return RunContext(job_id, claim.attempt, claim.max_attempts, owner, claim.project_id,
+                              has_children=claim.has_children, slot_key=claim.slot_key)
         log.info("job %s not run: %s", job_id, claim.outcome.value)
         if claim.slot_key is not None:  # the claim just made it final: the job its slot went to is sent
             handoff.publish_released_quietly(claim.slot_key)
         if claim.outcome is ledger.ClaimOutcome.EXHAUSTED:
             _relay_events()  # the claim just made it failed: its job.failed event is in the outbox
+        if claim.outcome in (ledger.ClaimOutcome.EXHAUSTED, ledger.ClaimOutcome.CANCELED):
+            dependencies.publish_ready_quietly(parent_ids=[job_id])  # children that run anyway
         return None
 
     # -- a run's retry: written once, by the run, before its message leaves ---------------------------
@@ -255,7 +277,7 @@ class RunLifecycle:
     def on_success(self, sender: Task | None = None, result: Any = None, **_: Any) -> None:
         run = run_context(sender.request) if sender is not None else None
         if run is not None:
-            self._write_outcome(run, ledger.finish_completed, to_json(result), then=job_event_of(run), final=True)
+            self._write_outcome(run, ledger.finish_completed, to_json(result), then=after_final(run), final=True)
 
     @_never_raise
     def on_failure(self, sender: Task | None = None, task_id: str | None = None,
@@ -276,11 +298,13 @@ class RunLifecycle:
             if failed:
                 handoff.publish_released_of_job_quietly(uuid.UUID(task_id))
                 _relay_events()
+                dependencies.publish_ready_quietly(parent_ids=[uuid.UUID(task_id)])
             return
         if isinstance(exception, JobCanceled):
-            self._write_outcome(run, ledger.finish_canceled, "canceled while running", final=True)
+            self._write_outcome(run, ledger.finish_canceled, "canceled while running",
+                                then=after_final(run, events=False), final=True)
         else:
-            self._write_outcome(run, ledger.finish_failed, error, then=job_event_of(run), final=True)
+            self._write_outcome(run, ledger.finish_failed, error, then=after_final(run), final=True)
 
     @_never_raise
     def on_revoked(self, sender: Task | None = None, request: Any = None, terminated: bool = False,
@@ -302,6 +326,8 @@ class RunLifecycle:
                 ended = ledger.cancel_pending(session, uuid.UUID(job_id), "canceled: its message expired before it ran")
         if ended:
             handoff.publish_released_of_job_quietly(uuid.UUID(job_id))
+        if terminated or expired:
+            dependencies.publish_ready_quietly(parent_ids=[uuid.UUID(job_id)])  # children that run anyway
 
     @_never_raise
     def on_postrun(self, sender: Task | None = None, **_: Any) -> None:

@@ -56,12 +56,25 @@ def _checked(job_type: JobType, payload: Any) -> tuple[dict[str, Any], str | Non
 def record_message(session: Any, job_type: JobType, job_id: str, payload: Any, headers: dict[str, Any],
                    priority: int | None) -> None:
     """The row of a message that no enqueue_job of ours wrote (another service's plain Celery client):
-    its payload is validated like any enqueue, and an invalid one fails at once with the reason."""
+    its payload is validated like any enqueue, and an invalid one fails at once with the reason. Celery's
+    ``parent_id`` and ``root_id`` headers (a chain's previous task and its first) are mirrored: they are
+    informational, Celery itself sequences its canvas."""
     stored, problem = _checked(job_type, payload)
     if problem is not None:
         log.warning("job %s (%s) from another service has an invalid payload: %s", job_id, job_type.name, problem)
     new_rows.record_external_publish(session, _new_job_from_message(job_type, job_id, stored, headers, priority),
                                      invalid=problem)
+
+
+def canvas_link(headers: dict[str, Any], name: str, job_id: str) -> uuid.UUID | None:
+    """A canvas header (``parent_id``, ``root_id``) naming another task than this one; None otherwise."""
+    value = headers.get(name)
+    if not value or str(value) == job_id:
+        return None
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:  # another service's own task ids need not be UUIDs
+        return None
 
 
 def _new_job_from_message(job_type: JobType, job_id: str, payload: dict[str, Any], headers: dict[str, Any],
@@ -77,4 +90,6 @@ def _new_job_from_message(job_type: JobType, job_id: str, payload: dict[str, Any
         queue=job_type.policy.queue,
         scheduled_at=scheduled_at,
         published=True,
+        canvas_parent_id=canvas_link(headers, "parent_id", job_id),
+        canvas_root_id=canvas_link(headers, "root_id", job_id),
     )

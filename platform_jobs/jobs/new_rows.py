@@ -36,6 +36,9 @@ class NewJob:
     workspace_id: uuid.UUID | None = None
     project_id: uuid.UUID | None = None
     created_by: dict[str, Any] | None = None
+    # A Celery canvas message of another service: the task that published it, and the canvas's first.
+    canvas_parent_id: uuid.UUID | None = None
+    canvas_root_id: uuid.UUID | None = None
     # Its concurrency rule and rate limit, when it has any: then it is never published by its enqueue
     # (it waits for its slot or its turn; see jobs/slots.py).
     flow: Flow | None = None
@@ -72,18 +75,19 @@ def insert_jobs(connection: Connection | Session, jobs: Sequence[NewJob]) -> Non
         _insert_flow_jobs(connection, [job for job in jobs if job.flow is not None])
     if not plain:
         return
-    rows = [_new_row_params(job, datetime.now(UTC)) for job in plain]
-    run(connection, "insert_jobs", {plural: [row[column] for row in rows] for column, plural in _ARRAYS.items()})
+    run(connection, "insert_jobs", row_arrays(plain))
 
 
-def _insert_flow_jobs(connection: Connection | Session, jobs: Sequence[NewJob]) -> None:
-    """Jobs under a flow rule, sorted by rate key (the order the rate keys' locks are taken in, so two
-    batches never wait for each other's) and otherwise in the order given (first come, first served)."""
-    ordered = sorted(jobs, key=lambda job: job.flow.rate_key or "" if job.flow else "")
-    rows = [_new_row_params(job, datetime.now(UTC)) for job in ordered]
-    params = {plural: [row[column] for row in rows] for column, plural in _ARRAYS.items() if plural != "published_ats"}
-    flows = [job.flow or Flow() for job in ordered]
-    params.update({
+def row_arrays(jobs: Sequence[NewJob]) -> dict[str, list[Any]]:
+    """The rows of ``jobs`` as insert_jobs's parameters: one array per column."""
+    rows = [_new_row_params(job, datetime.now(UTC)) for job in jobs]
+    return {plural: [row[column] for row in rows] for column, plural in _ARRAYS.items()}
+
+
+def flow_arrays(jobs: Sequence[NewJob]) -> dict[str, list[Any]]:
+    """The flow rules of ``jobs`` (concurrency, rate limit) as insert_flow_jobs's parameters."""
+    flows = [job.flow or Flow() for job in jobs]
+    return {
         "concurrency_keys": [flow.concurrency_key for flow in flows],
         "concurrency_limits": [flow.concurrency_limit for flow in flows],
         "concurrency_strategies": [flow.strategy.value if flow.strategy else None for flow in flows],
@@ -92,8 +96,19 @@ def _insert_flow_jobs(connection: Connection | Session, jobs: Sequence[NewJob]) 
         "rate_keys": [flow.rate_key for flow in flows],
         "rate_limits": [flow.rate_limit for flow in flows],
         "rate_periods": [flow.rate_period for flow in flows],
+    }
+
+
+def _insert_flow_jobs(connection: Connection | Session, jobs: Sequence[NewJob]) -> None:
+    """Jobs under a flow rule without a unique key or parents (a webhook fan-out's deliveries), sorted by
+    rate key (the order the rate keys' locks are taken in, so two batches never wait for each other's) and
+    otherwise in the order given (first come, first served)."""
+    ordered = sorted(jobs, key=lambda job: job.flow.rate_key or "" if job.flow else "")
+    nothing = [None] * len(ordered)
+    run(connection, "insert_flow_jobs", {
+        **row_arrays(ordered), **flow_arrays(ordered),
+        "unique_keys": nothing, "unique_states": nothing, "unique_windows": nothing, "waiting_fors": nothing,
     })
-    run(connection, "insert_flow_jobs", params)
 
 
 # insert_jobs's array parameter of each column.
@@ -116,6 +131,7 @@ def record_external_publish(session: Connection | Session, job: NewJob, invalid:
         "id": job.id, "type": job.type, "payload": Jsonb(job.payload), "max_attempts": job.max_attempts,
         "priority": job.priority, "queue": job.queue, "scheduled_at": job.scheduled_at,
         "invalid": clip_error(invalid) if invalid is not None else None,
+        "canvas_parent_id": job.canvas_parent_id, "canvas_root_id": job.canvas_root_id,
     })
 
 

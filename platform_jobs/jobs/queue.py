@@ -19,7 +19,8 @@ from sqlalchemy.exc import IntegrityError
 
 from platform_jobs.db import execute_autocommit, session_scope
 from platform_jobs.errors import InvalidJob, JobNotFound, JobStateConflict, MaxAttemptsReached
-from platform_jobs.jobs import audit, authority, flow_rules, ledger, new_rows
+from platform_jobs.jobs import audit, authority, dependencies, flow_enqueue, flow_rules, ledger, new_rows, unique
+from platform_jobs.jobs.flow_enqueue import Enqueued
 from platform_jobs.jobs.mirror import LEDGER_HEADER
 from platform_jobs.jobs.payloads import validated_payload
 from platform_jobs.jobs.registry import get_job_type
@@ -56,6 +57,15 @@ class JobRequest:
     concurrency_key: str | None = None
     concurrency_limit: int | None = None
     key_fields: Mapping[str, Any] | None = None
+    # Flow control (jobs.unique, jobs.dependencies): a key that makes a duplicate enqueue answer the
+    # existing job's id (overrides the type's own), with its window (seconds) and the states that count;
+    # the jobs this one waits for (ids, or ints: earlier requests of the same enqueue_many), and whether
+    # it runs anyway when one of them fails or is canceled ("run") or is canceled with it ("cancel").
+    unique_key: str | None = None
+    unique_window: float | None = None
+    unique_states: Sequence[str] | None = None
+    depends_on: Sequence[uuid.UUID | str | int] = ()
+    on_parent_failure: str | None = None
 
 
 def _as_uuid(value: uuid.UUID | str | None, name: str) -> uuid.UUID | None:
@@ -219,9 +229,16 @@ def _authorized(requests: list[JobRequest]) -> tuple[list[JobRequest], list[list
 
 def enqueue_many(requests: Iterable[JobRequest]) -> list[str]:
     """Check authority, validate all, insert all in one transaction, then publish on one connection."""
+    return [result.id for result in enqueue_batch(requests)]
+
+
+def enqueue_batch(requests: Iterable[JobRequest]) -> list[Enqueued]:
+    """:func:`enqueue_many`, saying for each request whether it was a duplicate (an existing job's id)."""
     now = datetime.now(UTC)
     checked, audit_records = _authorized(list(requests))
     jobs = [build_job(request, now) for request in checked]
+    if flow_enqueue.needs_flow(checked):  # unique keys, dependencies: their own transaction
+        return flow_enqueue.enqueue(checked, jobs, audit_records)
     if any(audit_records):
         with session_scope(fast=True) as session:  # the audit trail commits with the jobs, or neither does
             new_rows.insert_jobs(session, jobs)
@@ -235,17 +252,17 @@ def enqueue_many(requests: Iterable[JobRequest]) -> list[str]:
         with session_scope(fast=True) as session:  # one transaction: all rows or none
             new_rows.insert_jobs(session, jobs)
     publish([job for job in jobs if job.published])
-    flowed = [job.id for job in jobs if job.flow is not None]
-    if flowed:
-        _start_flowed(flowed)
-    return [str(job.id) for job in jobs]
+    start_flowed([job.id for job in jobs if job.flow is not None])
+    return [Enqueued(str(job.id)) for job in jobs]
 
 
-def _start_flowed(job_ids: list[uuid.UUID]) -> None:
+def start_flowed(job_ids: list[uuid.UUID]) -> None:
     """Jobs under a flow rule, once committed: each is offered its slot (strategies applied), and what got
     one (or whose rate-limit turn is now) is published; whatever fails here the sweep does."""
     from platform_jobs.jobs.maintenance import publish_unpublished
 
+    if not job_ids:
+        return
     try:
         publish_unpublished(job_ids)
     except Exception as exc:
@@ -267,6 +284,11 @@ def enqueue_job(
     concurrency_key: str | None = None,
     concurrency_limit: int | None = None,
     key_fields: Mapping[str, Any] | None = None,
+    unique_key: str | None = None,
+    unique_window: float | None = None,
+    unique_states: Sequence[str] | None = None,
+    depends_on: Sequence[uuid.UUID | str] = (),
+    on_parent_failure: str | None = None,
 ) -> str:
     """Enqueue one job and return its id (which is also its Celery task id).
 
@@ -286,8 +308,13 @@ def enqueue_job(
         concurrency_key=concurrency_key,
         concurrency_limit=concurrency_limit,
         key_fields=key_fields,
+        unique_key=unique_key,
+        unique_window=unique_window,
+        unique_states=unique_states,
+        depends_on=depends_on,
+        on_parent_failure=on_parent_failure,
     )
-    return enqueue_many([request])[0]
+    return enqueue_batch([request])[0].id
 
 
 def parse_job_id(job_id: uuid.UUID | str) -> uuid.UUID:
@@ -302,8 +329,11 @@ def retry_job(job_id: uuid.UUID | str, *, max_attempts: int | None = None) -> No
     job_uuid = parse_job_id(job_id)
     if max_attempts is not None and not 1 <= max_attempts <= MAX_ATTEMPTS_LIMIT:
         raise InvalidJob(f"max_attempts must be an integer from 1 to {MAX_ATTEMPTS_LIMIT}")
-    with session_scope() as session:
+    with session_scope() as session, unique.refused_retry(job_uuid):
+        must_wait = dependencies.before_retry(session, job_uuid)
         job = ledger.reset_for_retry(session, job_uuid, max_attempts)
+        if job is not None and must_wait:  # its parents are not done: it waits for them again
+            dependencies.hold(session, job.id)
         if job is None:
             current = ledger.get_job(session, job_uuid)
             if current is None:
@@ -315,8 +345,10 @@ def retry_job(job_id: uuid.UUID | str, *, max_attempts: int | None = None) -> No
             raise MaxAttemptsReached(
                 f"all {current.max_attempts} attempts used; retry with a higher max_attempts"
             )
+    if must_wait:
+        return  # it waits for its parents (then for its slot, if it has a concurrency rule)
     if job.concurrency_key is not None:
-        _start_flowed([job.id])  # back in the line for its slot
+        start_flowed([job.id])  # back in the line for its slot
     else:
         publish([job])
 
@@ -338,4 +370,6 @@ def cancel_job(job_id: uuid.UUID | str) -> ledger.CancelOutcome:
     # No Celery revoke: workers remember revoked ids for hours (and pass them on through mingle), which
     # would silently drop this job's message after a retry_job. The ledger decides: the claim refuses a
     # canceled job (jobs.request.LedgerRequest).
+    if outcome is ledger.CancelOutcome.CANCELED:
+        dependencies.publish_ready_quietly(parent_ids=[job_uuid])  # children that run anyway were released
     return outcome

@@ -16,6 +16,7 @@ from celery.local import Proxy
 from platform_jobs.errors import InvalidJob, JobCanceled, UnknownJobType
 from platform_jobs.jobs.authority import Access
 from platform_jobs.jobs.flow_rules import ConcurrencyRule, RateLimit
+from platform_jobs.jobs.unique import UniqueRule
 
 TASK_NAME_PREFIX = "platform_jobs."
 PayloadValidator = Callable[[Mapping[str, Any]], None]
@@ -42,6 +43,9 @@ class JobPolicy:
     # the job costs nothing more than before.
     concurrency: ConcurrencyRule | None = None
     rate_limit: RateLimit | None = None
+    # One job per key among the jobs in the states that count (jobs.unique): a duplicate enqueue gets the
+    # existing job's id. None: every enqueue makes a job.
+    unique: UniqueRule | None = None
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from platform_jobs.models.audit import AuditEvent
 from platform_jobs.models.base import SCHEMA, Base
-from platform_jobs.models.jobs import Job, JobLog, RateLimitStart
+from platform_jobs.models.jobs import Job, JobDependency, JobLog, RateLimitStart
 from platform_jobs.models.outbound import Backup, WebhookAttempt, WebhookEndpoint, WebhookMessage
 from platform_jobs.models.outbox import JobOutboxEvent
 from platform_jobs.models.tenants import (
@@ -27,6 +27,7 @@ __all__ = [
     "ApiKey", "Notification", "Plan", "Project", "ProjectStatus", "ServiceRegistration", "Suspension",
     "UsageWarning",
     "Backup", "WebhookAttempt", "WebhookEndpoint", "WebhookMessage",
-    "SCHEMA", "ApiToken", "Base", "Job", "JobLog", "Membership", "RateLimitStart", "UsageBatch", "UsageEvent", "User",
+    "SCHEMA", "ApiToken", "Base", "Job", "JobDependency", "JobLog", "Membership", "RateLimitStart", "UsageBatch",
+    "UsageEvent", "User",
     "Workspace",
 ]

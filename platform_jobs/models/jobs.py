@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     Enum,
@@ -22,7 +23,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from platform_jobs.jobs.states import JobStatus
@@ -67,6 +68,10 @@ class Job(Base):
         Index("ix_jobs_pending_published", "published_at", postgresql_where=text("status = 'pending'")),
         Index("ix_jobs_running_lease", "lease_expires_at", postgresql_where=text("status = 'running'")),
         Index("ix_jobs_type_completed", "type", "completed_at", postgresql_where=text("status = 'completed'")),
+        # Unique jobs: one job per key among the jobs in a state that counts (jobs.unique).
+        Index("ux_jobs_unique_key", "unique_key", unique=True,
+              postgresql_where=text("unique_key IS NOT NULL AND status = ANY (unique_states)")),
+        Index("ix_jobs_canvas_parent", "canvas_parent_id", postgresql_where=text("canvas_parent_id IS NOT NULL")),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
@@ -114,6 +119,37 @@ class Job(Base):
     rate_key: Mapped[str | None] = mapped_column(String(200))
     rate_limit: Mapped[int | None] = mapped_column(Integer)
     rate_period: Mapped[float | None] = mapped_column(Float)
+    # Unique jobs (jobs.unique): the key, the statuses in which this job holds it, and the end of its
+    # window (NULL: no window). A job holds its key while its status is one of unique_states.
+    unique_key: Mapped[str | None] = mapped_column(String(255))
+    unique_states: Mapped[list[JobStatus] | None] = mapped_column(ARRAY(job_status_enum))
+    unique_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Some job depends on this one (job_dependencies): its final state settles them (trigger, 0009).
+    has_children: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # Celery canvas (chain, group) of another service: the task that published this one, and the first.
+    canvas_parent_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    canvas_root_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+
+
+class JobDependency(Base):
+    """The child waits until the parent completed; a failed or canceled parent cancels it, unless
+    ``on_parent_failure`` is 'run' (it then runs once every parent is final)."""
+
+    __tablename__ = "job_dependencies"
+    __table_args__ = (
+        CheckConstraint("on_parent_failure IN ('cancel', 'run')", name="on_parent_failure_known"),
+        CheckConstraint("parent_id <> child_id", name="not_self"),
+        Index("ix_job_dependencies_child_id", "child_id"),
+    )
+
+    parent_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey(f"{SCHEMA}.jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    child_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey(f"{SCHEMA}.jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    on_parent_failure: Mapped[str] = mapped_column(String(8), server_default=text("'cancel'"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class RateLimitStart(Base):

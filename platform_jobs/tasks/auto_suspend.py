@@ -14,6 +14,7 @@ from platform_jobs.db import session_scope
 from platform_jobs.jobs.authority import Access, ResourceKind, Role
 from platform_jobs.jobs.registry import JobPolicy, job_task
 from platform_jobs.jobs.task import JobTask
+from platform_jobs.jobs.unique import UniqueRule
 from platform_jobs.models import Project
 from platform_jobs.platform import abuse
 from platform_jobs.platform.suspension import suspend
@@ -37,7 +38,8 @@ ACCESS = Access(Role.OPERATOR, {"project_id": ResourceKind.PROJECT})
 
 
 @job_task("auto_suspend", JobPolicy(queue="tenants", max_attempts=1, autoretry_for=(), payload_schema=SCHEMA,
-                                    access=ACCESS, concurrency=flow_defaults.ONE_PER_PROJECT))
+                                    access=ACCESS, concurrency=flow_defaults.ONE_PER_PROJECT,
+                                    unique=UniqueRule("auto_suspend:{project_id}")))
 def auto_suspend(task: JobTask, project_id: str, alert: dict[str, Any] | None = None) -> dict[str, Any]:
     project_uuid = uuid.UUID(project_id)
     with session_scope() as session:

@@ -19,13 +19,15 @@ from platform_jobs.db import session_scope
 from platform_jobs.jobs.authority import Access, Role
 from platform_jobs.jobs.registry import JobPolicy, job_task
 from platform_jobs.jobs.task import JobTask
+from platform_jobs.jobs.unique import UniqueRule
 from platform_jobs.platform.quotas import check_usage_limits as run_check
 
 SCHEMA = {"type": "object", "properties": {}, "additionalProperties": False}
 
 
 @job_task("check_usage_limits", JobPolicy(queue="tenants", max_attempts=1, autoretry_for=(), payload_schema=SCHEMA,
-                                          access=Access(Role.OPERATOR)))
+                                          access=Access(Role.OPERATOR),
+                                          unique=UniqueRule("check_usage_limits")))
 def check_usage_limits(task: JobTask) -> dict[str, Any]:
     task.progress(5, "measuring")
     with session_scope() as session:

@@ -19,6 +19,7 @@ from platform_jobs.errors import InvalidJob, JobCanceled
 from platform_jobs.jobs.authority import Access, ResourceKind
 from platform_jobs.jobs.registry import JobPolicy, job_task
 from platform_jobs.jobs.task import JobTask
+from platform_jobs.jobs.unique import UniqueRule
 from platform_jobs.models.tenants import Project
 from platform_jobs.platform.backups import BackupFailed, notify_failure
 from platform_jobs.platform.backups import export_backup as run_export
@@ -49,7 +50,7 @@ POLICY = JobPolicy(queue="backups", max_attempts=3, autoretry_for=RETRYABLE, ret
                    retry_backoff_max=600, retry_jitter=True, time_limit=6 * 3600,
                    payload_schema=EXPORT_SCHEMA, validate=validate_export,
                    access=Access(resources={"project_id": ResourceKind.PROJECT}),
-                   concurrency=flow_defaults.ONE_PER_PROJECT)
+                   concurrency=flow_defaults.ONE_PER_PROJECT, unique=UniqueRule("export_backup:{project_id}"))
 
 
 @job_task("export_backup", POLICY)

@@ -14,6 +14,7 @@ from platform_jobs.errors import JobCanceled
 from platform_jobs.jobs.authority import Access, ResourceKind
 from platform_jobs.jobs.registry import JobPolicy, job_task
 from platform_jobs.jobs.task import JobTask
+from platform_jobs.jobs.unique import UniqueRule
 from platform_jobs.models import ProjectStatus
 from platform_jobs.platform.projects import ProjectError, mark, provision
 from platform_jobs.settings import get_settings
@@ -32,7 +33,8 @@ ACCESS = Access(resources={"project_id": ResourceKind.PROJECT})
 
 
 @job_task("provision_project", JobPolicy(queue="tenants", max_attempts=3, autoretry_for=(), payload_schema=SCHEMA,
-                                         access=ACCESS, concurrency=flow_defaults.ONE_PER_PROJECT))
+                                         access=ACCESS, concurrency=flow_defaults.ONE_PER_PROJECT,
+                                         unique=UniqueRule("provision_project:{project_id}")))
 def provision_project(task: JobTask, project_id: str) -> dict[str, Any]:
     settings = get_settings()
     project_uuid = uuid.UUID(project_id)

@@ -13,6 +13,7 @@ from platform_jobs.db import session_scope
 from platform_jobs.jobs.authority import Access, ResourceKind
 from platform_jobs.jobs.registry import JobPolicy, job_task
 from platform_jobs.jobs.task import JobTask
+from platform_jobs.jobs.unique import UniqueRule
 from platform_jobs.models import Project
 from platform_jobs.platform import keys
 from platform_jobs.platform.notifications import notify
@@ -32,7 +33,8 @@ SCHEMA = {
 
 @job_task("rotate_key", JobPolicy(queue="tenants", max_attempts=1, autoretry_for=(), payload_schema=SCHEMA,
                                   access=Access(resources={"project_id": ResourceKind.PROJECT}),
-                                  concurrency=flow_defaults.ONE_PER_PROJECT))
+                                  concurrency=flow_defaults.ONE_PER_PROJECT,
+                                  unique=UniqueRule("rotate_key:{project_id}:{role}")))
 def rotate_key(task: JobTask, project_id: str, role: str) -> dict[str, Any]:
     with session_scope() as session:
         issued = keys.rotate(session, uuid.UUID(project_id), role)

@@ -11,8 +11,9 @@ from typing import Any
 
 from platform_jobs.db import session_scope
 from platform_jobs.errors import JobNotFound
-from platform_jobs.jobs import audit, flow_status, ledger, queries
-from platform_jobs.jobs.queue import cancel_job, enqueue_job, parse_job_id, retry_job
+from platform_jobs.jobs import audit, dependencies, flow_status, ledger, queries
+from platform_jobs.jobs.flow_enqueue import Enqueued
+from platform_jobs.jobs.queue import JobRequest, cancel_job, enqueue_batch, parse_job_id, retry_job
 from platform_jobs.models import Job, Workspace
 from platform_jobs.web.auth import Principal
 from platform_jobs.web.errors import ApiError
@@ -44,6 +45,12 @@ def job_with_details(principal: Principal, job_id: str,
                                          wait)
         session.expunge_all()
         return job, logs, eta, wait
+
+
+def relatives_for(principal: Principal, job: Job) -> tuple[list[dependencies.Relative], list[dependencies.Relative]]:
+    """The parents and children of a job that the principal may see."""
+    with session_scope() as session:
+        return dependencies.family(session, job, principal.scope.allows)
 
 
 def job_snapshot(principal: Principal, job_id: uuid.UUID) -> Job:
@@ -81,11 +88,16 @@ def enqueue_for(
     workspace_id: uuid.UUID | None = None,
     concurrency_key: str | None = None,
     concurrency_limit: int | None = None,
-) -> str:
+    unique_key: str | None = None,
+    unique_window: float | None = None,
+    unique_states: list[str] | None = None,
+    depends_on: list[uuid.UUID] | None = None,
+    on_parent_failure: str | None = None,
+) -> Enqueued:
     if delay is not None and not 0 <= delay <= MAX_DELAY_SECONDS:
         raise ApiError(422, "invalid_job", f"delay must be from 0 to {MAX_DELAY_SECONDS} seconds")
     check_target_workspace(principal, workspace_id)
-    return enqueue_job(
+    return enqueue_batch([JobRequest(
         job_type,
         payload,
         delay=delay or None,
@@ -94,10 +106,15 @@ def enqueue_for(
         workspace_id=workspace_id,
         project_id=project_id,
         created_by=principal.created_by,
-        actor=principal.actor,  # the type's role and every resource the job names are checked for it
+        actor=principal.actor,  # the type's role, every resource the job names and its parents are checked
         concurrency_key=concurrency_key,  # scoped to the job's workspace unless an operator's
         concurrency_limit=concurrency_limit,
-    )
+        unique_key=unique_key,
+        unique_window=unique_window,
+        unique_states=unique_states,
+        depends_on=depends_on or (),
+        on_parent_failure=on_parent_failure,
+    )])[0]
 
 
 def _audit_job_action(principal: Principal, action: str, job: Job) -> None:

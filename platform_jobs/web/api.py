@@ -18,7 +18,10 @@ from platform_jobs.web.validation import (
     json_body,
     optional_int,
     optional_number,
+    optional_text,
+    optional_text_list,
     optional_uuid_text,
+    parse_uuid,
     query_int,
     query_name,
     query_uuid,
@@ -29,7 +32,8 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 MAX_CONCURRENCY_KEY = 120  # scoped to the caller's workspace by the queue core: the stored key stays <= 200
 
 ENQUEUE_FIELDS = {"type", "payload", "delay", "max_attempts", "priority", "project_id", "workspace_id",
-                  "concurrency_key", "concurrency_limit"}
+                  "concurrency_key", "concurrency_limit", "unique_key", "unique_window", "unique_states",
+                  "depends_on", "on_parent_failure"}
 
 
 def _status_filter() -> JobStatus | None:
@@ -92,7 +96,7 @@ def create_job() -> Any:
         payload = {}
     if not isinstance(payload, dict):
         raise ApiError(400, "bad_request", f"payload must be a JSON object, got {type(payload).__name__}")
-    job_id = actions.enqueue_for(
+    enqueued = actions.enqueue_for(
         principal,
         job_type,
         payload,
@@ -103,17 +107,25 @@ def create_job() -> Any:
         workspace_id=optional_uuid_text(body, "workspace_id"),
         concurrency_key=_concurrency_key(body),
         concurrency_limit=optional_int(body, "concurrency_limit"),
+        unique_key=optional_text(body, "unique_key"),
+        unique_window=optional_number(body, "unique_window"),
+        unique_states=optional_text_list(body, "unique_states"),
+        depends_on=[parse_uuid(value, "depends_on") for value in optional_text_list(body, "depends_on") or ()],
+        on_parent_failure=optional_text(body, "on_parent_failure"),
     )
-    response, status = ok({"id": job_id}, 202)
-    response.headers["Location"] = f"/api/jobs/{job_id}"
+    # A duplicate of a unique key: the existing job, 200 instead of 202.
+    response, status = (ok({"id": enqueued.id, "duplicate": True}, 200) if enqueued.duplicate
+                        else ok({"id": enqueued.id}, 202))
+    response.headers["Location"] = f"/api/jobs/{enqueued.id}"
     return response, status
 
 
 @bp.get("/jobs/<job_id>")
 @api_login_required
 def get_job(job_id: str) -> Any:
-    job, logs, eta, wait = actions.job_with_details(require_principal(), job_id)
-    return ok({"job": job_detail(job, logs, eta, wait)})
+    principal = require_principal()
+    job, logs, eta, wait = actions.job_with_details(principal, job_id)
+    return ok({"job": job_detail(job, logs, eta, actions.relatives_for(principal, job), wait)})
 
 
 def _cancel(job_id: str) -> Any:

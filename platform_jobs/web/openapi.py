@@ -90,9 +90,18 @@ PATHS: dict[str, Any] = {
             "description": "Every payload field that names a tenant resource (project, webhook message, "
                            "workspace) and a top-level project_id are checked against the caller's "
                            "workspace: another workspace's resource answers 404 exactly like a missing "
-                           "one; a malformed id is 400; a job type reserved to operators is 403.",
+                           "one; a malformed id is 400; a job type reserved to operators is 403. "
+                           "depends_on names existing jobs the caller can see (404 otherwise): a job "
+                           "never gains a parent after its enqueue, so no cycle can be made.",
             "requestBody": _json_body(_ref("EnqueueRequest"), True),
             "responses": {
+                "200": {
+                    **_success("A duplicate: a job with this unique key is in a state that counts; its id",
+                               {"type": "object", "required": ["id", "duplicate"],
+                                "properties": {"id": {"type": "string", "format": "uuid"},
+                                               "duplicate": {"type": "boolean", "enum": [True]}}}),
+                    "headers": {"Location": {"schema": {"type": "string"}, "description": "The job's URL"}},
+                },
                 "202": {
                     **_success("Enqueued", {"type": "object", "required": ["id"],
                                             "properties": {"id": {"type": "string", "format": "uuid"}}}),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from platform_jobs.jobs import dependencies, unique
 from platform_jobs.jobs.queue import MAX_ATTEMPTS_LIMIT, MAX_PRIORITY, MIN_PRIORITY
 from platform_jobs.jobs.states import JobStatus
 from platform_jobs.web.actions import MAX_DELAY_SECONDS
@@ -56,11 +57,22 @@ JOB_DETAIL: dict[str, Any] = {
         _ref("JobSummary"),
         {
             "type": "object",
-            "required": ["payload", "logs", "eta"],
+            "required": ["payload", "logs", "eta", "parents", "children"],
             "properties": {
                 "payload": {"type": "object", "additionalProperties": True},
                 "result": {"nullable": True, "description": "What the job returned (any JSON)"},
                 "logs": {"type": "array", "items": _ref("LogLine"), "description": "The newest log lines"},
+                "waiting_for": _nullable({"type": "string", "enum": ["parents", "slot", "rate_limit"],
+                                          "description": "Why a pending job is held in the ledger (parents: "
+                                                         "a job it depends on has not finished)"}),
+                "unique_key": _nullable({"type": "string"}),
+                "canvas_root_id": _nullable({"type": "string", "format": "uuid",
+                                             "description": "The first task of the Celery canvas (chain) "
+                                                            "another service sent this job in"}),
+                "parents": {"type": "array", "items": _ref("RelatedJob"),
+                            "description": "Jobs this one depends on, and the canvas task that sent it"},
+                "children": {"type": "array", "items": _ref("RelatedJob"),
+                             "description": "Jobs that depend on this one, and the canvas tasks it sent"},
                 "eta": _nullable({
                     "type": "object",
                     "description": "Estimated time remaining: median run time of the last 20 completed "
@@ -111,6 +123,17 @@ SCHEMAS: dict[str, Any] = {
     },
     "JobSummary": JOB_SUMMARY,
     "JobDetail": JOB_DETAIL,
+    "RelatedJob": {
+        "type": "object",
+        "required": ["id", "type", "status", "link"],
+        "properties": {
+            "id": {"type": "string", "format": "uuid"},
+            "type": {"type": "string"},
+            "status": {"type": "string", "enum": [status.value for status in JobStatus]},
+            "link": {"type": "string", "enum": ["depends_on", "canvas"]},
+            "on_parent_failure": _nullable({"type": "string", "enum": ["cancel", "run"]}),
+        },
+    },
     "LogLine": {
         "type": "object",
         "required": ["seq", "at", "line"],
@@ -138,6 +161,25 @@ SCHEMAS: dict[str, Any] = {
                                                "a type's rule."},
             "concurrency_limit": {"type": "integer", "minimum": 1, "maximum": 10000,
                                   "description": "Slots of the concurrency key (default: the type's, else 1)"},
+            "unique_key": {"type": "string", "minLength": 1, "maxLength": unique.KEY_MAX_CHARS,
+                           "description": "While a job of this workspace with this key is in a state that "
+                                          "counts, enqueueing again answers that job's id (200, duplicate: "
+                                          "true) instead of making another. Overrides the type's own key."},
+            "unique_window": {"type": "number", "exclusiveMinimum": True, "minimum": 0,
+                              "maximum": unique.MAX_WINDOW_SECONDS,
+                              "description": "Seconds after its enqueue during which a job counts (default: "
+                                             "as long as it is in a state that counts)"},
+            "unique_states": {"type": "array", "items": {"type": "string", "enum": [s.value for s in JobStatus]},
+                              "description": "States in which a job counts; must include pending and running "
+                                             "(the default is just those)"},
+            "depends_on": {"type": "array", "maxItems": dependencies.MAX_PARENTS,
+                           "items": {"type": "string", "format": "uuid"},
+                           "description": "Jobs this one waits for (visible to the caller, else 404): it runs "
+                                          "once all of them completed, and is canceled when one fails or is "
+                                          "canceled, unless on_parent_failure is run"},
+            "on_parent_failure": {"type": "string", "enum": list(dependencies.ON_PARENT_FAILURE),
+                                  "description": "cancel (default): canceled with a failed or canceled parent; "
+                                                 "run: runs once every parent is final, whatever its outcome"},
         },
     },
 }

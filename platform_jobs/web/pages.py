@@ -16,13 +16,14 @@ from platform_jobs.db import session_scope
 from platform_jobs.errors import JobNotFound, PlatformJobsError
 from platform_jobs.jobs import queries
 from platform_jobs.jobs.authority import may_start
+from platform_jobs.jobs.flow_enqueue import Enqueued
 from platform_jobs.jobs.registry import get_job_type, job_type_names
 from platform_jobs.jobs.states import JobStatus
 from platform_jobs.web import actions
 from platform_jobs.web.auth import Principal, current_principal
 from platform_jobs.web.errors import ApiError, from_queue_error
 from platform_jobs.web.schema_form import FormError, TypeForm, payload_from_form, type_forms
-from platform_jobs.web.serialize import estimate, job_summary, log_line, waiting
+from platform_jobs.web.serialize import estimate, job_summary, log_line, relatives, waiting
 
 bp = Blueprint("pages", __name__)
 
@@ -86,7 +87,7 @@ def _int_field(name: str) -> int | None:
         raise FormError(f"{name.replace('_', ' ')} must be a whole number") from None
 
 
-def _enqueue_from_form(principal: Principal, type_form: TypeForm) -> str:
+def _enqueue_from_form(principal: Principal, type_form: TypeForm) -> Enqueued:
     payload = payload_from_form(type_form, request.form)
     delay_text = (request.form.get("delay") or "").strip()
     try:
@@ -117,7 +118,7 @@ def enqueue() -> Any:
         flash(f"Choose a job type (unknown: {chosen!r}).", "error")
         return _render_list(principal, state, 422)
     try:
-        job_id = _enqueue_from_form(principal, type_form)
+        enqueued = _enqueue_from_form(principal, type_form)
     except FormError as exc:
         flash(f"Not enqueued: {exc}", "error")
         return _render_list(principal, state, 400)
@@ -128,8 +129,11 @@ def enqueue() -> Any:
     except ApiError as exc:
         flash(f"Not enqueued: {exc.message}", "error")
         return _render_list(principal, state, exc.status)
-    flash(f"Enqueued {type_form.name} job {job_id}.", "success")
-    return redirect(url_for("pages.job_detail", job_id=job_id))
+    if enqueued.duplicate:  # its unique key is held: the same job, not a second one
+        flash(f"Not enqueued again: this {type_form.name} is already job {enqueued.id}.", "success")
+    else:
+        flash(f"Enqueued {type_form.name} job {enqueued.id}.", "success")
+    return redirect(url_for("pages.job_detail", job_id=enqueued.id))
 
 
 @bp.get("/jobs/<job_id>")
@@ -140,8 +144,10 @@ def job_detail(job_id: str) -> Any:
         job, logs, eta, wait = actions.job_with_details(principal, job_id)
     except JobNotFound:
         abort(404)
+    family = relatives(*actions.relatives_for(principal, job))
     return render_template(
         "pages/job.html", job={**job_summary(job), "payload": job.payload, "result": job.result,
                                "waiting": waiting(wait)},
         logs=[log_line(entry) for entry in logs], eta=estimate(eta), poll_ms=POLL_MS,
+        waiting_for=job.waiting_for if job.status is JobStatus.PENDING else None, **family,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from platform_jobs.jobs.dependencies import Relative
 from platform_jobs.jobs.flow_status import Wait
 from platform_jobs.jobs.ledger import LogEntry
 from platform_jobs.jobs.queries import Estimate
@@ -67,12 +68,26 @@ def waiting(wait: Wait | None) -> dict[str, Any] | None:
             "holders": wait.holders, "limit": wait.limit, "until": _iso(wait.until)}
 
 
-def job_detail(job: Job, logs: list[LogEntry], eta: Estimate | None, wait: Wait | None = None) -> dict[str, Any]:
+def relatives(parents: list[Relative], children: list[Relative]) -> dict[str, list[dict[str, Any]]]:
+    """A job's parents and children (dependencies, and Celery canvas links of other services)."""
+    def shape(relative: Relative) -> dict[str, Any]:
+        return {"id": str(relative.id), "type": relative.type, "status": relative.status, "link": relative.link,
+                "on_parent_failure": relative.on_parent_failure}
+
+    return {"parents": [shape(parent) for parent in parents], "children": [shape(child) for child in children]}
+
+
+def job_detail(job: Job, logs: list[LogEntry], eta: Estimate | None,
+               family: tuple[list[Relative], list[Relative]] = ([], []), wait: Wait | None = None) -> dict[str, Any]:
     return {
         **job_summary(job),
         "payload": job.payload,
         "result": job.result,
         "logs": [log_line(entry) for entry in logs],
         "eta": estimate(eta),
+        "waiting_for": job.waiting_for if job.status.value == "pending" else None,
         "waiting": waiting(wait),
+        "unique_key": job.unique_key,
+        "canvas_root_id": str(job.canvas_root_id) if job.canvas_root_id else None,
+        **relatives(*family),
     }

@@ -85,6 +85,24 @@ def optional_number(body: dict[str, Any], name: str) -> float | None:
     return float(value)
 
 
+def optional_text(body: dict[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ApiError(400, "bad_request", f"{name} must be a string")
+    return value
+
+
+def optional_text_list(body: dict[str, Any], name: str) -> list[str] | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ApiError(400, "bad_request", f"{name} must be a list of strings")
+    return value
+
+
 def optional_uuid_text(body: dict[str, Any], name: str) -> uuid.UUID | None:
     value = body.get(name)
     if value is None:

@@ -55,6 +55,19 @@ def record(task: JobTask, sleep: float = 0.0, tag: str = "") -> dict[str, Any]:
     return {"tag": tag}
 
 
+@job_task("test_step", JobPolicy(max_attempts=3, **FAST))
+def step(task: JobTask, sleep: float = 0.0, fail: bool = False) -> str:
+    """Records when its run starts and ends (dependency and ordering proofs); ``fail`` fails every run."""
+    record_effect(task.job_id, f"start attempt={task.attempt} t={time.time()}")
+    if sleep:
+        time.sleep(sleep)
+    if fail:
+        record_effect(task.job_id, f"fail attempt={task.attempt} t={time.time()}")
+        raise Flaky("a step that fails")
+    record_effect(task.job_id, f"end attempt={task.attempt} t={time.time()}")
+    return "stepped"
+
+
 @job_task("test_flaky", JobPolicy(max_attempts=4, **FAST))
 def flaky(task: JobTask, fail_times: int = 1) -> str:
     record_effect(task.job_id, f"attempt={task.attempt}")

@@ -15,7 +15,7 @@ over the last ``limit`` starts of the key (``rate_limit_starts``): a job's turn 
 the ``limit``-th latest start + period, so no window of ``period`` seconds holds more than ``limit``.
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010"
-down_revision: str | Sequence[str] | None = "0008"
+down_revision: str | Sequence[str] | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -195,15 +195,17 @@ def upgrade() -> None:
     op.execute(ADMIT)
     op.execute(ON_FINAL)
     op.execute(ON_READY)
+    # Named to fire after 0009's jobs_final_settles_children (triggers of one event fire by name): the
+    # children are locked and settled before this takes the key's lock.
     op.execute(f"""
-        CREATE TRIGGER jobs_final_frees_slot AFTER UPDATE OF status ON {SCHEMA}.jobs FOR EACH ROW
+        CREATE TRIGGER jobs_final_slot_freed AFTER UPDATE OF status ON {SCHEMA}.jobs FOR EACH ROW
         WHEN (NEW.concurrency_key IS NOT NULL AND OLD.status IN ('pending', 'running')
               AND NEW.status IN ('completed', 'failed', 'canceled'))
         EXECUTE FUNCTION {SCHEMA}.flow_admit_on_change()
     """)
     op.execute(f"""
         CREATE TRIGGER jobs_ready_takes_its_turn BEFORE UPDATE OF waiting_for ON {SCHEMA}.jobs FOR EACH ROW
-        WHEN (OLD.waiting_for = 'parents' AND NEW.waiting_for IS NULL
+        WHEN (OLD.waiting_for = 'parents' AND NEW.waiting_for IS NULL AND NEW.status = 'pending'
               AND (NEW.concurrency_key IS NOT NULL OR NEW.rate_key IS NOT NULL))
         EXECUTE FUNCTION {SCHEMA}.flow_on_ready()
     """)
@@ -217,7 +219,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute(f"DROP TRIGGER jobs_ready_asks_for_a_slot ON {SCHEMA}.jobs")
     op.execute(f"DROP TRIGGER jobs_ready_takes_its_turn ON {SCHEMA}.jobs")
-    op.execute(f"DROP TRIGGER jobs_final_frees_slot ON {SCHEMA}.jobs")
+    op.execute(f"DROP TRIGGER jobs_final_slot_freed ON {SCHEMA}.jobs")
     op.execute(f"DROP FUNCTION {SCHEMA}.flow_on_ready()")
     op.execute(f"DROP FUNCTION {SCHEMA}.flow_admit_on_change()")
     op.execute(f"DROP FUNCTION {SCHEMA}.flow_admit(text)")

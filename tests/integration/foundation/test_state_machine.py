@@ -80,6 +80,8 @@ TRANSITIONS: dict[str, list[Scenario]] = {
     # Concurrency slots: a job of the key waiting for a slot (or holding one) before the newer job.
     "supersede_waiting": [Scenario(lambda i: SUPERSEDED_BY, {**KEYED, "waiting_for": "'slot'"}, JobStatus.CANCELED)],
     "cancel_released_older": [Scenario(lambda i: SUPERSEDED_BY, KEYED, JobStatus.CANCELED)],
+    # Unique jobs and dependencies
+    "cancel_for_parents": [Scenario(lambda i: {"ids": [i], "reasons": ["parent p failed"]}, target=JobStatus.CANCELED)],
 }
 
 # UPDATEs that write a job without moving its status: driven from every status too.
@@ -93,6 +95,12 @@ NON_MOVING_UPDATES: dict[str, Scenario] = {
     "stop_running_older": Scenario(lambda i: SUPERSEDED_BY, KEYED),
     "release_due_rate_limited": Scenario(lambda i: {"horizon": 1.0},
                                          {"waiting_for": "'rate_limit'", "scheduled_at": PAST}),
+    # Unique jobs and dependencies
+    "release_unique_keys": Scenario(lambda i: {"ids": [i]}, {"unique_key": "'k'", "unique_until": PAST,
+                                                             "unique_states": "'{pending,running}'"}),
+    "lock_parents": Scenario(lambda i: {"ids": [i]}),
+    "release_children": Scenario(lambda i: {"ids": [i]}, {"waiting_for": "'parents'", "published_at": "NULL"}),
+    "hold_for_parents": Scenario(lambda i: {"id": i}),
 }
 
 
