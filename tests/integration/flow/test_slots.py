@@ -189,3 +189,29 @@ def slots_horizon():  # type: ignore[no-untyped-def]
     from datetime import timedelta
 
     return timedelta(seconds=1)
+
+
+def test_a_unique_job_under_a_concurrency_rule_waits_for_its_slot() -> None:
+    project = uuid.uuid4()
+    holder = project_jobs(1, project)
+    unique_key = f"once-{uuid.uuid4().hex[:8]}"
+    first = made([enqueue_job("test_project_slot", {}, project_id=project, unique_key=unique_key)])[0]
+    again = enqueue_job("test_project_slot", {}, project_id=project, unique_key=unique_key)
+    assert again == first  # the duplicate answers the waiting job
+    job = row(first)
+    assert (job.waiting_for, job.concurrency_key, job.unique_key is not None) == ("slot", f"project:{project}", True)
+    finish(holder[0], claim(holder[0]))
+    assert row(first).waiting_for is None
+    assert handoff.publish_released(f"project:{project}") == 1
+
+
+def test_a_child_released_by_its_parent_queues_for_its_slot() -> None:
+    project = uuid.uuid4()
+    holder = project_jobs(1, project)
+    parent = made([enqueue_job("test_record", {})])[0]
+    child = made([enqueue_job("test_project_slot", {}, project_id=project, depends_on=[parent])])[0]
+    assert row(child).waiting_for == "parents"
+    finish(parent, claim(parent))
+    assert row(child).waiting_for == "slot"  # its parents are done; the project's slot is not free
+    finish(holder[0], claim(holder[0]))
+    assert row(child).waiting_for is None
