@@ -169,7 +169,6 @@ class _Sender:
         return route, message, body
 
 
-
 def _push_chunk(sender: _Sender, jobs: Sequence[PublishableJob], now: datetime, failed: list[uuid.UUID]) -> None:
     """Build and push one chunk in one pipeline; a job whose message cannot be built goes to ``failed``."""
     channel = sender.channel
