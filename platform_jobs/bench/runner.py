@@ -13,43 +13,22 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 from sqlalchemy import text
 
-from platform_jobs.bench import scratch, workers
+from platform_jobs.bench import drain, pgfigures, scratch, workers
 from platform_jobs.bench.bare_app import bare_noop
+from platform_jobs.bench.figure import Figure, percentile
 from platform_jobs.bench.probe import TIMES_KEY
 from platform_jobs.db import session_scope
 from platform_jobs.jobs.queue import JobRequest, enqueue_job, enqueue_many
 from platform_jobs.settings import get_settings
 
 T = TypeVar("T")
-
-
-@dataclass
-class Figure:
-    name: str
-    value: float
-    unit: str
-    baseline: float | None = None
-    higher_is_better: bool = True
-    target: str = ""
-    met: bool | None = None
-
-    @property
-    def ratio(self) -> float | None:
-        if not self.baseline:
-            return None
-        return self.value / self.baseline if self.higher_is_better else self.baseline / self.value
-
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
 
 
 def _progress(items: Iterable[T], label: str, length: int) -> Iterable[T]:
@@ -91,37 +70,12 @@ def enqueue_rates(n: int, many_n: int, batch: int) -> list[Figure]:
     ]
 
 
-def _drain(app_module: str, n: int, log_dir: Path, enqueue: Callable[[str], None]) -> float:
-    run = uuid.uuid4().hex
-    enqueue(run)
-    process = workers.start_worker(app_module, log_dir)
-    try:
-        first, done = workers.wait_count(run, n)
-    finally:
-        workers.stop_worker(process)
-    return n / (done - first)
-
-
-def drain_rates(n: int, log_dir: Path) -> list[Figure]:
-    def bare(run: str) -> None:
-        for _ in _progress(range(n), "drain: pre-enqueue bare", n):
-            bare_noop.delay(run=run)
-
-    def platform(run: str) -> None:
-        for index in range(0, n, 1000):
-            enqueue_many([JobRequest("bench_noop", {"run": run}) for _ in range(min(1000, n - index))])
-
-    bare_rate = _drain("platform_jobs.bench.bare_app", n, log_dir, bare)
-    platform_rate = _drain("platform_jobs", n, log_dir, platform)
-    with session_scope() as session:
-        completed = session.execute(text(
-            "SELECT count(*) FROM control_plane.jobs WHERE type = 'bench_noop' AND status = 'completed'"
-        )).scalar_one()
+def drain_figures(n: int, log_dir: Path, count_n: int) -> list[Figure]:
+    figures = drain.drain_rates(n, log_dir, lambda items, label: _progress(items, label, len(items)))
     _reset_ledger()
-    if completed != n:
-        raise RuntimeError(f"ledger shows {completed} of {n} drained jobs completed")
-    return [Figure("drain no-op jobs (full mirror)", platform_rate, "jobs/s", bare_rate, target=">= 0.95x",
-                   met=platform_rate >= 0.95 * bare_rate)]
+    figures += pgfigures.drain_counts(count_n, log_dir)
+    _reset_ledger()
+    return figures
 
 
 def _latency_run(app_module: str, rate: float, seconds: float, log_dir: Path,
@@ -185,13 +139,21 @@ def latencies(rate: float, seconds: float, log_dir: Path) -> list[Figure]:
 
 def print_table(figures: list[Figure]) -> None:
     click.echo("")
-    click.echo(f"{'figure':<48} {'platform_jobs':>16} {'bare Celery':>14} {'ratio':>7}  target")
+    click.echo(f"{'figure':<62} {'platform_jobs':>19} {'baseline':>10} {'ratio':>7}  target")
     for figure in figures:
-        baseline = f"{figure.baseline:,.1f}" if figure.baseline is not None else "-"
+        baseline = _number(figure.baseline) if figure.baseline is not None else "-"
         ratio = f"{figure.ratio:.2f}x" if figure.ratio is not None else "-"
         verdict = "" if figure.met is None else ("  met" if figure.met else "  MISSED")
-        click.echo(f"{figure.name:<48} {figure.value:>12,.1f} {figure.unit:<3} {baseline:>14} {ratio:>7}  "
+        click.echo(f"{figure.name:<62} {_number(figure.value):>12} {figure.unit:<6} {baseline:>10} {ratio:>7}  "
                    f"{figure.target}{verdict}")
+    click.echo("baseline: bare Celery with the same settings and broker (no hooks), unless the figure names "
+               "another; Postgres counts have none (bare Celery uses no Postgres)")
+
+
+def _number(value: float) -> str:
+    if abs(value) >= 10 or value == 0:
+        return f"{value:,.1f}"
+    return f"{value:.2f}" if abs(value) >= 0.1 else f"{value:.3f}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -213,9 +175,11 @@ def main(argv: list[str] | None = None) -> None:
     _reset_ledger()
     figures: list[Figure] = []
     if "enqueue" not in args.skip:
-        figures += enqueue_rates(args.enqueue_n, args.many_n, 1000)
+        figures += enqueue_rates(args.enqueue_n, args.many_n, drain.BATCH)
+        figures += pgfigures.enqueue_counts(min(args.enqueue_n, 300), min(args.many_n, 2 * drain.BATCH))
+        _reset_ledger()
     if "drain" not in args.skip:
-        figures += drain_rates(args.drain_n, log_dir)
+        figures += drain_figures(args.drain_n, log_dir, min(args.drain_n, 2000))
     if "latency" not in args.skip:
         figures += latencies(args.latency_rate, args.latency_seconds, log_dir)
     if "extra" not in args.skip:

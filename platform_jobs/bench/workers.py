@@ -12,18 +12,21 @@ from pathlib import Path
 import redis
 
 from platform_jobs.bench.probe import COUNT_KEY, FIRST_KEY
+from platform_jobs.celery_config import PLAIN_CLIENT_QUEUE as STOCK_QUEUE
 from platform_jobs.celery_config import priority_list
 from platform_jobs.settings import get_settings
 
 CONCURRENCY = 2
 
 
-def start_worker(app_module: str, log_dir: Path) -> subprocess.Popen[bytes]:
+def start_worker(app_module: str, log_dir: Path, queue: str = "jobs",
+                 env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     args = [sys.executable, "-m", "celery", "-A", app_module, "worker", "-P", "prefork",
-            "-c", str(CONCURRENCY), "-Q", "jobs", "--without-gossip", "--without-mingle",
+            "-c", str(CONCURRENCY), "-Q", queue, "--without-gossip", "--without-mingle",
             "--without-heartbeat", "-l", "warning", "-n", f"bench-{app_module.replace('.', '-')}@%h"]
     log = open(log_dir / f"worker-{app_module}.log", "ab")  # noqa: SIM115 (owned by the child)
-    return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                            env={**os.environ, **env} if env else None)
 
 
 def stop_worker(process: subprocess.Popen[bytes]) -> None:
@@ -42,7 +45,8 @@ def redis_client() -> redis.Redis:
 
 def purge_queues() -> None:
     client = redis_client()
-    keys = [priority_list("jobs", priority) for priority in range(10)] + ["unacked", "unacked_index"]
+    keys = [priority_list(queue, priority) for queue in ("jobs", STOCK_QUEUE) for priority in range(10)]
+    keys += ["unacked", "unacked_index"]
     client.delete(*keys)
 
 

@@ -9,7 +9,7 @@
 --   "-- moves: none"                                 a statement that changes no status.
 -- Every transition is a compare-and-set: its WHERE names the status it moves from, and every write of
 -- a run names the run itself (id, attempts, worker), so a late or duplicated write changes nothing.
--- Parameters are psycopg's %(name)s. The web's read model (listing, counts) is in queries.py.
+-- Parameters are psycopg's %(name)s (a COPY's rows are written by statements.copy_rows). The web's read model (listing, counts) is in queries.py.
 
 -- name: insert_job
 -- creates: pending
@@ -21,17 +21,10 @@ VALUES (%(id)s, %(type)s, %(payload)s, 'pending', %(max_attempts)s, %(priority)s
 
 -- name: insert_jobs
 -- creates: pending
--- Many rows in one statement and one round trip (enqueue_many, webhook fan-out): one array per column.
-INSERT INTO control_plane.jobs (id, type, payload, status, max_attempts, priority, queue, scheduled_at,
-                                published_at, workspace_id, project_id, created_by)
-SELECT id, type, payload, 'pending', max_attempts, priority, queue, scheduled_at, published_at,
-       workspace_id, project_id, created_by
-FROM unnest(%(ids)s::uuid[], %(types)s::text[], %(payloads)s::jsonb[], %(max_attempts)s::int[],
-            %(priorities)s::smallint[], %(queues)s::text[], %(scheduled_ats)s::timestamptz[],
-            %(published_ats)s::timestamptz[], %(workspace_ids)s::uuid[], %(project_ids)s::uuid[],
-            %(created_bys)s::jsonb[])
-     AS new (id, type, payload, max_attempts, priority, queue, scheduled_at, published_at, workspace_id,
-             project_id, created_by)
+-- Many rows in one COPY (enqueue_many, webhook fan-out; statements.copy_rows): psycopg formats the rows
+-- in C, about half the cost of binding one array per column. Every row's status is 'pending'.
+COPY control_plane.jobs (id, type, payload, status, max_attempts, priority, queue, scheduled_at, published_at,
+                         workspace_id, project_id, created_by) FROM STDIN
 
 -- name: count_jobs
 -- moves: none

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from platform_jobs.jobs.flow_rules import Flow
 from platform_jobs.jobs.ledger import clip_error
-from platform_jobs.jobs.statements import run
+from platform_jobs.jobs.statements import copy_rows, run
 
 
 @dataclass(frozen=True)
@@ -69,17 +69,22 @@ def insert_one(connection: Connection | Session, job: NewJob) -> None:
 
 
 def insert_jobs(connection: Connection | Session, jobs: Sequence[NewJob]) -> None:
-    """Many new rows in one statement (one array per column); jobs under a flow rule in one more."""
+    """Many new rows in one COPY; jobs under a flow rule in one more statement."""
     plain = [job for job in jobs if job.flow is None]
     if len(plain) < len(jobs):
         _insert_flow_jobs(connection, [job for job in jobs if job.flow is not None])
     if not plain:
         return
-    run(connection, "insert_jobs", row_arrays(plain))
+    now = datetime.now(UTC)
+    copy_rows(connection, "insert_jobs", (
+        (job.id, job.type, Jsonb(job.payload), "pending", job.max_attempts, job.priority, job.queue,
+         job.scheduled_at, now if job.published else None, job.workspace_id, job.project_id,
+         Jsonb(job.created_by) if job.created_by is not None else None)
+        for job in plain))
 
 
 def row_arrays(jobs: Sequence[NewJob]) -> dict[str, list[Any]]:
-    """The rows of ``jobs`` as insert_jobs's parameters: one array per column."""
+    """The rows of ``jobs`` as arrays, one per column (unique.insert's parameters)."""
     rows = [_new_row_params(job, datetime.now(UTC)) for job in jobs]
     return {plural: [row[column] for row in rows] for column, plural in _ARRAYS.items()}
 
@@ -111,7 +116,7 @@ def _insert_flow_jobs(connection: Connection | Session, jobs: Sequence[NewJob]) 
     })
 
 
-# insert_jobs's array parameter of each column.
+# The array parameter of each column (unique.insert, insert_flow_jobs).
 _ARRAYS = {
     "id": "ids", "type": "types", "payload": "payloads", "max_attempts": "max_attempts",
     "priority": "priorities", "queue": "queues", "scheduled_at": "scheduled_ats", "published_at": "published_ats",

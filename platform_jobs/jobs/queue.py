@@ -6,7 +6,6 @@ the default is 5.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -19,7 +18,17 @@ from sqlalchemy.exc import IntegrityError
 
 from platform_jobs.db import execute_autocommit, session_scope
 from platform_jobs.errors import InvalidJob, JobNotFound, JobStateConflict, MaxAttemptsReached
-from platform_jobs.jobs import audit, authority, dependencies, flow_enqueue, flow_rules, ledger, new_rows, unique
+from platform_jobs.jobs import (
+    audit,
+    authority,
+    bulk_publish,
+    dependencies,
+    flow_enqueue,
+    flow_rules,
+    ledger,
+    new_rows,
+    unique,
+)
 from platform_jobs.jobs.flow_enqueue import Enqueued
 from platform_jobs.jobs.mirror import LEDGER_HEADER
 from platform_jobs.jobs.payloads import validated_payload
@@ -124,26 +133,11 @@ def build_job(request: JobRequest, now: datetime) -> new_rows.NewJob:
     )
 
 
-def _pipelined(producer: Any, count: int) -> Any:
-    """Kombu's producer batch: the Redis LPUSHes of many messages go out in one pipeline."""
-    batch = getattr(producer, "batch", None)
-    return batch(max_size=1000) if batch is not None and count > 1 else contextlib.nullcontext()
-
-
-def publish(jobs: Sequence[new_rows.NewJob | Any], *, mark_failed: bool = True) -> list[uuid.UUID]:
-    """Send the messages of ledger rows (NewJob or Job) on one producer; returns the ids that failed.
-
-    Jobs that failed are marked unpublished (in a transaction of their own) for the dispatcher, unless
-    ``mark_failed`` is False: a caller that holds the rows locked rolls its own marking back instead
-    (a second transaction would wait for that lock forever)."""
-    from platform_jobs.factory import current_celery
-
-    app = current_celery()
-
+def _publish_each(app: Any, jobs: Sequence[new_rows.NewJob | Any], now: datetime) -> list[uuid.UUID]:
+    """Each message with ``apply_async`` on one producer; returns the ids that failed."""
     failed: list[uuid.UUID] = []
-    now = datetime.now(UTC)
     try:
-        with app.producer_or_acquire() as producer, _pipelined(producer, len(jobs)):
+        with app.producer_or_acquire() as producer:
             for job in jobs:
                 task = app.tasks[get_job_type(job.type).task_name]
                 eta = job.scheduled_at if job.scheduled_at and job.scheduled_at > now else None
@@ -164,6 +158,25 @@ def publish(jobs: Sequence[new_rows.NewJob | Any], *, mark_failed: bool = True) 
     except Exception as exc:  # no broker connection at all
         log.warning("broker unavailable: %s", exc)
         failed = [job.id for job in jobs]
+    return failed
+
+
+def publish(jobs: Sequence[new_rows.NewJob | Any], *, mark_failed: bool = True) -> list[uuid.UUID]:
+    """Send the messages of ledger rows (NewJob or Job) on one producer; returns the ids that failed.
+
+    One job goes with ``apply_async``; a batch with Celery's message builder and one Redis pipeline per
+    chunk (:mod:`platform_jobs.jobs.bulk_publish`, which sends no task-sent events). Jobs that failed are
+    marked unpublished (in a transaction of their own) for the dispatcher, unless ``mark_failed`` is False:
+    a caller that holds the rows locked rolls its own marking back instead (a second transaction would
+    wait for that lock forever)."""
+    from platform_jobs.factory import current_celery
+
+    app = current_celery()
+    now = datetime.now(UTC)
+    if len(jobs) > 1 and bulk_publish.SUPPORTED:
+        failed = bulk_publish.publish_many(app, jobs, now)
+    else:
+        failed = _publish_each(app, jobs, now)
     if failed and mark_failed:
         # The dispatcher publishes these on its next sweep; the jobs are not lost.
         try:

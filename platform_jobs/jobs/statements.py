@@ -11,12 +11,14 @@ executions, and nothing is built per call.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
 
+import psycopg
 from sqlalchemy import Connection, CursorResult
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from platform_jobs.jobs.states import JobStatus, can_transition
@@ -104,3 +106,17 @@ def run(connection: Connection | Session, name: str,
 def changed(connection: Connection | Session, name: str, params: Mapping[str, Any]) -> int:
     """Run ``name`` and return how many rows it changed."""
     return run(connection, name, params).rowcount
+
+
+def copy_rows(connection: Connection | Session, name: str, rows: Iterable[Sequence[Any]]) -> None:
+    """Run the ``COPY ... FROM STDIN`` statement ``name`` with ``rows`` in the caller's transaction. A driver
+    error is raised as SQLAlchemy's (IntegrityError, OperationalError...), like every other statement's."""
+    sql = STATEMENTS[name].sql
+    driver = _driver(connection).connection.driver_connection
+    assert isinstance(driver, psycopg.Connection)
+    try:
+        with driver.cursor() as cursor, cursor.copy(sql) as copy:
+            for row in rows:
+                copy.write_row(row)
+    except psycopg.Error as exc:
+        raise DBAPIError.instance(sql, None, exc, psycopg.Error) from exc

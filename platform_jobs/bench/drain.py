@@ -1,0 +1,68 @@
+"""The drain phase: workers empty a queue of pre-enqueued no-op jobs, one app at a time, same pool and
+concurrency. Bare Celery (our settings, no hooks), stock Celery (a new user's defaults), platform_jobs."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from sqlalchemy import text
+
+from platform_jobs.bench import workers
+from platform_jobs.bench.figure import Figure
+from platform_jobs.db import session_scope
+from platform_jobs.jobs.queue import JobRequest, enqueue_many
+
+BATCH = 1000
+
+
+def enqueue_platform(run: str, n: int) -> None:
+    for index in range(0, n, BATCH):
+        enqueue_many([JobRequest("bench_noop", {"run": run}) for _ in range(min(BATCH, n - index))])
+
+
+def drain(app_module: str, n: int, log_dir: Path, enqueue: Callable[[str], None], queue: str = "jobs") -> float:
+    """Jobs per second from the first start to the last completion."""
+    run = uuid.uuid4().hex
+    enqueue(run)
+    process = workers.start_worker(app_module, log_dir, queue)
+    try:
+        first, done = workers.wait_count(run, n)
+    finally:
+        workers.stop_worker(process)
+    return n / (done - first)
+
+
+def completed_jobs() -> int:
+    with session_scope() as session:
+        return int(session.execute(text(
+            "SELECT count(*) FROM control_plane.jobs WHERE type = 'bench_noop' AND status = 'completed'"
+        )).scalar_one())
+
+
+def drain_rates(n: int, log_dir: Path, progress: Callable[[range, str], Iterable[int]]) -> list[Figure]:
+    from platform_jobs.bench.bare_app import bare_noop
+    from platform_jobs.bench.stock_app import QUEUE, stock_noop
+
+    def bare(run: str) -> None:
+        for _ in progress(range(n), "drain: pre-enqueue bare"):
+            bare_noop.delay(run=run)
+
+    def stock(run: str) -> None:
+        for _ in progress(range(n), "drain: pre-enqueue stock"):
+            stock_noop.delay(run=run)
+
+    bare_rate = drain("platform_jobs.bench.bare_app", n, log_dir, bare)
+    stock_rate = drain("platform_jobs.bench.stock_app", n, log_dir, stock, QUEUE)
+    platform_rate = drain("platform_jobs", n, log_dir, lambda run: enqueue_platform(run, n))
+    completed = completed_jobs()
+    if completed != n:
+        raise RuntimeError(f"ledger shows {completed} of {n} drained jobs completed")
+    return [
+        Figure("drain no-op jobs (full mirror)", platform_rate, "jobs/s", bare_rate, target=">= 0.95x",
+               met=platform_rate >= 0.95 * bare_rate),
+        Figure("drain, stock Celery defaults (vs bare)", stock_rate, "jobs/s", bare_rate),
+        Figure("drain (full mirror) vs stock Celery defaults", platform_rate, "jobs/s", stock_rate,
+               target=">= 0.75x", met=platform_rate >= 0.75 * stock_rate),
+    ]
