@@ -4,28 +4,16 @@ migration 0009): driven from the state machine's own scenarios, so a new final p
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import Connection, text
 
-from platform_jobs.db import get_engine
 from platform_jobs.jobs.statements import STATEMENTS, run
 from platform_jobs.jobs.states import FINAL_STATUSES, JobStatus
 from tests.integration.foundation.test_state_machine import TRANSITIONS, Scenario, insert_row
 
 FINAL_PATHS = [(name, scenario) for name, scenarios in sorted(TRANSITIONS.items()) for scenario in scenarios
                if scenario.target in FINAL_STATUSES]
-
-
-@pytest.fixture
-def connection() -> Iterator[Connection]:
-    with get_engine().connect() as conn:
-        transaction = conn.begin()
-        try:
-            yield conn
-        finally:
-            transaction.rollback()
 
 
 def _child(conn: Connection, parents: list[uuid.UUID], mode: str = "cancel") -> uuid.UUID:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,6 @@ import pytest
 from psycopg.types.json import Jsonb
 from sqlalchemy import Connection, text
 
-from platform_jobs.db import get_engine
 from platform_jobs.jobs.statements import STATEMENTS, Statement, parse, run
 from platform_jobs.jobs.states import ALLOWED_TRANSITIONS, JobStatus, can_transition
 
@@ -102,16 +101,6 @@ NON_MOVING_UPDATES: dict[str, Scenario] = {
     "release_children": Scenario(lambda i: {"ids": [i]}, {"waiting_for": "'parents'", "published_at": "NULL"}),
     "hold_for_parents": Scenario(lambda i: {"id": i}),
 }
-
-
-@pytest.fixture
-def connection() -> Iterator[Connection]:
-    with get_engine().connect() as conn:
-        transaction = conn.begin()
-        try:
-            yield conn
-        finally:
-            transaction.rollback()
 
 
 def insert_row(conn: Connection, status: JobStatus, row: dict[str, str]) -> uuid.UUID:
