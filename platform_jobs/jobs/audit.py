@@ -32,3 +32,21 @@ def job_action(actor: Actor, action: str, job_workspace: uuid.UUID | None, job_i
     if not actor.is_operator or job_workspace == actor.workspace_id:
         return []
     return [AuditRecord(actor, action, job_workspace, "job", str(job_id))]
+
+
+def record_action(session: Session, actor: Actor, action: str, *, resource_kind: str, resource_id: str,
+                  workspace_id: uuid.UUID | None = None, job_id: uuid.UUID | None = None,
+                  reason: str | None = None, before: dict[str, Any] | None = None,
+                  after: dict[str, Any] | None = None, detail: dict[str, Any] | None = None) -> None:
+    """Append one entry to the audit trail in the caller's transaction: who (``actor``) did ``action`` to
+    which resource, why (``reason``), and the state ``before`` and ``after`` it.
+
+    Every operator and user action writes one (retry, cancel, bulk actions, queue pause, worker shutdown,
+    enqueue into another workspace). The table is append-only (migration 0011's trigger), so an entry,
+    once committed, is never changed or removed.
+    """
+    session.execute(insert(AuditEvent).values(
+        actor_id=actor.id, actor_email=actor.email, action=action, workspace_id=workspace_id,
+        resource_kind=resource_kind, resource_id=resource_id, job_id=job_id, reason=reason,
+        before=before, after=after, detail=detail,
+    ))

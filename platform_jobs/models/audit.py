@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Identity, Index, String, func, text
+from sqlalchemy import BigInteger, DateTime, Identity, Index, String, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -18,6 +18,8 @@ class AuditEvent(Base):
     __table_args__ = (
         Index("ix_audit_events_workspace_at", "workspace_id", text("at DESC")),
         Index("ix_audit_events_at", text("at DESC")),
+        Index("ix_audit_events_action_at", "action", text("at DESC")),
+        Index("ix_audit_events_actor_at", "actor_id", text("at DESC")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
@@ -30,3 +32,6 @@ class AuditEvent(Base):
     resource_id: Mapped[str] = mapped_column(String(100))
     job_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True))
+    reason: Mapped[str | None] = mapped_column(Text)  # why, in the actor's words
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True))  # state before the action
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True))  # state after it

@@ -1,0 +1,22 @@
+"""Per-attempt history with tracebacks (placeholder: filled by the console work)
+
+Revision ID: 0014
+Revises: 0013
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+revision: str = "0014"
+down_revision: str | Sequence[str] | None = "0013"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
