@@ -139,11 +139,15 @@ class WorkerSettings:
     concurrency: int = 2
     # More modules with job types to load (comma-separated), e.g. a service's own tasks.
     extra_task_modules: tuple[str, ...] = ()
+    # Held acks (jobs.held_acks): a prefork worker's main process writes its children's outcomes in
+    # batches and acks each message once its outcome is durable. Off: each child writes its own outcome.
+    held_acks: bool = True
 
     @classmethod
     def from_env(cls, env: Env) -> WorkerSettings:
         return cls(concurrency=env.integer("PJ_WORKER_CONCURRENCY", 2),
-                   extra_task_modules=env.names("PJ_EXTRA_TASK_MODULES"))
+                   extra_task_modules=env.names("PJ_EXTRA_TASK_MODULES"),
+                   held_acks=env.flag("PJ_HELD_ACKS", True))
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import text
@@ -22,16 +23,24 @@ def enqueue_platform(run: str, n: int) -> None:
         enqueue_many([JobRequest("bench_noop", {"run": run}) for _ in range(min(BATCH, n - index))])
 
 
-def drain(app_module: str, n: int, log_dir: Path, enqueue: Callable[[str], None], queue: str = "jobs") -> float:
-    """Jobs per second from the first start to the last completion."""
+@dataclass(frozen=True)
+class Drained:
+    rate: float  # jobs per second from the first start to the last completion
+    cpu_ms_per_job: float  # CPU time of the worker's processes (main and children) per job
+
+
+def drain(app_module: str, n: int, log_dir: Path, enqueue: Callable[[str], None], queue: str = "jobs",
+          env: dict[str, str] | None = None) -> Drained:
     run = uuid.uuid4().hex
     enqueue(run)
-    process = workers.start_worker(app_module, log_dir, queue)
+    process = workers.start_worker(app_module, log_dir, queue, env)
     try:
+        cpu_before = workers.tree_cpu_seconds(process.pid)
         first, done = workers.wait_count(run, n)
+        cpu = workers.tree_cpu_seconds(process.pid) - cpu_before
     finally:
         workers.stop_worker(process)
-    return n / (done - first)
+    return Drained(n / (done - first), 1000 * cpu / n)
 
 
 def completed_jobs() -> int:
@@ -45,24 +54,31 @@ def drain_rates(n: int, log_dir: Path, progress: Callable[[range, str], Iterable
     from platform_jobs.bench.bare_app import bare_noop
     from platform_jobs.bench.stock_app import QUEUE, stock_noop
 
-    def bare(run: str) -> None:
+    def enqueue_bare(run: str) -> None:
         for _ in progress(range(n), "drain: pre-enqueue bare"):
             bare_noop.delay(run=run)
 
-    def stock(run: str) -> None:
+    def enqueue_stock(run: str) -> None:
         for _ in progress(range(n), "drain: pre-enqueue stock"):
             stock_noop.delay(run=run)
 
-    bare_rate = drain("platform_jobs.bench.bare_app", n, log_dir, bare)
-    stock_rate = drain("platform_jobs.bench.stock_app", n, log_dir, stock, QUEUE)
-    platform_rate = drain("platform_jobs", n, log_dir, lambda run: enqueue_platform(run, n))
+    bare = drain("platform_jobs.bench.bare_app", n, log_dir, enqueue_bare)
+    stock = drain("platform_jobs.bench.stock_app", n, log_dir, enqueue_stock, QUEUE)
+    platform = drain("platform_jobs", n, log_dir, lambda run: enqueue_platform(run, n))
+    unheld = drain("platform_jobs", n, log_dir, lambda run: enqueue_platform(run, n), env={"PJ_HELD_ACKS": "0"})
     completed = completed_jobs()
-    if completed != n:
-        raise RuntimeError(f"ledger shows {completed} of {n} drained jobs completed")
+    if completed != 2 * n:
+        raise RuntimeError(f"ledger shows {completed} of {2 * n} drained jobs completed")
+    bare_rate, stock_rate, platform_rate = bare.rate, stock.rate, platform.rate
     return [
         Figure("drain no-op jobs (full mirror)", platform_rate, "jobs/s", bare_rate, target=">= 0.95x",
                met=platform_rate >= 0.95 * bare_rate),
         Figure("drain, stock Celery defaults (vs bare)", stock_rate, "jobs/s", bare_rate),
         Figure("drain (full mirror) vs stock Celery defaults", platform_rate, "jobs/s", stock_rate,
                target=">= 0.75x", met=platform_rate >= 0.75 * stock_rate),
+        Figure("drain, each child writing its outcome (PJ_HELD_ACKS=0)", unheld.rate, "jobs/s", bare_rate),
+        Figure("worker CPU per job, full mirror", platform.cpu_ms_per_job, "ms", bare.cpu_ms_per_job,
+               higher_is_better=False),
+        Figure("worker CPU per job, PJ_HELD_ACKS=0", unheld.cpu_ms_per_job, "ms", bare.cpu_ms_per_job,
+               higher_is_better=False),
     ]

@@ -139,6 +139,14 @@ SET status = 'pending', attempts = attempts - 1, last_error = %(error)s, schedul
     published_at = NULL, lease_expires_at = NULL, worker = NULL, updated_at = now()
 WHERE id = %(id)s AND status = 'running' AND attempts = %(attempt)s AND worker = %(worker)s
 
+-- name: flush_wal
+-- moves: none
+-- A durable commit that covers every commit made before it: taking a transaction id makes the commit
+-- write a record and wait for the WAL flush up to it. The worker's main process runs it once per batch
+-- of held acks (jobs.held_acks), so its children's asynchronous outcome commits are durable before
+-- their messages are acked.
+SELECT txid_current() AS txid
+
 -- name: extend_leases
 -- moves: none
 -- One worker process's heartbeat over all its runs; returns which of them were asked to stop.

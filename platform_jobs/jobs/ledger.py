@@ -150,6 +150,12 @@ def finish_canceled(session: Connection | Session, ref: RunRef, reason: str) -> 
     return _end_run(session, ref, JobStatus.CANCELED, reason)
 
 
+def flush_wal(connection: Connection | Session) -> None:
+    """Make every commit made before this call durable (see ``flush_wal`` in jobs.sql); the caller
+    commits synchronously."""
+    run(connection, "flush_wal", {}).one()
+
+
 def finish_run_on_host(session: Session, job_id: uuid.UUID, status: JobStatus, error: str, host: str) -> bool:
     """An outcome the worker's main process reports for a child it killed (hard time limit, terminate):
     it knows neither attempt nor pid, so it names what it can — a running run of a process on its host."""

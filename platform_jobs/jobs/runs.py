@@ -1,10 +1,11 @@
 """The runs owned by this worker process: claims, heartbeats, cancel flags and outcome writes.
 
-A run's outcome (completed, failed, canceled) is written durably by the process that ran it, in one
-autocommit statement, before Celery reports the run to the worker's main process, which acks the
-message only then (``acks_late``). So a child killed at any point leaves either an unacked message
-(Celery redelivers it and the claim takes the job over from the dead holder) or a written outcome;
-never an acked message with the job still ``running``.
+A run's outcome (completed, failed, canceled) is written by the process that ran it, in one autocommit
+statement, before Celery reports the run to the worker's main process, which acks the message only
+then (``acks_late``), and only once the outcome is durable: the child's commit waits for the WAL flush,
+or, under a held ack (jobs.held_acks), the main process flushes it for a batch of runs before it acks.
+So a child killed at any point leaves either an unacked message (Celery redelivers it and the claim
+takes the job over from the dead holder) or a written outcome; never an acked message with the job still ``running``.
 
 One :class:`RunTracker` per worker process (the run lifecycle creates it lazily, in the process that
 runs jobs, after fork), with one background thread:
@@ -35,7 +36,7 @@ from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from platform_jobs.db import execute_autocommit, session_scope
-from platform_jobs.jobs import ledger
+from platform_jobs.jobs import handback, ledger
 from platform_jobs.jobs.context import RunContext
 from platform_jobs.settings import get_settings
 
@@ -191,9 +192,11 @@ class RunTracker:
     def _write_outcomes(self) -> None:
         with self._lock:
             batch, self._outcomes = self._outcomes, []
+        # Under a held ack the main process flushes the WAL before it acks (jobs.handback): no wait here.
+        durable = not handback.ack_is_held()
         for outcome in batch:
             try:
-                execute_autocommit(outcome.write, fast=False)
+                execute_autocommit(outcome.write, fast=not durable)
             except Exception as exc:
                 log.warning("could not record outcome now (%s); will retry", exc)
                 self.defer(outcome.write, outcome.then)

@@ -38,6 +38,8 @@ class JobTask(Task):
 
     # Celery's memory of revoked ids is not consulted for jobs: the ledger decides (see LedgerRequest).
     Request = "platform_jobs.jobs.request:LedgerRequest"
+    # Held acks: the worker's main process writes a batch of outcomes, then acks them (jobs.held_acks).
+    Strategy = "platform_jobs.jobs.held_acks:strategy"
     acks_late = True
     reject_on_worker_lost = True
     ignore_result = True  # the ledger is the result store
