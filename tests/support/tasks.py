@@ -21,9 +21,10 @@ from platform_jobs.jobs.flow_rules import ConcurrencyRule, RateLimit, Strategy
 from platform_jobs.jobs.registry import JobPolicy, job_task
 from platform_jobs.jobs.task import JobTask
 from platform_jobs.tasks import flow_defaults
-from tests.support import provision_faults
+from tests.support import held_ack_faults, provision_faults
 
 provision_faults.install()  # PJ_TEST_PROVISION_FAULT_* make provision_project fail in test workers
+held_ack_faults.install()  # PJ_TEST_SLOW_FLUSH_SECONDS holds acks in a worker's main process
 
 
 def effects_dir() -> Path:
