@@ -142,12 +142,18 @@ class WorkerSettings:
     # Held acks (jobs.held_acks): a prefork worker's main process writes its children's outcomes in
     # batches and acks each message once its outcome is durable. Off: each child writes its own outcome.
     held_acks: bool = True
+    # A claim's commit waits for the WAL flush. Off: under held acks it is made durable by the main
+    # process's next flush, or by Postgres's WAL writer within wal_writer_delay (200 ms); a Postgres
+    # crash inside that window forgets the claim, so that run does not count as an attempt (README,
+    # "What each guarantee costs").
+    durable_claims: bool = True
 
     @classmethod
     def from_env(cls, env: Env) -> WorkerSettings:
         return cls(concurrency=env.integer("PJ_WORKER_CONCURRENCY", 2),
                    extra_task_modules=env.names("PJ_EXTRA_TASK_MODULES"),
-                   held_acks=env.flag("PJ_HELD_ACKS", True))
+                   held_acks=env.flag("PJ_HELD_ACKS", True),
+                   durable_claims=env.flag("PJ_DURABLE_CLAIMS", True))
 
 
 @dataclass(frozen=True)

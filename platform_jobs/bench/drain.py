@@ -30,10 +30,10 @@ class Drained:
 
 
 def drain(app_module: str, n: int, log_dir: Path, enqueue: Callable[[str], None], queue: str = "jobs",
-          env: dict[str, str] | None = None) -> Drained:
+          env: dict[str, str] | None = None, concurrency: int = workers.CONCURRENCY) -> Drained:
     run = uuid.uuid4().hex
     enqueue(run)
-    process = workers.start_worker(app_module, log_dir, queue, env)
+    process = workers.start_worker(app_module, log_dir, queue, env, concurrency)
     try:
         cpu_before = workers.tree_cpu_seconds(process.pid)
         first, done = workers.wait_count(run, n)
@@ -50,7 +50,8 @@ def completed_jobs() -> int:
         )).scalar_one())
 
 
-def drain_rates(n: int, log_dir: Path, progress: Callable[[range, str], Iterable[int]]) -> list[Figure]:
+def drain_rates(n: int, log_dir: Path, progress: Callable[[range, str], Iterable[int]],
+                concurrencies: Iterable[int] = ()) -> list[Figure]:
     from platform_jobs.bench.bare_app import bare_noop
     from platform_jobs.bench.stock_app import QUEUE, stock_noop
 
@@ -66,10 +67,20 @@ def drain_rates(n: int, log_dir: Path, progress: Callable[[range, str], Iterable
     stock = drain("platform_jobs.bench.stock_app", n, log_dir, enqueue_stock, QUEUE)
     platform = drain("platform_jobs", n, log_dir, lambda run: enqueue_platform(run, n))
     unheld = drain("platform_jobs", n, log_dir, lambda run: enqueue_platform(run, n), env={"PJ_HELD_ACKS": "0"})
+    async_claims = drain("platform_jobs", n, log_dir, lambda run: enqueue_platform(run, n),
+                         env={"PJ_DURABLE_CLAIMS": "0"})
     completed = completed_jobs()
-    if completed != 2 * n:
-        raise RuntimeError(f"ledger shows {completed} of {2 * n} drained jobs completed")
+    if completed != 3 * n:
+        raise RuntimeError(f"ledger shows {completed} of {3 * n} drained jobs completed")
     bare_rate, stock_rate, platform_rate = bare.rate, stock.rate, platform.rate
+    at_concurrency = []
+    for concurrency in concurrencies:  # the same drain with more processes: the ratio should hold
+        bare_c = drain("platform_jobs.bench.bare_app", n, log_dir, enqueue_bare, concurrency=concurrency)
+        platform_c = drain("platform_jobs", n, log_dir, lambda run: enqueue_platform(run, n), concurrency=concurrency)
+        ratio_gap = abs(platform_c.rate / bare_c.rate - platform_rate / bare_rate)
+        at_concurrency.append(Figure(f"drain -c {concurrency} (full mirror)", platform_c.rate, "jobs/s", bare_c.rate,
+                                     target=f"ratio within 0.05 of -c {workers.CONCURRENCY}'s",
+                                     met=ratio_gap <= 0.05))
     return [
         Figure("drain no-op jobs (full mirror)", platform_rate, "jobs/s", bare_rate, target=">= 0.95x",
                met=platform_rate >= 0.95 * bare_rate),
@@ -77,8 +88,11 @@ def drain_rates(n: int, log_dir: Path, progress: Callable[[range, str], Iterable
         Figure("drain (full mirror) vs stock Celery defaults", platform_rate, "jobs/s", stock_rate,
                target=">= 0.75x", met=platform_rate >= 0.75 * stock_rate),
         Figure("drain, each child writing its outcome (PJ_HELD_ACKS=0)", unheld.rate, "jobs/s", bare_rate),
+        Figure("drain, claims committed asynchronously (PJ_DURABLE_CLAIMS=0)", async_claims.rate, "jobs/s",
+               bare_rate),
         Figure("worker CPU per job, full mirror", platform.cpu_ms_per_job, "ms", bare.cpu_ms_per_job,
                higher_is_better=False),
         Figure("worker CPU per job, PJ_HELD_ACKS=0", unheld.cpu_ms_per_job, "ms", bare.cpu_ms_per_job,
                higher_is_better=False),
+        *at_concurrency,
     ]

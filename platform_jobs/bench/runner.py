@@ -70,8 +70,8 @@ def enqueue_rates(n: int, many_n: int, batch: int) -> list[Figure]:
     ]
 
 
-def drain_figures(n: int, log_dir: Path, count_n: int) -> list[Figure]:
-    figures = drain.drain_rates(n, log_dir, lambda items, label: _progress(items, label, len(items)))
+def drain_figures(n: int, log_dir: Path, count_n: int, concurrencies: list[int]) -> list[Figure]:
+    figures = drain.drain_rates(n, log_dir, lambda items, label: _progress(items, label, len(items)), concurrencies)
     _reset_ledger()
     figures += pgfigures.drain_counts(count_n, log_dir)
     _reset_ledger()
@@ -162,6 +162,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--enqueue-n", type=int, default=3000)
     parser.add_argument("--many-n", type=int, default=50_000)
     parser.add_argument("--drain-n", type=int, default=5000)
+    parser.add_argument("--drain-concurrency", type=int, action="append", default=None,
+                        help="also drain with this many worker processes (default: 4 and 8)")
     parser.add_argument("--latency-rate", type=float, default=100)
     parser.add_argument("--latency-seconds", type=float, default=10)
     parser.add_argument("--skip", action="append", default=[], help="phase to skip: enqueue drain latency extra")
@@ -179,7 +181,8 @@ def main(argv: list[str] | None = None) -> None:
         figures += pgfigures.enqueue_counts(min(args.enqueue_n, 300), min(args.many_n, 2 * drain.BATCH))
         _reset_ledger()
     if "drain" not in args.skip:
-        figures += drain_figures(args.drain_n, log_dir, min(args.drain_n, 2000))
+        concurrencies = [4, 8] if args.drain_concurrency is None else [c for c in args.drain_concurrency if c]
+        figures += drain_figures(args.drain_n, log_dir, min(args.drain_n, 2000), concurrencies)
     if "latency" not in args.skip:
         figures += latencies(args.latency_rate, args.latency_seconds, log_dir)
     if "extra" not in args.skip:

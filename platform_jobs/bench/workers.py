@@ -21,9 +21,9 @@ CONCURRENCY = 2
 
 
 def start_worker(app_module: str, log_dir: Path, queue: str = "jobs",
-                 env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+                 env: dict[str, str] | None = None, concurrency: int = CONCURRENCY) -> subprocess.Popen[bytes]:
     args = [sys.executable, "-m", "celery", "-A", app_module, "worker", "-P", "prefork",
-            "-c", str(CONCURRENCY), "-Q", queue, "--without-gossip", "--without-mingle",
+            "-c", str(concurrency), "-Q", queue, "--without-gossip", "--without-mingle",
             "--without-heartbeat", "-l", "warning", "-n", f"bench-{app_module.replace('.', '-')}@%h"]
     log = open(log_dir / f"worker-{app_module}.log", "ab")  # noqa: SIM115 (owned by the child)
     return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,

@@ -32,7 +32,7 @@ from celery.exceptions import Reject
 
 from platform_jobs.db import execute_autocommit, session_scope
 from platform_jobs.errors import JobCanceled
-from platform_jobs.jobs import dependencies, handoff, ledger, outbox
+from platform_jobs.jobs import dependencies, handback, handoff, ledger, outbox
 from platform_jobs.jobs.context import Delivery, RunContext, attach, delivery_of, describe_error, run_context
 from platform_jobs.jobs.messages import LEDGER_HEADER, payload_from_call, record_message, to_json
 from platform_jobs.jobs.outages import describe_outage
@@ -179,8 +179,10 @@ class RunLifecycle:
         owner = worker_name()
         # Durable commits: a claim lost in a Postgres crash would let the job run again under the same
         # attempt number, so a poison job could outrun max_attempts.
+        durable = settings.worker.durable_claims or not handback.ack_is_held()
         fast = execute_autocommit(
-            lambda connection: ledger.try_claim(connection, job_id, owner, settings.runs.lease_seconds), fast=False
+            lambda connection: ledger.try_claim(connection, job_id, owner, settings.runs.lease_seconds),
+            fast=not durable,
         )
         if fast is not None:
             return RunContext(job_id, fast.attempt, fast.max_attempts, owner, fast.project_id,
