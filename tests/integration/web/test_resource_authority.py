@@ -28,6 +28,8 @@ from tests.support.web import World, bearer, form_csrf, login
 VALID_REST: dict[str, dict[str, Any]] = {
     "rotate_key": {"role": "anon"},
     "api_call": {"count": 3, "status_class": "2xx"},
+    "bulk_action": {"action": "retry", "reason": "matrix", "filter": {"status": "failed"},
+                    "until": "2020-01-01T00:00:00+00:00"},
 }
 PARKED = 3600  # seconds: accepted jobs wait in the ledger, so no worker of a later test runs them
 
@@ -179,7 +181,7 @@ def test_members_cannot_start_the_platforms_own_job_types(client: FlaskClient, w
 def test_the_documented_roles() -> None:
     roles = {t.name: t.policy.access.role for t in all_job_types()
              if t.policy.access and not t.name.startswith("test_")}
-    operator_only = {"auto_suspend", "check_usage_limits", "api_call", "build", "deploy"}
+    operator_only = {"auto_suspend", "check_usage_limits", "api_call", "build", "deploy", "bulk_action"}
     assert {name for name, role in roles.items() if role is Role.OPERATOR} == operator_only
 
 
