@@ -18,6 +18,7 @@ from platform_jobs.jobs.states import JobStatus
 from platform_jobs.models import AuditEvent, Job
 from tests.support.console import seed_jobs
 from tests.support.jobs import job_row
+from tests.support.tenants import new_project
 from tests.support.web import World, bearer
 
 FAILED = {"status": "failed"}
@@ -199,3 +200,14 @@ def test_the_database_refuses_to_change_or_remove_audit_entries(world: World, st
     with pytest.raises(DBAPIError, match="append-only"), session_scope() as session:
         session.execute(statement.where(AuditEvent.id == newest.scalar_subquery()))
     assert _entries(actor_id="someone")[-1].reason == "kept"
+
+
+def test_an_operators_enqueue_into_another_workspace_keeps_its_reason(client: FlaskClient, world: World) -> None:
+    project = str(new_project(world.workspace_b))
+    response = client.post("/api/jobs", headers=bearer(world.token_operator),
+                           json={"type": "rotate_key", "payload": {"project_id": project, "role": "anon"},
+                                 "delay": 3600, "reason": "customer ticket 42"})
+    assert response.status_code == 202, response.json
+    [entry] = _entries(response.json["result"]["id"])
+    assert (entry.action, entry.workspace_id, entry.reason) == ("enqueue:rotate_key", world.workspace_b,
+                                                               "customer ticket 42")
