@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
 from typing import Any
 
@@ -10,7 +12,7 @@ from flask.testing import FlaskClient
 
 from platform_jobs.jobs.states import JobStatus
 from tests.support.console import seed_jobs
-from tests.support.web import World, bearer
+from tests.support.web import World, bearer, login
 
 
 def _page(client: FlaskClient, token: str, **params: Any) -> dict[str, Any]:
@@ -79,3 +81,20 @@ def test_queue_filter_and_a_tampered_newer_cursor(client: FlaskClient, world: Wo
     assert _ids(_page(client, world.token_a, queue="tenants", status="failed")) == seeded
     assert client.get("/api/jobs?cursor=WyIyMDI0IiwgIngiLCAib2xkZXIiXQ",
                       headers=bearer(world.token_a)).status_code == 400
+
+
+def test_the_pages_carry_search_pager_bulk_controls_and_the_audit_log(client: FlaskClient, world: World) -> None:
+    seeded = seed_jobs(3, world.workspace_a, JobStatus.FAILED)
+    login(client, world.member_a)
+    page = client.get("/jobs", query_string={"q": seeded[0][:6], "status": "failed"})
+    assert page.status_code == 200
+    assert 'id="page-older"' in page.text and 'id="bulk-retry"' in page.text and 'id="job-search"' in page.text
+    found = re.search(r"data-filter='([^']*)'", page.text)
+    assert found and json.loads(found.group(1)) == {"status": "failed", "q": seeded[0][:6]}
+    bad = client.get("/jobs", query_string={"q": "nope"})
+    # A bad search says why and offers no bulk action (it would not be the filter the reader sees).
+    assert bad.status_code == 400 and 'id="search-error"' in bad.text and 'id="bulk-retry"' not in bad.text
+    assert client.get("/jobs", query_string={"cursor": "garbage"}).status_code == 200
+    audit = client.get("/audit", query_string={"action": "retry"})
+    assert audit.status_code == 200 and 'id="audit-table"' in audit.text and 'href="/audit"' in audit.text
+    assert client.get("/audit", query_string={"since": "soon"}).status_code == 400
