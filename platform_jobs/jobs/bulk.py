@@ -104,7 +104,7 @@ def start(actor: Actor, request: BulkRequest, filters_json: Mapping[str, str], r
         audit.record_action(session, actor, f"bulk_{request.action}", resource_kind="bulk_action",
                             resource_id=str(job.id), workspace_id=request.scope_workspace, job_id=job.id,
                             reason=reason, before={"filter": dict(filters_json), **counts},
-                            after={"bulk_job_id": str(job.id), "status": "pending"})
+                            after={"bulk_job_id": str(job.id)})
     if job.published:
         publish([job])
     return str(job.id), counts

@@ -30,7 +30,8 @@ def seed_jobs(count: int, workspace_id: uuid.UUID | None, status: JobStatus = Jo
 
     created_at steps back 1 ms every second row, so pairs share a timestamp (the keyset's tie on id is
     exercised too); updated_at is a second ago (before any bulk action's snapshot)."""
-    jobs = [new_rows.NewJob(id=uuid.uuid4(), type=job_type, payload=dict(payload if payload is not None else {"steps": 1, "step_seconds": 0}),
+    body = payload if payload is not None else {"steps": 1, "step_seconds": 0}
+    jobs = [new_rows.NewJob(id=uuid.uuid4(), type=job_type, payload=dict(body),
                             max_attempts=max_attempts, priority=5, queue=queue, scheduled_at=None,
                             published=False, workspace_id=workspace_id) for _ in range(count)]
     ids = [job.id for job in jobs]

@@ -6,7 +6,7 @@
     const parts = [];
     const before = entry.before || {};
     const after = entry.after || {};
-    if (before.status || after.status) parts.push((before.status || "—") + " → " + (after.status || "—"));
+    if (before.status && after.status && before.status !== after.status) parts.push(before.status + " → " + after.status);
     if (after.cancel_requested && !before.cancel_requested) parts.push("stop requested");
     if (before.max_attempts !== undefined && after.max_attempts !== undefined && before.max_attempts !== after.max_attempts) {
       parts.push("max attempts " + before.max_attempts + " → " + after.max_attempts);
