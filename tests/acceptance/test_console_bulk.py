@@ -202,3 +202,13 @@ def test_a_canceled_bulk_action_leaves_a_consistent_state(page: Any, live_server
     expect(rows.nth(1)).to_contain_text("wrong release")
     page.set_viewport_size({"width": 390, "height": 844})
     _shot(page, "console-audit-390.png")
+
+    # Retry on the list, with its entry in the log.
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(f"{live_server.url}/jobs?status=canceled")
+    page.click(f"#jobs-body tr[data-id='{pending[0]}'] button[data-action=retry]")
+    expect(page.locator("#toast")).to_have_text("Retry queued.")
+    wait_status(pending[0], "completed", timeout=30)
+    page.goto(f"{live_server.url}/audit?action=retry&job_id={pending[0]}")
+    expect(page.locator("#audit-body tr")).to_have_count(1)
+    expect(page.locator("#audit-body tr").first).to_contain_text("canceled → pending")
