@@ -30,6 +30,7 @@ ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--no-first-run", "--disable-sync"]
 PAGE = 50
+CSP_REPORT = "Content Security Policy"
 
 pytestmark = pytest.mark.browser
 
@@ -68,6 +69,8 @@ def member() -> tuple[str, uuid.UUID]:
 def page(browser: Any, live_server: LiveServer, member: tuple[str, uuid.UUID], worker: Stack) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
+    blocked: list[str] = []
+    page.on("console", lambda message: blocked.append(message.text) if CSP_REPORT in message.text else None)
     page.set_default_timeout(20_000)
     page.goto(f"{live_server.url}/login")
     page.fill("input[name=email]", member[0])
@@ -76,6 +79,7 @@ def page(browser: Any, live_server: LiveServer, member: tuple[str, uuid.UUID], w
     page.wait_for_url(re.compile(r".*/jobs$"))
     yield page
     context.close()
+    assert blocked == []  # every page ran under the Content-Security-Policy without being blocked
 
 
 def _shot(page: Any, name: str) -> None:
