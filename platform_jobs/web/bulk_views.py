@@ -22,6 +22,10 @@ from platform_jobs.web.openapi import error_response_ref, register_paths
 from platform_jobs.web.validation import json_body, optional_int, optional_number, reject_unknown
 
 bp = Blueprint("bulk", __name__, url_prefix="/api")
+# A bulk action holds a worker process while it walks: a member may slow it down only this much (batches of at
+# least MEMBER_MIN_BATCH jobs, pauses of at most MEMBER_MAX_PAUSE seconds), so it cannot park a worker for hours.
+MEMBER_MIN_BATCH = 10
+MEMBER_MAX_PAUSE = 1.0
 
 
 def _request(principal: Principal, body: dict[str, Any]) -> tuple[bulk.BulkRequest, dict[str, str]]:
@@ -75,6 +79,10 @@ def start() -> Any:
     _bounded(pause, "pause_seconds", bulk.MAX_PAUSE)
     if batch_size == 0:
         raise ApiError(400, "bad_request", f"batch_size must be from 1 to {bulk.MAX_BATCH}")
+    if not principal.is_operator and ((batch_size is not None and batch_size < MEMBER_MIN_BATCH)
+                                      or (pause or 0.0) > MEMBER_MAX_PAUSE):
+        raise ApiError(403, "forbidden", f"only operators may pace a bulk action slower than batches of "
+                                         f"{MEMBER_MIN_BATCH} jobs with pauses of {MEMBER_MAX_PAUSE:g} s")
     job_id, counts = bulk.start(principal.actor, request, filters_json, reason,
                                 batch_size=batch_size or bulk.DEFAULT_BATCH, pause_seconds=pause or 0.0)
     response, status = ok({"id": job_id, "action": request.action, **counts}, 202)
@@ -106,7 +114,7 @@ def _answer(description: str, properties: dict[str, Any]) -> dict[str, Any]:
 
 _ERRORS = {"400": error_response_ref("Bad action, filter, reason or q"),
            "401": error_response_ref("Not authenticated"),
-           "403": error_response_ref("No workspace"),
+           "403": error_response_ref("No workspace, or a member pacing a bulk action slower than allowed"),
            "415": error_response_ref("Not application/json")}
 
 register_paths({
@@ -125,9 +133,12 @@ register_paths({
         "requestBody": _body({
             "action": _ACTION, "filter": _FILTER_SCHEMA,
             "reason": {"type": "string", "minLength": 1, "maxLength": 1000},
-            "batch_size": {"type": "integer", "minimum": 1, "maximum": bulk.MAX_BATCH},
+            "batch_size": {"type": "integer", "minimum": 1, "maximum": bulk.MAX_BATCH,
+                           "description": f"Jobs per batch (default {bulk.DEFAULT_BATCH}; members: at least "
+                                          f"{MEMBER_MIN_BATCH})"},
             "pause_seconds": {"type": "number", "minimum": 0, "maximum": bulk.MAX_PAUSE,
-                              "description": "Pause between batches (throttle)"},
+                              "description": f"Pause between batches (throttle; members: at most "
+                                             f"{MEMBER_MAX_PAUSE:g} s)"},
         }, ["action", "reason"]),
         "responses": {"202": _answer("The bulk_action job", {"id": {"type": "string", "format": "uuid"},
                                                              "action": _ACTION, **_COUNTS}), **_ERRORS},

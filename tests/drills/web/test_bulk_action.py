@@ -56,7 +56,7 @@ def test_canceling_a_bulk_cancel_leaves_a_consistent_state(client: FlaskClient, 
                         .values(scheduled_at=text("now() + interval '1 hour'")))
     started = client.post("/api/jobs/bulk", headers=bearer(world.token_a), json={
         "action": "cancel", "filter": {"status": "pending", "type": "test_record"}, "reason": "drill stop",
-        "batch_size": 5, "pause_seconds": 0.5})
+        "batch_size": 10, "pause_seconds": 0.5})
     bulk_id = started.json["result"]["id"]
     wait_for(lambda: _detail(client, world.token_a, bulk_id)["progress"] > 0, 30, 0.05, "the walk to begin")
     stop = client.post(f"/api/jobs/{bulk_id}/cancel", headers=bearer(world.token_a), json={"reason": "enough"})
@@ -65,7 +65,7 @@ def test_canceling_a_bulk_cancel_leaves_a_consistent_state(client: FlaskClient, 
     statuses = {job_id: job_row(job_id).status for job_id in pending}
     canceled = {job_id for job_id, status in statuses.items() if status is JobStatus.CANCELED}
     assert set(statuses.values()) == {JobStatus.CANCELED, JobStatus.PENDING}  # it stopped part-way
-    assert len(canceled) % 5 == 0  # whole batches
+    assert len(canceled) % 10 == 0  # whole batches
     assert _audited("bulk_cancel", bulk_id) == canceled  # every change has its entry, nothing else has one
     assert pending[:len(canceled)] == sorted(canceled, key=pending.index)  # newest first
     logs = [line["line"] for line in _detail(client, world.token_a, bulk_id)["logs"]]

@@ -92,11 +92,23 @@ def test_a_bad_bulk_request_is_a_400_and_starts_nothing(client: FlaskClient, wor
                                                     Job.workspace_id == world.workspace_a)) is None
 
 
+def test_only_operators_may_pace_a_bulk_action_slowly(client: FlaskClient, world: World) -> None:
+    body = {"action": "cancel", "filter": {"status": "pending", "type": "test_record"}, "reason": "slow"}
+    for pacing in ({"batch_size": 9}, {"pause_seconds": 1.5}):
+        refused = _post(client, world.token_a, "/api/jobs/bulk", {**body, **pacing})
+        assert refused.status_code == 403 and "only operators" in refused.json["error"]["message"]
+    ws_a = {**body, "filter": {**body["filter"], "workspace_id": str(world.workspace_a)}}
+    paced = _post(client, world.token_operator, "/api/jobs/bulk", {**ws_a, "batch_size": 1, "pause_seconds": 10})
+    assert paced.status_code == 202 and job_row(paced.json["result"]["id"]).payload["pause_seconds"] == 10
+
+
 def test_a_bulk_retry_acts_on_the_snapshot_and_audits_each_job(client: FlaskClient, world: World) -> None:
     seeded = seed_jobs(7, world.workspace_a, JobStatus.FAILED, job_type="test_record", payload={})
     other = seed_jobs(2, world.workspace_b, JobStatus.FAILED, job_type="test_record", payload={})
-    started = _post(client, world.token_a, "/api/jobs/bulk",
-                    {"action": "retry", "filter": FAILED, "reason": "db was down", "batch_size": 3})
+    # An operator's, for small batches; the filter's workspace is its scope.
+    started = _post(client, world.token_operator, "/api/jobs/bulk",
+                    {"action": "retry", "filter": {**FAILED, "workspace_id": str(world.workspace_a)},
+                     "reason": "db was down", "batch_size": 3})
     assert started.status_code == 202, started.json
     bulk_id = started.json["result"]["id"]
     assert started.json["result"]["count"] == 7 and started.headers["Location"] == f"/api/jobs/{bulk_id}"
@@ -131,8 +143,9 @@ def test_a_bulk_cancel_stopped_between_batches_leaves_each_job_acted_on_or_untou
     with session_scope() as session:  # parked: no dispatcher publishes them
         session.execute(update(Job).where(Job.id.in_([uuid.UUID(i) for i in seeded]))
                         .values(scheduled_at=text("now() + interval '1 hour'")))
-    started = _post(client, world.token_a, "/api/jobs/bulk",
-                    {"action": "cancel", "filter": {"status": "pending", "type": "test_record"},
+    started = _post(client, world.token_operator, "/api/jobs/bulk",
+                    {"action": "cancel", "filter": {"status": "pending", "type": "test_record",
+                                                    "workspace_id": str(world.workspace_a)},
                      "reason": "bad deploy", "batch_size": 4})
     bulk_id = started.json["result"]["id"]
     result, lines = _run(bulk_id, stop_after_batches=2)
