@@ -117,16 +117,32 @@ def logs(job_id: str, tail: int, as_json: bool) -> None:
         click.echo(f"{line['at']}  {line['line']}")
 
 
+def _cli_actor() -> Any:
+    """Who acts from a terminal, for the audit log: the shell's user on its host (an operator: the CLI
+    sees every workspace)."""
+    import getpass
+    import socket
+
+    from platform_jobs.jobs.authority import Actor
+
+    return Actor(f"cli:{getpass.getuser()}@{socket.gethostname()}"[:100], None, None, True)
+
+
+REASON = click.option("--reason", default=None, help="why (kept in the audit log)")
+
+
 @jobs.command("retry")
 @click.argument("job_id")
 @click.option("--max-attempts", type=click.IntRange(1, 100), default=None,
               help="raise the job's attempt budget (needed when all attempts are used)")
-def retry(job_id: str, max_attempts: int | None) -> None:
-    """Put a failed or canceled job back to pending."""
-    from platform_jobs.jobs.queue import retry_job
+@REASON
+def retry(job_id: str, max_attempts: int | None, reason: str | None) -> None:
+    """Put a failed or canceled job back to pending (audited)."""
+    from platform_jobs.jobs import audited
+    from platform_jobs.jobs.queue import parse_job_id
 
     try:
-        retry_job(job_id, max_attempts=max_attempts)
+        audited.retry(_cli_actor(), parse_job_id(job_id), reason=reason, max_attempts=max_attempts)
     except PlatformJobsError as exc:
         raise _fail(exc) from None
     click.echo(f"retrying {job_id}")
@@ -134,12 +150,14 @@ def retry(job_id: str, max_attempts: int | None) -> None:
 
 @jobs.command("cancel")
 @click.argument("job_id")
-def cancel(job_id: str) -> None:
-    """Cancel a pending job, or ask a running one to stop."""
-    from platform_jobs.jobs.queue import cancel_job
+@REASON
+def cancel(job_id: str, reason: str | None) -> None:
+    """Cancel a pending job, or ask a running one to stop (audited)."""
+    from platform_jobs.jobs import audited
+    from platform_jobs.jobs.queue import parse_job_id
 
     try:
-        outcome = cancel_job(job_id)
+        outcome = audited.cancel(_cli_actor(), parse_job_id(job_id), reason=reason)
     except PlatformJobsError as exc:
         raise _fail(exc) from None
     click.echo(f"{job_id}: {outcome.value}")

@@ -74,6 +74,7 @@ class AuditRecord:
     workspace_id: uuid.UUID | None
     resource_kind: str
     resource_id: str
+    reason: str | None = None  # the actor's reason, when given with the request
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session
 
-from platform_jobs.jobs import flow_status
+from platform_jobs.jobs import flow_status, search
 from platform_jobs.jobs.states import JobStatus
 from platform_jobs.models import Job
 
@@ -65,30 +65,41 @@ class JobFilters:
     type: str | None = None
     project_id: uuid.UUID | None = None
     workspace_id: uuid.UUID | None = None
+    queue: str | None = None
+    search: search.Search | None = None  # the ``q`` parameter (jobs.search)
+    # A bulk action's snapshot: only jobs created at or before this instant (new ones are not swept in).
+    created_until: datetime | None = None
 
 
 @dataclass(frozen=True)
 class JobPage:
     jobs: list[Job]
-    next_cursor: str | None
+    next_cursor: str | None  # older jobs
+    prev_cursor: str | None = None  # newer jobs; None on the newest page
 
 
-def encode_cursor(created_at: datetime, job_id: uuid.UUID) -> str:
-    raw = json.dumps([created_at.isoformat(), str(job_id)]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+NEWER = "newer"  # the third element of a cursor that pages towards newer jobs
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    """The position in a cursor; InvalidCursor for anything :func:`encode_cursor` cannot have made.
+def encode_cursor(created_at: datetime, job_id: uuid.UUID, newer: bool = False) -> str:
+    position = [created_at.isoformat(), str(job_id)] + ([NEWER] if newer else [])
+    return base64.urlsafe_b64encode(json.dumps(position).encode()).decode().rstrip("=")
+
+
+def decode_position(cursor: str) -> tuple[datetime, uuid.UUID, bool]:
+    """The position in a cursor and whether it pages towards newer jobs; InvalidCursor for anything
+    :func:`encode_cursor` cannot have made.
 
     The cursor comes from the client, so every shape is checked before it reaches SQL: exactly
-    ``[<aware ISO timestamp>, <UUID>]``, both strings."""
+    ``[<aware ISO timestamp>, <UUID>]`` (older) or ``[<timestamp>, <UUID>, "newer"]``."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         position = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
     except (ValueError, binascii.Error, UnicodeError, RecursionError):
         raise InvalidCursor(InvalidCursor.__doc__) from None
-    if not (isinstance(position, list) and len(position) == 2 and all(isinstance(p, str) for p in position)):
+    if not (isinstance(position, list) and len(position) in (2, 3) and all(isinstance(p, str) for p in position)):
+        raise InvalidCursor(InvalidCursor.__doc__)
+    if len(position) == 3 and position[2] != NEWER:
         raise InvalidCursor(InvalidCursor.__doc__)
     try:
         when = datetime.fromisoformat(position[0])
@@ -96,9 +107,14 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         if when.utcoffset() is None:
             raise ValueError("naive timestamp")  # the column is timestamptz
         # In UTC, so an offset at the edge of the calendar fails here and not in the database.
-        return when.astimezone(UTC), job_id
+        return when.astimezone(UTC), job_id, len(position) == 3
     except (ValueError, OverflowError):
         raise InvalidCursor(InvalidCursor.__doc__) from None
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    when, job_id, _ = decode_position(cursor)
+    return when, job_id
 
 
 def _filtered(stmt: Any, scope: Scope, filters: JobFilters) -> Any:
@@ -111,24 +127,57 @@ def _filtered(stmt: Any, scope: Scope, filters: JobFilters) -> Any:
         stmt = stmt.where(Job.project_id == filters.project_id)
     if filters.workspace_id is not None:
         stmt = stmt.where(Job.workspace_id == filters.workspace_id)
+    if filters.queue is not None:
+        stmt = stmt.where(Job.queue == filters.queue)
+    if filters.search is not None:
+        stmt = stmt.where(search.conditions(filters.search))
+    if filters.created_until is not None:
+        stmt = stmt.where(Job.created_at <= filters.created_until)
     return stmt
+
+
+def filtered_jobs(scope: Scope, filters: JobFilters) -> Any:
+    """``SELECT jobs`` with a caller's scope and filters (for the bulk actions' walk and count)."""
+    return _filtered(select(Job), scope, filters)
 
 
 def list_jobs(
     session: Session, scope: Scope, filters: JobFilters, limit: int = 50, cursor: str | None = None
 ) -> JobPage:
-    """Newest first; ``next_cursor`` is None on the last page."""
+    """Newest first, keyset both ways: ``next_cursor`` (older) is None on the last page, ``prev_cursor``
+    (newer) None on the newest. A page is a position in ``(created_at, id)``, so jobs created meanwhile
+    never shift the pages below the newest one."""
     limit = max(1, min(limit, MAX_PAGE_SIZE))
     stmt = _filtered(select(Job), scope, filters)
-    if cursor:
-        created_at, job_id = decode_cursor(cursor)
-        stmt = stmt.where(tuple_(Job.created_at, Job.id) < tuple_(created_at, job_id))
+    if not cursor:
+        return _older(session, stmt, limit, None)
+    created_at, job_id, newer = decode_position(cursor)
+    if not newer:
+        return _older(session, stmt, limit, (created_at, job_id))
+    above = stmt.where(tuple_(Job.created_at, Job.id) > tuple_(created_at, job_id))
+    rows = list(session.scalars(above.order_by(Job.created_at.asc(), Job.id.asc()).limit(limit + 1)))
+    if len(rows) <= limit:
+        # Nothing newer beyond a page: the newest page, full, rather than a short page at the top.
+        return _older(session, stmt, limit, None)
+    rows = rows[:limit][::-1]
+    return JobPage(rows, encode_cursor(rows[-1].created_at, rows[-1].id),
+                   encode_cursor(rows[0].created_at, rows[0].id, newer=True))
+
+
+def _older(session: Session, stmt: Any, limit: int, position: tuple[datetime, uuid.UUID] | None) -> JobPage:
+    if position is not None:
+        stmt = stmt.where(tuple_(Job.created_at, Job.id) < tuple_(*position))
     rows = list(session.scalars(stmt.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)))
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
         next_cursor = encode_cursor(rows[-1].created_at, rows[-1].id)
-    return JobPage(rows, next_cursor)
+    # A page below the newest has newer jobs above it (those it was reached from).
+    prev_cursor = None
+    if position is not None:
+        top_at, top_id = (rows[0].created_at, rows[0].id) if rows else position
+        prev_cursor = encode_cursor(top_at, top_id, newer=True)
+    return JobPage(rows, next_cursor, prev_cursor)
 
 
 def get_visible_job(session: Session, scope: Scope, job_id: uuid.UUID) -> Job | None:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from platform_jobs.db import execute_autocommit, session_scope
 from platform_jobs.errors import InvalidJob, JobNotFound, JobStateConflict, MaxAttemptsReached
@@ -75,6 +76,7 @@ class JobRequest:
     unique_states: Sequence[str] | None = None
     depends_on: Sequence[uuid.UUID | str | int] = ()
     on_parent_failure: str | None = None
+    reason: str | None = None  # the actor's reason, kept in the audit records of this enqueue
 
 
 def _as_uuid(value: uuid.UUID | str | None, name: str) -> uuid.UUID | None:
@@ -236,7 +238,7 @@ def _authorized(requests: list[JobRequest]) -> tuple[list[JobRequest], list[list
             decided.append(replace(request, workspace_id=decision.workspace_id, project_id=decision.project_id,
                                    created_by=request.created_by or request.actor.created_by,
                                    **_actor_flow(request, job_type.policy.concurrency, decision.workspace_id)))
-            records.append(list(decision.audit))
+            records.append([replace(item, reason=request.reason) for item in decision.audit])
     return decided, records
 
 
@@ -337,8 +339,12 @@ def parse_job_id(job_id: uuid.UUID | str) -> uuid.UUID:
         raise JobNotFound(f"no job with id {job_id!r}") from None
 
 
-def retry_job(job_id: uuid.UUID | str, *, max_attempts: int | None = None) -> None:
-    """Put a failed or canceled job back to pending and publish it again."""
+def retry_job(job_id: uuid.UUID | str, *, max_attempts: int | None = None,
+              on_retried: Callable[[Session, ledger.JobToPublish], None] | None = None) -> None:
+    """Put a failed or canceled job back to pending and publish it again.
+
+    ``on_retried`` runs in the transaction of the change, once it is made (the audit entry of a person's
+    retry commits with it, or neither does)."""
     job_uuid = parse_job_id(job_id)
     if max_attempts is not None and not 1 <= max_attempts <= MAX_ATTEMPTS_LIMIT:
         raise InvalidJob(f"max_attempts must be an integer from 1 to {MAX_ATTEMPTS_LIMIT}")
@@ -358,6 +364,8 @@ def retry_job(job_id: uuid.UUID | str, *, max_attempts: int | None = None) -> No
             raise MaxAttemptsReached(
                 f"all {current.max_attempts} attempts used; retry with a higher max_attempts"
             )
+        if on_retried is not None:
+            on_retried(session, job)
     if must_wait:
         return  # it waits for its parents (then for its slot, if it has a concurrency rule)
     if job.concurrency_key is not None:
@@ -366,8 +374,11 @@ def retry_job(job_id: uuid.UUID | str, *, max_attempts: int | None = None) -> No
         publish([job])
 
 
-def cancel_job(job_id: uuid.UUID | str) -> ledger.CancelOutcome:
-    """Cancel a pending job (it will never run) or ask a running one to stop."""
+def cancel_job(job_id: uuid.UUID | str,
+               on_canceled: Callable[[Session, ledger.CancelOutcome], None] | None = None) -> ledger.CancelOutcome:
+    """Cancel a pending job (it will never run) or ask a running one to stop.
+
+    ``on_canceled`` runs in the transaction of the change, once it is made (for the audit entry)."""
     job_uuid = parse_job_id(job_id)
     with session_scope() as session:
         outcome = ledger.request_cancel(session, job_uuid)
@@ -376,6 +387,8 @@ def cancel_job(job_id: uuid.UUID | str) -> ledger.CancelOutcome:
             if current is None:
                 raise JobNotFound(f"no job with id {job_id}")
             raise JobStateConflict(f"the job has already finished ({current.status.value})")
+        if on_canceled is not None:
+            on_canceled(session, outcome)
     if outcome is ledger.CancelOutcome.CANCELED:
         from platform_jobs.jobs import handoff
 

@@ -6,6 +6,7 @@ from platform_jobs.tasks import (
     api_call,  # noqa: F401
     auto_suspend,  # noqa: F401
     build,  # noqa: F401
+    bulk_action,  # noqa: F401
     check_usage_limits,  # noqa: F401
     deliver_webhook,  # noqa: F401
     demo,  # noqa: F401

@@ -11,9 +11,9 @@ from typing import Any
 
 from platform_jobs.db import session_scope
 from platform_jobs.errors import JobNotFound
-from platform_jobs.jobs import audit, dependencies, flow_status, ledger, queries
+from platform_jobs.jobs import audited, dependencies, flow_status, ledger, queries
 from platform_jobs.jobs.flow_enqueue import Enqueued
-from platform_jobs.jobs.queue import JobRequest, cancel_job, enqueue_batch, parse_job_id, retry_job
+from platform_jobs.jobs.queue import JobRequest, enqueue_batch, parse_job_id
 from platform_jobs.models import Job, Workspace
 from platform_jobs.web.auth import Principal
 from platform_jobs.web.errors import ApiError
@@ -93,6 +93,7 @@ def enqueue_for(
     unique_states: list[str] | None = None,
     depends_on: list[uuid.UUID] | None = None,
     on_parent_failure: str | None = None,
+    reason: str | None = None,
 ) -> Enqueued:
     if delay is not None and not 0 <= delay <= MAX_DELAY_SECONDS:
         raise ApiError(422, "invalid_job", f"delay must be from 0 to {MAX_DELAY_SECONDS} seconds")
@@ -114,29 +115,21 @@ def enqueue_for(
         unique_states=unique_states,
         depends_on=depends_on or (),
         on_parent_failure=on_parent_failure,
+        reason=reason,  # kept in the audit records of an operator's enqueue into another workspace
     )])[0]
 
 
-def _audit_job_action(principal: Principal, action: str, job: Job) -> None:
-    records = audit.job_action(principal.actor, action, job.workspace_id, job.id)
-    if records:
-        with session_scope() as session:
-            audit.record(session, records, job.id)
-
-
-def retry_for(principal: Principal, job_id: str, max_attempts: int | None = None) -> Job:
+def retry_for(principal: Principal, job_id: str, max_attempts: int | None = None,
+              reason: str | None = None) -> Job:
+    """Retry, audited (who, the reason, the state before and after) in the transaction of the change."""
     job_uuid = ensure_visible(principal, job_id)
     if max_attempts is not None and not principal.is_operator:
         raise ApiError(403, "forbidden", "only operators may raise max_attempts")
-    retry_job(job_uuid, max_attempts=max_attempts)
-    job = job_snapshot(principal, job_uuid)
-    _audit_job_action(principal, "retry", job)
-    return job
+    audited.retry(principal.actor, job_uuid, reason=reason, max_attempts=max_attempts)
+    return job_snapshot(principal, job_uuid)
 
 
-def cancel_for(principal: Principal, job_id: str) -> tuple[str, Job]:
+def cancel_for(principal: Principal, job_id: str, reason: str | None = None) -> tuple[str, Job]:
     job_uuid = ensure_visible(principal, job_id)
-    outcome = cancel_job(job_uuid)
-    job = job_snapshot(principal, job_uuid)
-    _audit_job_action(principal, "cancel", job)
-    return outcome.value, job
+    outcome = audited.cancel(principal.actor, job_uuid, reason=reason)
+    return outcome.value, job_snapshot(principal, job_uuid)

@@ -8,10 +8,10 @@ from flask import Blueprint, request
 
 from platform_jobs.db import session_scope
 from platform_jobs.jobs import queries
-from platform_jobs.jobs.states import JobStatus
 from platform_jobs.web import actions
 from platform_jobs.web.auth import api_login_required, require_principal
 from platform_jobs.web.errors import ApiError, ok
+from platform_jobs.web.job_filters import parse_filters
 from platform_jobs.web.openapi import openapi_document
 from platform_jobs.web.serialize import job_detail, job_summary
 from platform_jobs.web.validation import (
@@ -23,40 +23,23 @@ from platform_jobs.web.validation import (
     optional_uuid_text,
     parse_uuid,
     query_int,
-    query_name,
-    query_uuid,
     reject_unknown,
 )
 
 bp = Blueprint("api", __name__, url_prefix="/api")
+MAX_REASON = 1000
 MAX_CONCURRENCY_KEY = 120  # scoped to the caller's workspace by the queue core: the stored key stays <= 200
 
 ENQUEUE_FIELDS = {"type", "payload", "delay", "max_attempts", "priority", "project_id", "workspace_id",
                   "concurrency_key", "concurrency_limit", "unique_key", "unique_window", "unique_states",
-                  "depends_on", "on_parent_failure"}
-
-
-def _status_filter() -> JobStatus | None:
-    value = query_name("status")
-    if value is None:
-        return None
-    try:
-        return JobStatus(value)
-    except ValueError:
-        allowed = ", ".join(status.value for status in JobStatus)
-        raise ApiError(400, "bad_request", f"status must be one of {allowed}") from None
+                  "depends_on", "on_parent_failure", "reason"}
 
 
 @bp.get("/jobs")
 @api_login_required
 def list_jobs() -> Any:
     principal = require_principal()
-    filters = queries.JobFilters(
-        status=_status_filter(),
-        type=query_name("type"),
-        project_id=query_uuid("project_id"),
-        workspace_id=query_uuid("workspace_id"),
-    )
+    filters = parse_filters(request.args)
     limit = query_int("limit", 50, 1, queries.MAX_PAGE_SIZE)
     cursor = _cursor_param()
     try:
@@ -65,7 +48,7 @@ def list_jobs() -> Any:
             jobs = [job_summary(job) for job in page.jobs]
     except queries.InvalidCursor as exc:
         raise ApiError(400, "bad_request", str(exc)) from None
-    return ok({"jobs": jobs, "next_cursor": page.next_cursor})
+    return ok({"jobs": jobs, "next_cursor": page.next_cursor, "prev_cursor": page.prev_cursor})
 
 
 def _cursor_param() -> str | None:
@@ -112,6 +95,7 @@ def create_job() -> Any:
         unique_states=optional_text_list(body, "unique_states"),
         depends_on=[parse_uuid(value, "depends_on") for value in optional_text_list(body, "depends_on") or ()],
         on_parent_failure=optional_text(body, "on_parent_failure"),
+        reason=reason_of(body),
     )
     # A duplicate of a unique key: the existing job, 200 instead of 202.
     response, status = (ok({"id": enqueued.id, "duplicate": True}, 200) if enqueued.duplicate
@@ -128,16 +112,30 @@ def get_job(job_id: str) -> Any:
     return ok({"job": job_detail(job, logs, eta, actions.relatives_for(principal, job), wait)})
 
 
-def _cancel(job_id: str) -> Any:
-    outcome, job = actions.cancel_for(require_principal(), job_id)
+def _cancel(job_id: str, reason: str | None = None) -> Any:
+    outcome, job = actions.cancel_for(require_principal(), job_id, reason)
     return ok({"outcome": outcome, "job": job_summary(job)})
+
+
+def reason_of(body: dict[str, Any], *, required: bool = False) -> str | None:
+    """The actor's reason for an action (kept in the audit trail): trimmed, 1 to MAX_REASON characters."""
+    value = optional_text(body, "reason")
+    value = value.strip() if value is not None else None
+    if not value:
+        if required:
+            raise ApiError(400, "bad_request", "reason is required: say why (it is kept in the audit log)")
+        return None
+    if len(value) > MAX_REASON:
+        raise ApiError(400, "bad_request", f"reason must be at most {MAX_REASON} characters")
+    return value
 
 
 @bp.post("/jobs/<job_id>/cancel")
 @api_login_required
 def cancel(job_id: str) -> Any:
-    reject_unknown(json_body(required=False), set())
-    return _cancel(job_id)
+    body = json_body(required=False)
+    reject_unknown(body, {"reason"})
+    return _cancel(job_id, reason_of(body))
 
 
 @bp.post("/jobs/<job_id>")
@@ -155,8 +153,8 @@ def job_action(job_id: str) -> Any:
 @api_login_required
 def retry(job_id: str) -> Any:
     body = json_body(required=False)
-    reject_unknown(body, {"max_attempts"})
-    job = actions.retry_for(require_principal(), job_id, optional_int(body, "max_attempts"))
+    reject_unknown(body, {"max_attempts", "reason"})
+    job = actions.retry_for(require_principal(), job_id, optional_int(body, "max_attempts"), reason_of(body))
     return ok({"job": job_summary(job)})
 
 

@@ -58,6 +58,8 @@ def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any
     return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
 
 
+_REASON = {"type": "string", "maxLength": 1000, "description": "Why (kept in the audit log)"}
+
 PATHS: dict[str, Any] = {
     "/api/jobs": {
         "get": {
@@ -68,17 +70,23 @@ PATHS: dict[str, Any] = {
                 _query("type", {"type": "string", "pattern": NAME_PATTERN}, "Filter by job type"),
                 _query("project_id", {"type": "string", "format": "uuid"}, "Filter by project"),
                 _query("workspace_id", {"type": "string", "format": "uuid"}, "Filter by workspace"),
+                _query("queue", {"type": "string", "pattern": NAME_PATTERN}, "Filter by queue"),
+                _query("q", {"type": "string", "maxLength": 500},
+                       "Search: a job id, an id prefix (at least 4 hex digits) or payload field=value terms "
+                       "(e.g. project_id=…); space-separated terms AND together. Anything else is a 400."),
                 _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": 50},
                        "Page size"),
-                _query("cursor", {"type": "string"}, "next_cursor of the previous page"),
+                _query("cursor", {"type": "string"},
+                       "next_cursor (older jobs) or prev_cursor (newer jobs) of the previous page"),
             ],
             "responses": {
                 "200": _success("A page of jobs", {
                     "type": "object",
-                    "required": ["jobs", "next_cursor"],
+                    "required": ["jobs", "next_cursor", "prev_cursor"],
                     "properties": {
                         "jobs": {"type": "array", "items": _ref("JobSummary")},
                         "next_cursor": _nullable({"type": "string"}),
+                        "prev_cursor": _nullable({"type": "string", "description": "None on the newest page"}),
                     },
                 }),
                 **_errors(400, 401),
@@ -143,7 +151,8 @@ PATHS: dict[str, Any] = {
         "post": {
             "operationId": "cancelJob",
             "summary": "Cancel a pending job, or ask a running one to stop",
-            "requestBody": _json_body({"type": "object", "additionalProperties": False}, False),
+            "requestBody": _json_body({"type": "object", "additionalProperties": False,
+                                       "properties": {"reason": _REASON}}, False),
             "responses": {"200": _success("Canceled or cancel requested", CANCEL_RESULT),
                           **_errors(400, 401, 404, 409, 413, 415)},
         },
@@ -156,7 +165,8 @@ PATHS: dict[str, Any] = {
             "requestBody": _json_body({
                 "type": "object", "additionalProperties": False,
                 "properties": {"max_attempts": {"type": "integer", "minimum": 1, "maximum": MAX_ATTEMPTS_LIMIT,
-                                                "description": "Operators only: raise the attempt limit"}},
+                                                "description": "Operators only: raise the attempt limit"},
+                               "reason": _REASON},
             }, False),
             "responses": {"200": _success("Pending again", JOB_RESULT),
                           **_errors(400, 401, 403, 404, 409, 413, 415, 422)},

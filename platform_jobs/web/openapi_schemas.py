@@ -180,6 +180,9 @@ SCHEMAS: dict[str, Any] = {
             "on_parent_failure": {"type": "string", "enum": list(dependencies.ON_PARENT_FAILURE),
                                   "description": "cancel (default): canceled with a failed or canceled parent; "
                                                  "run: runs once every parent is final, whatever its outcome"},
+            "reason": {"type": "string", "maxLength": 1000,
+                       "description": "Why (kept in the audit entries of an operator's enqueue into another "
+                                      "workspace)"},
         },
     },
 }

@@ -14,7 +14,7 @@ from flask_login import login_required
 
 from platform_jobs.db import session_scope
 from platform_jobs.errors import JobNotFound, PlatformJobsError
-from platform_jobs.jobs import queries
+from platform_jobs.jobs import queries, search
 from platform_jobs.jobs.authority import may_start
 from platform_jobs.jobs.flow_enqueue import Enqueued
 from platform_jobs.jobs.registry import get_job_type, job_type_names
@@ -22,6 +22,7 @@ from platform_jobs.jobs.states import JobStatus
 from platform_jobs.web import actions
 from platform_jobs.web.auth import Principal, current_principal
 from platform_jobs.web.errors import ApiError, from_queue_error
+from platform_jobs.web.job_filters import filters_as_json
 from platform_jobs.web.schema_form import FormError, TypeForm, payload_from_form, type_forms
 from platform_jobs.web.serialize import estimate, job_summary, log_line, relatives, waiting
 
@@ -38,13 +39,20 @@ def _principal() -> Principal:
     return principal
 
 
-def _filters() -> queries.JobFilters:
+def _filters() -> tuple[queries.JobFilters, str | None]:
+    """The list's filters from the address, and what is wrong with its search (then not applied)."""
     status = request.args.get("status") or None
     job_type = request.args.get("type") or None
+    problem = None
+    try:
+        found = search.parse(request.args.get("q"))
+    except search.InvalidSearch as exc:
+        found, problem = None, str(exc)
     return queries.JobFilters(
         status=JobStatus(status) if status in {s.value for s in JobStatus} else None,
         type=job_type if job_type in job_type_names() else None,
-    )
+        search=found,
+    ), problem
 
 
 def _forms_for(principal: Principal) -> list[TypeForm]:
@@ -53,9 +61,13 @@ def _forms_for(principal: Principal) -> list[TypeForm]:
 
 
 def _render_list(principal: Principal, form_state: dict[str, Any] | None = None, status: int = 200) -> Any:
-    filters = _filters()
+    filters, search_error = _filters()
+    cursor = request.args.get("cursor") or None
     with session_scope() as session:
-        page = queries.list_jobs(session, principal.scope, filters, PAGE_SIZE)
+        try:
+            page = queries.list_jobs(session, principal.scope, filters, PAGE_SIZE, cursor)
+        except queries.InvalidCursor:  # an old or edited address: the newest page
+            cursor, page = None, queries.list_jobs(session, principal.scope, filters, PAGE_SIZE)
         counts = queries.count_by_status(session, principal.scope, queries.JobFilters(type=filters.type))
         jobs = [job_summary(job) for job in page.jobs]
         types = sorted(set(job_type_names()) | set(queries.visible_types(session, principal.scope)))
@@ -63,7 +75,11 @@ def _render_list(principal: Principal, form_state: dict[str, Any] | None = None,
         "pages/jobs.html", jobs=jobs, counts=counts, total=sum(counts.values()), filters=filters,
         statuses=[s.value for s in JobStatus], types=types, type_forms=_forms_for(principal),
         form_state=form_state or {}, poll_ms=POLL_MS, page_size=PAGE_SIZE,
-    ), status
+        q=request.args.get("q") or "", applied_q=filters.search.text if filters.search else None,
+        search_error=search_error,
+        cursor=cursor, next_cursor=page.next_cursor, prev_cursor=page.prev_cursor,
+        bulk_filter=filters_as_json(filters),
+    ), (400 if search_error and status == 200 else status)
 
 
 @bp.get("/")

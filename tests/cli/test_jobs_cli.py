@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 
 from click.testing import CliRunner
+from sqlalchemy import select
 
 from platform_jobs.cli import main
 from platform_jobs.db import session_scope
 from platform_jobs.jobs import ledger
 from platform_jobs.jobs.queue import enqueue_job, parse_job_id
 from platform_jobs.jobs.states import JobStatus
+from platform_jobs.models import AuditEvent
 from tests.support.jobs import job_row
 from tests.support.web import force_state
 
@@ -37,9 +39,14 @@ def test_list_show_logs_cancel_and_retry_a_job() -> None:
     code, out = run("jobs", "cancel", job_id)
     assert code == 0 and "canceled" in out
     assert job_row(job_id).status is JobStatus.CANCELED
-    code, out = run("jobs", "retry", job_id)
+    code, out = run("jobs", "retry", job_id, "--reason", "from the terminal")
     assert code == 0, out
     assert job_row(job_id).status is JobStatus.PENDING
+    with session_scope() as session:  # both actions are in the audit log, with who ran them
+        entries = session.execute(select(AuditEvent.action, AuditEvent.reason, AuditEvent.actor_id)
+                                  .where(AuditEvent.job_id == parse_job_id(job_id)).order_by(AuditEvent.id)).all()
+    assert [(action, reason) for action, reason, _ in entries] == [("cancel", None), ("retry", "from the terminal")]
+    assert all(actor.startswith("cli:") for _, _, actor in entries)
 
 
 def test_errors_say_what_is_wrong() -> None:

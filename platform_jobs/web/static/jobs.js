@@ -3,6 +3,7 @@
 
 (() => {
   const ACTIVE = new Set(["pending", "running"]);
+  const FINISHED_RETRYABLE = new Set(["failed", "canceled"]);
   let workspaceNames = {};
 
   function row(job, operator) {
@@ -50,6 +51,18 @@
       button.type = "button";
       button.dataset.action = "cancel";
       button.dataset.id = job.id;
+      button.setAttribute("aria-label", "Cancel " + job.type + " job " + job.id.slice(0, 8));
+      cActions.append(button);
+    }
+    // Retry on the list: a member only while attempts are left; an operator gives one more when all are used.
+    const exhausted = job.attempts >= job.max_attempts;
+    if (FINISHED_RETRYABLE.has(job.status) && (operator || !exhausted)) {
+      const button = PJ.el("button", "btn btn-sm", "Retry");
+      button.type = "button";
+      button.dataset.action = "retry";
+      button.dataset.id = job.id;
+      if (exhausted) button.dataset.maxAttempts = String(job.attempts + 1);
+      button.setAttribute("aria-label", "Retry " + job.type + " job " + job.id.slice(0, 8));
       cActions.append(button);
     }
     tr.append(cActions);
@@ -94,6 +107,59 @@
     sync();
   }
 
+  /* Bulk actions: preview the count for the current filter, ask for a reason, start the bulk job. */
+  function setupBulk() {
+    const bar = document.getElementById("bulk");
+    if (!bar) return;
+    const filter = JSON.parse(bar.dataset.filter || "{}");
+    const form = document.getElementById("bulk-form");
+    const preview = document.getElementById("bulk-preview");
+    const started = document.getElementById("bulk-started");
+    const reason = document.getElementById("bulk-reason");
+    let action = null;
+    bar.querySelectorAll("button[data-bulk]").forEach((button) => {
+      button.addEventListener("click", async () => {
+        action = button.dataset.bulk;
+        started.hidden = true;
+        preview.textContent = "Counting…";
+        form.hidden = false;
+        try {
+          const counts = await PJ.api("POST", "/api/jobs/bulk/preview", { action, filter });
+          preview.textContent = (action === "retry" ? "Retry " : "Cancel ") + counts.count + " of the " +
+            counts.matching + " matching jobs" + (counts.count < counts.matching ? " (the others are not " +
+            (action === "retry" ? "failed or canceled with attempts left" : "pending or running") + ")" : "") + ".";
+          preview.dataset.count = String(counts.count);
+          document.getElementById("bulk-confirm").disabled = counts.count === 0;
+          reason.focus();
+        } catch (e) {
+          preview.textContent = "Could not count: " + e.message;
+        }
+      });
+    });
+    document.getElementById("bulk-dismiss").addEventListener("click", () => { form.hidden = true; });
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      if (!reason.value.trim()) { reason.focus(); return; }
+      const confirm = document.getElementById("bulk-confirm");
+      confirm.disabled = true;
+      try {
+        const result = await PJ.api("POST", "/api/jobs/bulk", { action, filter, reason: reason.value.trim() });
+        form.hidden = true;
+        reason.value = "";
+        started.replaceChildren("Bulk " + action + " of " + result.count + " jobs started: ");
+        const link = PJ.el("a", "bulk-link", "follow its progress");
+        link.href = "/jobs/" + result.id;
+        link.id = "bulk-job-link";
+        started.append(link);
+        started.hidden = false;
+      } catch (e) {
+        toast("Could not start: " + e.message);
+      } finally {
+        confirm.disabled = false;
+      }
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
     const table = document.getElementById("jobs-table");
     if (!table) return;
@@ -103,13 +169,35 @@
     render(JSON.parse(document.getElementById("initial-jobs").textContent), table);
     setupForm();
 
+    // The page is a keyset position: polling refreshes the same page; Newer/Older move it.
+    const pager = { cursor: table.dataset.cursor || "", next: table.dataset.nextCursor || "",
+                    prev: table.dataset.prevCursor || "", generation: 0 };
+    const newer = document.getElementById("page-newer");
+    const older = document.getElementById("page-older");
+    function syncPager() {
+      newer.disabled = !pager.prev;
+      older.disabled = !pager.next;
+      const url = new URL(window.location.href);
+      if (pager.cursor) url.searchParams.set("cursor", pager.cursor); else url.searchParams.delete("cursor");
+      window.history.replaceState(null, "", url);
+    }
+    function pageUrl(cursor) {
+      return table.dataset.pollUrl + (cursor ? "&cursor=" + encodeURIComponent(cursor) : "");
+    }
+
     let busy = false;
     async function poll() {
       if (busy || document.hidden) return;
       busy = true;
+      const generation = pager.generation;
       try {
-        const result = await PJ.api("GET", table.dataset.pollUrl);
+        const result = await PJ.api("GET", pageUrl(pager.cursor));
+        if (generation !== pager.generation) return;  // the reader moved meanwhile: a stale answer
+        pager.next = result.next_cursor || "";
+        pager.prev = result.prev_cursor || "";
+        if (!pager.prev) pager.cursor = "";  // at the top: follow the newest jobs
         render(result.jobs, table);
+        syncPager();
         PJ.live(true);
       } catch (e) {
         PJ.live(false);
@@ -118,19 +206,39 @@
       }
     }
     setInterval(poll, Number(table.dataset.pollMs) || 1000);
+    syncPager();
+
+    async function move(cursor) {
+      pager.cursor = cursor;
+      pager.generation += 1;
+      newer.disabled = older.disabled = true;
+      while (busy) await new Promise((resolve) => setTimeout(resolve, 20));
+      await poll();
+      document.getElementById("jobs-table").scrollIntoView({ block: "nearest" });
+    }
+    newer.addEventListener("click", () => { if (pager.prev) move(pager.prev); });
+    older.addEventListener("click", () => { if (pager.next) move(pager.next); });
 
     document.getElementById("jobs-body").addEventListener("click", async (event) => {
-      const button = event.target.closest("button[data-action=cancel]");
+      const button = event.target.closest("button[data-action]");
       if (!button) return;
+      const retry = button.dataset.action === "retry";
       button.disabled = true;
-      button.textContent = "Canceling…";
+      button.textContent = retry ? "Retrying…" : "Canceling…";
       try {
-        const result = await PJ.api("POST", "/api/jobs/" + button.dataset.id + "/cancel");
-        toast(result.outcome === "canceled" ? "Job canceled." : "Cancel requested; the job stops at its next step.", "success");
+        if (retry) {
+          const body = button.dataset.maxAttempts ? { max_attempts: Number(button.dataset.maxAttempts) } : {};
+          await PJ.api("POST", "/api/jobs/" + button.dataset.id + "/retry", body);
+          toast("Retry queued.", "success");
+        } else {
+          const result = await PJ.api("POST", "/api/jobs/" + button.dataset.id + "/cancel");
+          toast(result.outcome === "canceled" ? "Job canceled." : "Cancel requested; the job stops at its next step.", "success");
+        }
       } catch (e) {
-        toast("Could not cancel: " + e.message);
+        toast((retry ? "Could not retry: " : "Could not cancel: ") + e.message);
       }
       poll();
     });
+    setupBulk();
   });
 })();

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from platform_jobs.db import session_scope
 from platform_jobs.jobs.authority import ResourceKind, Role
 from platform_jobs.jobs.registry import JobType, all_job_types
+from platform_jobs.jobs.states import JobStatus
 from platform_jobs.models import AuditEvent, Job, WebhookEndpoint
 from platform_jobs.platform.webhooks import create_message
 from tests.support.jobs import job_row
@@ -28,6 +29,8 @@ from tests.support.web import World, bearer, form_csrf, login
 VALID_REST: dict[str, dict[str, Any]] = {
     "rotate_key": {"role": "anon"},
     "api_call": {"count": 3, "status_class": "2xx"},
+    "bulk_action": {"action": "retry", "reason": "matrix", "filter": {"status": "failed"},
+                    "until": "2020-01-01T00:00:00+00:00"},
 }
 PARKED = 3600  # seconds: accepted jobs wait in the ledger, so no worker of a later test runs them
 
@@ -179,7 +182,7 @@ def test_members_cannot_start_the_platforms_own_job_types(client: FlaskClient, w
 def test_the_documented_roles() -> None:
     roles = {t.name: t.policy.access.role for t in all_job_types()
              if t.policy.access and not t.name.startswith("test_")}
-    operator_only = {"auto_suspend", "check_usage_limits", "api_call", "build", "deploy"}
+    operator_only = {"auto_suspend", "check_usage_limits", "api_call", "build", "deploy", "bulk_action"}
     assert {name for name, role in roles.items() if role is Role.OPERATOR} == operator_only
 
 
@@ -259,3 +262,55 @@ def test_members_own_actions_are_not_audited(client: FlaskClient, world: World, 
                      {"project_id": resources.own[ResourceKind.PROJECT], "role": "anon"})
     assert response.status_code == 202
     assert _counts()[1] == before
+
+
+def test_console_routes_keep_to_the_callers_workspace(client: FlaskClient, world: World) -> None:
+    """Bulk actions, the list's search and the audit log: a member reaches only their workspace's jobs and
+    entries; another workspace's job answers like a missing one, and a refused action writes nothing."""
+    from tests.support.console import seed_jobs
+    from tests.support.web import page_csrf
+
+    a_jobs = seed_jobs(2, world.workspace_a, JobStatus.FAILED, job_type="test_record", payload={})
+    b_jobs = seed_jobs(3, world.workspace_b, JobStatus.FAILED, job_type="test_record", payload={})
+    before = _counts()
+    for path in (f"/api/jobs/{b_jobs[0]}/retry", f"/api/jobs/{b_jobs[0]}/cancel"):
+        foreign = client.post(path, json={"reason": "not mine"}, headers=bearer(world.token_a))
+        missing = client.post(path.replace(b_jobs[0], str(uuid.uuid4())), json={"reason": "not mine"},
+                              headers=bearer(world.token_a))
+        assert (foreign.status_code, foreign.json) == (missing.status_code, missing.json) == \
+            (404, {"ok": False, "error": {"code": "not_found", "message": "no such job"}})
+    assert _counts() == before
+    assert client.get("/api/jobs", query_string={"q": b_jobs[0]}, headers=bearer(world.token_a)).json[
+        "result"]["jobs"] == []
+
+    # A's bulk retry naming B's workspace matches nothing and touches nothing of B's.
+    ws_b = {"status": "failed", "workspace_id": str(world.workspace_b)}
+    started = client.post("/api/jobs/bulk", json={"action": "retry", "filter": ws_b, "reason": "cross"},
+                          headers=bearer(world.token_a))
+    assert started.status_code == 202 and started.json["result"]["count"] == 0
+    bulk_id = started.json["result"]["id"]
+    assert client.get(f"/api/jobs/{bulk_id}", headers=bearer(world.token_a)).status_code == 200
+    assert client.get(f"/api/jobs/{bulk_id}", headers=bearer(world.token_b)).status_code == 404
+    assert client.post(f"/api/jobs/{bulk_id}/cancel", headers=bearer(world.token_b)).status_code == 404
+
+    # A member's own bulk retry: only A's jobs are in it, whatever its filter says.
+    own = client.post("/api/jobs/bulk/preview", json={"action": "retry", "filter": {"status": "failed"}},
+                      headers=bearer(world.token_a))
+    assert own.json["result"]["count"] == 2 == len(a_jobs)
+
+    # The audit log: B does not read A's entries, the operator reads both.
+    def actions_seen(token: str) -> set[str | None]:
+        entries = client.get("/api/audit", query_string={"limit": 200}, headers=bearer(token)).json["result"]["entries"]
+        return {entry["job_id"] for entry in entries}
+
+    assert bulk_id in actions_seen(world.token_a) and bulk_id not in actions_seen(world.token_b)
+    assert bulk_id in actions_seen(world.token_operator)
+
+    # Without a workspace there is nothing to act on: 403, for previews and bulk actions alike.
+    login(client, world.loner)
+    headers = {"X-CSRFToken": page_csrf(client)}
+    for path, body in (("/api/jobs/bulk/preview", {"action": "cancel"}),
+                       ("/api/jobs/bulk", {"action": "cancel", "reason": "x"})):
+        refused = client.post(path, json=body, headers=headers)
+        assert refused.status_code == 403, refused.json
+    assert client.get("/api/audit").json["result"]["entries"] == []
