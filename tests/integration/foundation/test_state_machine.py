@@ -47,7 +47,8 @@ def run_ref(job_id: uuid.UUID) -> dict[str, Any]:
 def end_run(status: JobStatus) -> Scenario:
     completed = status is JobStatus.COMPLETED
     return Scenario(lambda i: {**run_ref(i), "status": status.value, "completed": completed,
-                               "result": Jsonb({"ok": True}), "error": None if completed else "boom"},
+                               "result": Jsonb({"ok": True}), "error": None if completed else "boom",
+                               "traceback": None if completed else "Traceback (most recent call last): ..."},
                     target=status)
 
 
@@ -64,7 +65,8 @@ TRANSITIONS: dict[str, list[Scenario]] = {
                                       "host": OWNER.split(":")[0]}, target=status)
         for status in (JobStatus.FAILED, JobStatus.CANCELED)
     ],
-    "retry_run": [Scenario(lambda i: {**run_ref(i), "error": "e", "retry_at": None, "published": True},
+    "retry_run": [Scenario(lambda i: {**run_ref(i), "error": "e", "retry_at": None, "published": True,
+                                      "traceback": None},
                            target=JobStatus.PENDING)],
     "release_run": [Scenario(lambda i: {**run_ref(i), "error": "outage", "retry_at": None},
                              target=JobStatus.PENDING)],
@@ -199,8 +201,8 @@ def test_the_inserts_create_rows_in_their_declared_states(connection: Connection
 
 # Where the jobs tables may be written outside jobs.sql: nowhere in the system (the benchmark seeds and
 # truncates its own scratch database, the migrations create the tables).
-WRITE = re.compile(r"\b(update|insert|delete)\((Job|JobLog|JOBS)\b"
-                   r"|(UPDATE|INSERT INTO|DELETE FROM)\s+control_plane\.job(s|_logs)\b")
+WRITE = re.compile(r"\b(update|insert|delete)\((Job|JobLog|JobAttempt|JOBS)\b"
+                   r"|(UPDATE|INSERT INTO|DELETE FROM)\s+control_plane\.job(s|_logs|_attempts)\b")
 
 
 def test_no_statement_on_the_jobs_tables_outside_jobs_sql() -> None:
