@@ -6,9 +6,9 @@ from datetime import datetime
 from typing import Any
 
 from platform_jobs.jobs.dependencies import Relative
+from platform_jobs.jobs.eta import Estimate
 from platform_jobs.jobs.flow_status import Wait
 from platform_jobs.jobs.ledger import LogEntry
-from platform_jobs.jobs.queries import Estimate
 from platform_jobs.models import Job
 
 
@@ -55,8 +55,13 @@ def estimate(value: Estimate | None) -> dict[str, Any] | None:
         "median_seconds": value.median_seconds,
         "samples": value.samples,
         "wait_seconds": value.wait_seconds,
-        "method": "median run time of recent completed jobs of this type x (100 - progress) / 100, plus the "
-                  "wait for a concurrency slot (about ceil((ahead + 1) / limit) median runs) or a rate-limit turn",
+        "own_seconds": value.own_seconds,
+        "confidence": value.confidence,
+        "basis": value.basis,
+        "method": "this run's own pace (elapsed / progress) blended with the median run time of recent completed "
+                  "jobs of this type, the run's pace weighted more as its progress and elapsed time grow; plus "
+                  "the wait for a concurrency slot (about ceil((ahead + 1) / limit) median runs) or a "
+                  "rate-limit turn",
     }
 
 
