@@ -73,7 +73,7 @@ JOB_DETAIL: dict[str, Any] = {
                             "description": "Jobs this one depends on, and the canvas task that sent it"},
                 "children": {"type": "array", "items": _ref("RelatedJob"),
                              "description": "Jobs that depend on this one, and the canvas tasks it sent"},
-                "attempts": {"type": "array", "items": _ref("Attempt"),
+                "attempt_history": {"type": "array", "items": _ref("Attempt"),
                              "description": "Every attempt, oldest first, without traceback and log lines "
                                             "(GET /api/jobs/{job_id}/attempts has those)"},
                 "eta": _nullable({

@@ -118,5 +118,5 @@ def job_detail(job: Job, logs: list[LogEntry], eta: Estimate | None,
         "unique_key": job.unique_key,
         "canvas_root_id": str(job.canvas_root_id) if job.canvas_root_id else None,
         **relatives(*family),
-        "attempts": [attempt_detail(attempt) for attempt in attempts or ()],
+        "attempt_history": [attempt_detail(attempt) for attempt in attempts or ()],
     }

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import uuid
 
+from flask import Flask
 from flask.testing import FlaskClient
 
 from platform_jobs.db import session_scope
 from platform_jobs.jobs import ledger
-from tests.support.web import World, bearer, parked_job
+from tests.support.web import World, bearer, login, parked_job
 
 
 def _run(job_id: str, worker: str, lines: list[str]) -> ledger.RunRef:
@@ -45,8 +46,8 @@ def test_attempts_show_worker_outcome_traceback_and_their_own_logs(client: Flask
     assert [line["line"] for line in second["logs"]][-1] == "second 21" and len(second["logs"]) == 22
     assert second["ended_at"] is not None and second["duration_seconds"] >= 0
     detail = client.get(f"/api/jobs/{job_id}", headers=bearer(world.token_a)).json["result"]["job"]
-    assert [(a["attempt"], a["outcome"]) for a in detail["attempts"]] == [(1, "retried"), (2, "completed")]
-    assert "traceback" not in detail["attempts"][0]  # the live poll stays small
+    assert [(a["attempt"], a["outcome"]) for a in detail["attempt_history"]] == [(1, "retried"), (2, "completed")]
+    assert "traceback" not in detail["attempt_history"][0]  # the live poll stays small
 
 
 def test_older_log_lines_page_by_page(client: FlaskClient, world: World) -> None:
@@ -79,3 +80,22 @@ def test_the_whole_log_downloads_as_a_text_attachment(client: FlaskClient, world
     lines = response.get_data(as_text=True).splitlines()
     assert len(lines) == 25
     assert lines[0].endswith("[attempt 1] first 0") and lines[-1].endswith("[attempt 2] second 21")
+
+
+def test_pages_answer_styled_404_and_500_while_the_api_keeps_json(app: Flask, world: World) -> None:
+    def boom() -> str:
+        raise RuntimeError("a bug")
+
+    app.add_url_rule("/boom-page", "boom_page", boom)
+    app.add_url_rule("/api/boom", "boom_api", boom)
+    client = app.test_client()
+    login(client, world.member_a)
+    missing = client.get(f"/jobs/{uuid.uuid4()}")
+    assert missing.status_code == 404 and ">Not found</h1>" in missing.text and "error-page" in missing.text
+    broken = client.get("/boom-page")
+    assert broken.status_code == 500 and ">Something went wrong</h1>" in broken.text and "a bug" not in broken.text
+    assert 'href="/boom-page">Try again</a>' in broken.text
+    api = client.get("/api/boom")
+    assert api.status_code == 500 and api.json == {"ok": False, "error": {"code": "internal_error",
+                                                                         "message": "internal error; it was logged"}}
+    assert client.get(f"/api/jobs/{uuid.uuid4()}/attempts").json["error"]["code"] == "not_found"
