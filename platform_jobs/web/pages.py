@@ -1,7 +1,9 @@
 """Server-rendered pages: the jobs list (with the enqueue form) and a job's detail page.
 
-Both pages render their first state on the server and then poll the JSON API (every second) to
-update in place; actions (cancel, retry) go through the same API with the CSRF token in a header.
+Both pages render their first state on the server and then poll the JSON API (every second; a finished
+job's page every 5 s, so a retry made elsewhere shows up) to update in place; actions (cancel, retry) go
+through the same API with the CSRF token in a header. A job's attempts, older log lines and the log download
+come from the job history API (web/job_history_views.py).
 """
 
 from __future__ import annotations
