@@ -8,6 +8,7 @@ the run this delivery claimed (None when the claim refused it), which the base t
 
 from __future__ import annotations
 
+import traceback
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -71,6 +72,13 @@ def run_context(request: Any) -> RunContext | None:
 def attach(request: Any, delivery: Delivery) -> Delivery:
     setattr(request, DELIVERY_ATTR, delivery)
     return delivery
+
+
+def describe_traceback(exc: BaseException | None) -> str | None:
+    """The formatted traceback of a run's error, for its attempt row (None when it was never raised)."""
+    if exc is None or exc.__traceback__ is None:
+        return None
+    return "".join(traceback.format_exception(exc))
 
 
 def describe_error(exc: BaseException | None) -> str:

@@ -10,6 +10,11 @@
 -- Every transition is a compare-and-set: its WHERE names the status it moves from, and every write of
 -- a run names the run itself (id, attempts, worker), so a late or duplicated write changes nothing.
 -- Parameters are psycopg's %(name)s (a COPY's rows are written by statements.copy_rows). The web's read model (listing, counts) is in queries.py.
+--
+-- Attempt history (control_plane.job_attempts, migration 0014) is written by the same statements as the
+-- run it records, in data-modifying CTEs: the claim opens an attempt row, and whatever ends the run
+-- (outcome, retry, release, take-over, reaper) closes the open row of the job's current attempt. No
+-- trigger and no extra round trip; a job without an open attempt row (claimed before 0014) just gets none.
 
 -- name: insert_job
 -- creates: pending
@@ -59,12 +64,19 @@ WHERE id = ANY(%(ids)s::uuid[]) AND status = 'pending'
 -- The hot path of every run: a pending job with attempts left becomes this worker's (never one held back
 -- by flow control: a stray message of a job waiting for its slot is refused). Its concurrency key says
 -- whether its end must publish the job its slot goes to.
-UPDATE control_plane.jobs
-SET status = 'running', attempts = attempts + 1, started_at = now(), updated_at = now(),
-    lease_expires_at = now() + make_interval(secs => %(lease)s), worker = %(worker)s
-WHERE id = %(id)s AND status = 'pending' AND cancel_requested_at IS NULL AND attempts < max_attempts
-  AND waiting_for IS NULL
-RETURNING attempts, max_attempts, project_id, has_children, concurrency_key
+-- The attempt row (worker "host:pid", start) is opened in the same statement.
+WITH claimed AS (
+    UPDATE control_plane.jobs
+    SET status = 'running', attempts = attempts + 1, started_at = now(), updated_at = now(),
+        lease_expires_at = now() + make_interval(secs => %(lease)s), worker = %(worker)s
+    WHERE id = %(id)s AND status = 'pending' AND cancel_requested_at IS NULL AND attempts < max_attempts
+      AND waiting_for IS NULL
+    RETURNING id, attempts, max_attempts, project_id, has_children, concurrency_key, worker
+), opened AS (
+    INSERT INTO control_plane.job_attempts (job_id, attempt, worker, started_at)
+    SELECT id, attempts, worker, now() FROM claimed
+)
+SELECT attempts, max_attempts, project_id, has_children, concurrency_key FROM claimed
 
 -- name: lock_for_claim
 -- moves: none
@@ -78,66 +90,130 @@ FOR UPDATE
 
 -- name: take_over
 -- moves: pending|running -> running
--- Under the slow path's lock: a new run of a job that is pending, or whose worker was lost.
-UPDATE control_plane.jobs
-SET status = 'running', attempts = attempts + 1, started_at = now(), updated_at = now(),
-    lease_expires_at = now() + make_interval(secs => %(lease)s), worker = %(worker)s,
-    last_error = coalesce(%(lost)s::text, last_error)
-WHERE id = %(id)s AND status IN ('pending', 'running') AND cancel_requested_at IS NULL
-  AND attempts < max_attempts AND waiting_for IS NULL
-RETURNING attempts, max_attempts, project_id, has_children, concurrency_key
+-- Under the slow path's lock: a new run of a job that is pending, or whose worker was lost (its open
+-- attempt is closed as lost, and the new one opened).
+WITH taken AS (
+    UPDATE control_plane.jobs
+    SET status = 'running', attempts = attempts + 1, started_at = now(), updated_at = now(),
+        lease_expires_at = now() + make_interval(secs => %(lease)s), worker = %(worker)s,
+        last_error = coalesce(%(lost)s::text, last_error)
+    WHERE id = %(id)s AND status IN ('pending', 'running') AND cancel_requested_at IS NULL
+      AND attempts < max_attempts AND waiting_for IS NULL
+    RETURNING id, attempts, max_attempts, project_id, has_children, concurrency_key, worker
+), lost AS (
+    UPDATE control_plane.job_attempts AS attempt
+    SET ended_at = now(), outcome = 'lost', error = coalesce(%(lost)s::text, 'worker lost')
+    FROM taken WHERE attempt.job_id = taken.id AND attempt.ended_at IS NULL
+), opened AS (
+    INSERT INTO control_plane.job_attempts (job_id, attempt, worker, started_at)
+    SELECT id, attempts, worker, now() FROM taken
+)
+SELECT attempts, max_attempts, project_id, has_children, concurrency_key FROM taken
 
 -- name: cancel_unclaimed
 -- moves: pending|running -> canceled
--- Under the slow path's lock: a cancel was requested before this delivery could run the job.
-UPDATE control_plane.jobs
-SET status = 'canceled', completed_at = now(), updated_at = now(), lease_expires_at = NULL,
-    last_error = %(reason)s
-WHERE id = %(id)s AND status IN ('pending', 'running') AND cancel_requested_at IS NOT NULL
+-- Under the slow path's lock: a cancel was requested before this delivery could run the job (a lost
+-- worker's open attempt is closed as lost).
+WITH ended AS (
+    UPDATE control_plane.jobs
+    SET status = 'canceled', completed_at = now(), updated_at = now(), lease_expires_at = NULL,
+        last_error = %(reason)s
+    WHERE id = %(id)s AND status IN ('pending', 'running') AND cancel_requested_at IS NOT NULL
+    RETURNING id
+), lost AS (
+    UPDATE control_plane.job_attempts AS attempt SET ended_at = now(), outcome = 'lost', error = 'worker lost'
+    FROM ended WHERE attempt.job_id = ended.id AND attempt.ended_at IS NULL
+)
+SELECT id FROM ended
 
 -- name: fail_exhausted
 -- moves: pending|running -> failed
--- Under the slow path's lock: no attempts left (a poison job redelivered, a lost worker's last attempt).
-UPDATE control_plane.jobs
-SET status = 'failed', completed_at = now(), updated_at = now(), lease_expires_at = NULL,
-    last_error = %(reason)s
-WHERE id = %(id)s AND status IN ('pending', 'running') AND attempts >= max_attempts
+-- Under the slow path's lock: no attempts left (a poison job redelivered, a lost worker's last attempt,
+-- whose open attempt is closed as lost).
+WITH ended AS (
+    UPDATE control_plane.jobs
+    SET status = 'failed', completed_at = now(), updated_at = now(), lease_expires_at = NULL,
+        last_error = %(reason)s
+    WHERE id = %(id)s AND status IN ('pending', 'running') AND attempts >= max_attempts
+    RETURNING id
+), lost AS (
+    UPDATE control_plane.job_attempts AS attempt SET ended_at = now(), outcome = 'lost', error = %(reason)s
+    FROM ended WHERE attempt.job_id = ended.id AND attempt.ended_at IS NULL
+)
+SELECT id FROM ended
 
 -- name: end_run
 -- moves: running -> completed|failed|canceled
--- A run's outcome, now or late (after an outage): only while that run still holds the job.
-UPDATE control_plane.jobs
-SET status = %(status)s::control_plane.job_status, completed_at = now(), updated_at = now(),
-    lease_expires_at = NULL, last_error = %(error)s,
-    result = CASE WHEN %(completed)s THEN %(result)s ELSE result END,
-    progress = CASE WHEN %(completed)s THEN 100 ELSE progress END
-WHERE id = %(id)s AND status = 'running' AND attempts = %(attempt)s AND worker = %(worker)s
+-- A run's outcome, now or late (after an outage): only while that run still holds the job. Its attempt
+-- row is closed with the outcome, the error and its traceback (bounded by the caller).
+WITH ended AS (
+    UPDATE control_plane.jobs
+    SET status = %(status)s::control_plane.job_status, completed_at = now(), updated_at = now(),
+        lease_expires_at = NULL, last_error = %(error)s,
+        result = CASE WHEN %(completed)s THEN %(result)s ELSE result END,
+        progress = CASE WHEN %(completed)s THEN 100 ELSE progress END
+    WHERE id = %(id)s AND status = 'running' AND attempts = %(attempt)s AND worker = %(worker)s
+    RETURNING id, attempts
+), closed AS (
+    UPDATE control_plane.job_attempts AS attempt
+    SET ended_at = now(), outcome = %(status)s::text, error = %(error)s::text, traceback = %(traceback)s::text
+    FROM ended WHERE attempt.job_id = ended.id AND attempt.attempt = ended.attempts AND attempt.ended_at IS NULL
+)
+SELECT id FROM ended
 
 -- name: end_run_on_host
 -- moves: running -> failed|canceled
 -- The worker's main process reports a child it killed (hard time limit, terminate): it knows neither
 -- attempt nor pid, so it names a running run of a process on its host.
-UPDATE control_plane.jobs
-SET status = %(status)s::control_plane.job_status, completed_at = now(), updated_at = now(),
-    lease_expires_at = NULL, last_error = %(error)s
-WHERE id = %(id)s AND status = 'running' AND starts_with(worker, %(host)s::text || ':')
+WITH ended AS (
+    UPDATE control_plane.jobs
+    SET status = %(status)s::control_plane.job_status, completed_at = now(), updated_at = now(),
+        lease_expires_at = NULL, last_error = %(error)s
+    WHERE id = %(id)s AND status = 'running' AND starts_with(worker, %(host)s::text || ':')
+    RETURNING id, attempts
+), closed AS (
+    UPDATE control_plane.job_attempts AS attempt
+    SET ended_at = now(), outcome = %(status)s::text, error = %(error)s::text
+    FROM ended WHERE attempt.job_id = ended.id AND attempt.attempt = ended.attempts AND attempt.ended_at IS NULL
+)
+SELECT id FROM ended
 
 -- name: retry_run
 -- moves: running -> pending
--- The run failed and the job runs again at %(retry_at)s; published now or left to the dispatcher.
-UPDATE control_plane.jobs
-SET status = 'pending', last_error = %(error)s, scheduled_at = %(retry_at)s,
-    published_at = CASE WHEN %(published)s THEN now() ELSE NULL END,
-    lease_expires_at = NULL, worker = NULL, updated_at = now()
-WHERE id = %(id)s AND status = 'running' AND attempts = %(attempt)s AND worker = %(worker)s
+-- The run failed and the job runs again at %(retry_at)s; published now or left to the dispatcher. Its
+-- attempt row is closed as retried, with the error and its traceback.
+WITH retried AS (
+    UPDATE control_plane.jobs
+    SET status = 'pending', last_error = %(error)s, scheduled_at = %(retry_at)s,
+        published_at = CASE WHEN %(published)s THEN now() ELSE NULL END,
+        lease_expires_at = NULL, worker = NULL, updated_at = now()
+    WHERE id = %(id)s AND status = 'running' AND attempts = %(attempt)s AND worker = %(worker)s
+    RETURNING id, attempts
+), closed AS (
+    UPDATE control_plane.job_attempts AS attempt
+    SET ended_at = now(), outcome = 'retried', error = %(error)s::text, traceback = %(traceback)s::text
+    FROM retried WHERE attempt.job_id = retried.id AND attempt.attempt = retried.attempts
+      AND attempt.ended_at IS NULL
+)
+SELECT id FROM retried
 
 -- name: release_run
 -- moves: running -> pending
--- The run was interrupted by our outage (ledger or broker): the job goes back with its attempt returned.
-UPDATE control_plane.jobs
-SET status = 'pending', attempts = attempts - 1, last_error = %(error)s, scheduled_at = %(retry_at)s,
-    published_at = NULL, lease_expires_at = NULL, worker = NULL, updated_at = now()
-WHERE id = %(id)s AND status = 'running' AND attempts = %(attempt)s AND worker = %(worker)s
+-- The run was interrupted by our outage (ledger or broker): the job goes back with its attempt returned
+-- (its attempt row is closed as released: the next run counts the same attempt number again).
+WITH released AS (
+    UPDATE control_plane.jobs
+    SET status = 'pending', attempts = attempts - 1, last_error = %(error)s, scheduled_at = %(retry_at)s,
+        published_at = NULL, lease_expires_at = NULL, worker = NULL, updated_at = now()
+    WHERE id = %(id)s AND status = 'running' AND attempts = %(attempt)s AND worker = %(worker)s
+    RETURNING id
+), closed AS (
+    UPDATE control_plane.job_attempts AS attempt
+    SET ended_at = now(), outcome = 'released', error = %(error)s::text
+    FROM released WHERE attempt.job_id = released.id AND attempt.attempt = %(attempt)s
+      AND attempt.ended_at IS NULL
+)
+SELECT id FROM released
 
 -- name: flush_wal
 -- moves: none
@@ -168,11 +244,12 @@ RETURNING cancel_requested_at
 
 -- name: next_log_seq
 -- moves: none
-UPDATE control_plane.jobs SET log_seq = log_seq + 1 WHERE id = %(id)s RETURNING log_seq
+-- The line's number, and the job's current attempt (what a line whose run is not named is tagged with).
+UPDATE control_plane.jobs SET log_seq = log_seq + 1 WHERE id = %(id)s RETURNING log_seq, attempts
 
 -- name: insert_log
 -- moves: none
-INSERT INTO control_plane.job_logs (job_id, seq, line) VALUES (%(id)s, %(seq)s, %(line)s)
+INSERT INTO control_plane.job_logs (job_id, seq, line, attempt) VALUES (%(id)s, %(seq)s, %(line)s, %(attempt)s)
 
 -- name: trim_log
 -- moves: none
@@ -180,8 +257,8 @@ DELETE FROM control_plane.job_logs WHERE job_id = %(id)s AND seq <= %(oldest_dro
 
 -- name: log_tail
 -- moves: none
-SELECT seq, at, line FROM (
-    SELECT seq, at, line FROM control_plane.job_logs WHERE job_id = %(id)s ORDER BY seq DESC LIMIT %(limit)s
+SELECT seq, at, line, attempt FROM (
+    SELECT seq, at, line, attempt FROM control_plane.job_logs WHERE job_id = %(id)s ORDER BY seq DESC LIMIT %(limit)s
 ) AS newest ORDER BY seq
 
 -- name: cancel_pending
@@ -251,30 +328,52 @@ FOR UPDATE SKIP LOCKED
 -- name: reap_canceled
 -- moves: running -> canceled
 -- The reaper (lease lapsed, not within one lease of a Postgres start): a lost run that was asked to stop.
-UPDATE control_plane.jobs
-SET status = 'canceled', completed_at = now(), updated_at = now(), lease_expires_at = NULL,
-    last_error = 'canceled; its worker was lost'
-WHERE status = 'running' AND cancel_requested_at IS NOT NULL AND lease_expires_at < now()
-  AND pg_postmaster_start_time() < now() - make_interval(secs => %(lease)s)
+-- Every reap closes the run's open attempt as lost.
+WITH reaped AS (
+    UPDATE control_plane.jobs
+    SET status = 'canceled', completed_at = now(), updated_at = now(), lease_expires_at = NULL,
+        last_error = 'canceled; its worker was lost'
+    WHERE status = 'running' AND cancel_requested_at IS NOT NULL AND lease_expires_at < now()
+      AND pg_postmaster_start_time() < now() - make_interval(secs => %(lease)s)
+    RETURNING id, attempts, last_error
+), lost AS (
+    UPDATE control_plane.job_attempts AS attempt SET ended_at = now(), outcome = 'lost', error = reaped.last_error
+    FROM reaped WHERE attempt.job_id = reaped.id AND attempt.attempt = reaped.attempts AND attempt.ended_at IS NULL
+)
+SELECT id FROM reaped
 
 -- name: reap_failed
 -- moves: running -> failed
 -- The reaper: a lost run that was the job's last attempt.
-UPDATE control_plane.jobs
-SET status = 'failed', completed_at = now(), updated_at = now(), lease_expires_at = NULL,
-    last_error = 'worker ' || worker || ' lost during the last attempt; no attempts left'
-WHERE status = 'running' AND cancel_requested_at IS NULL AND attempts >= max_attempts
-  AND lease_expires_at < now()
-  AND pg_postmaster_start_time() < now() - make_interval(secs => %(lease)s)
+WITH reaped AS (
+    UPDATE control_plane.jobs
+    SET status = 'failed', completed_at = now(), updated_at = now(), lease_expires_at = NULL,
+        last_error = 'worker ' || worker || ' lost during the last attempt; no attempts left'
+    WHERE status = 'running' AND cancel_requested_at IS NULL AND attempts >= max_attempts
+      AND lease_expires_at < now()
+      AND pg_postmaster_start_time() < now() - make_interval(secs => %(lease)s)
+    RETURNING id, attempts, last_error
+), lost AS (
+    UPDATE control_plane.job_attempts AS attempt SET ended_at = now(), outcome = 'lost', error = reaped.last_error
+    FROM reaped WHERE attempt.job_id = reaped.id AND attempt.attempt = reaped.attempts AND attempt.ended_at IS NULL
+)
+SELECT id FROM reaped
 
 -- name: reap_requeue
 -- moves: running -> pending
 -- The reaper: a lost run with attempts left goes back to pending, for the dispatcher.
-UPDATE control_plane.jobs
-SET status = 'pending', published_at = NULL, lease_expires_at = NULL, updated_at = now(),
-    last_error = 'worker ' || worker || ' lost (lease expired); requeued', worker = NULL
-WHERE status = 'running' AND cancel_requested_at IS NULL AND attempts < max_attempts
-  AND lease_expires_at < now() AND pg_postmaster_start_time() < now() - make_interval(secs => %(lease)s)
+WITH reaped AS (
+    UPDATE control_plane.jobs
+    SET status = 'pending', published_at = NULL, lease_expires_at = NULL, updated_at = now(),
+        last_error = 'worker ' || worker || ' lost (lease expired); requeued', worker = NULL
+    WHERE status = 'running' AND cancel_requested_at IS NULL AND attempts < max_attempts
+      AND lease_expires_at < now() AND pg_postmaster_start_time() < now() - make_interval(secs => %(lease)s)
+    RETURNING id, attempts, last_error
+), lost AS (
+    UPDATE control_plane.job_attempts AS attempt SET ended_at = now(), outcome = 'lost', error = reaped.last_error
+    FROM reaped WHERE attempt.job_id = reaped.id AND attempt.attempt = reaped.attempts AND attempt.ended_at IS NULL
+)
+SELECT id FROM reaped
 
 -- name: prune_finished
 -- moves: none

@@ -30,6 +30,8 @@ from platform_jobs.models import Job
 
 ERROR_MAX_CHARS = 4000
 LOG_LINE_MAX_CHARS = 4000
+# An attempt's traceback is kept to its last 16 KiB: the innermost frames and the exception are at the end.
+TRACEBACK_MAX_CHARS = 16 * 1024
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,14 @@ class RunRef:
 
 def clip_error(error: str) -> str:
     return error if len(error) <= ERROR_MAX_CHARS else error[: ERROR_MAX_CHARS - 1] + "…"
+
+
+def clip_traceback(traceback: str | None) -> str | None:
+    """A traceback bounded to :data:`TRACEBACK_MAX_CHARS`, its tail kept (where the error is)."""
+    if not traceback or len(traceback) <= TRACEBACK_MAX_CHARS:
+        return traceback or None
+    marker = f"… ({len(traceback) - TRACEBACK_MAX_CHARS} earlier characters cut)\n"
+    return marker + traceback[len(traceback) - TRACEBACK_MAX_CHARS + len(marker):]
 
 
 class ClaimOutcome(enum.Enum):
@@ -129,12 +139,14 @@ def _claim_slow_path(
 
 
 def _end_run(connection: Connection | Session, ref: RunRef, status: JobStatus, error: str | None,
-             result: Any = None) -> bool:
-    """The outcome of one run, now or late (after an outage): the same run-guarded statement."""
+             result: Any = None, traceback: str | None = None) -> bool:
+    """The outcome of one run, now or late (after an outage): the same run-guarded statement, which
+    also closes the run's attempt row (with the traceback of a failure)."""
     completed = status == JobStatus.COMPLETED
     return changed(connection, "end_run", {
         **ref.params(), "status": status.value, "completed": completed, "result": Jsonb(result),
         "error": None if completed else clip_error(error or status.value),
+        "traceback": None if completed else clip_traceback(traceback),
     }) == 1
 
 
@@ -142,8 +154,8 @@ def finish_completed(session: Connection | Session, ref: RunRef, result: Any) ->
     return _end_run(session, ref, JobStatus.COMPLETED, None, result)
 
 
-def finish_failed(session: Connection | Session, ref: RunRef, error: str) -> bool:
-    return _end_run(session, ref, JobStatus.FAILED, error)
+def finish_failed(session: Connection | Session, ref: RunRef, error: str, traceback: str | None = None) -> bool:
+    return _end_run(session, ref, JobStatus.FAILED, error, traceback=traceback)
 
 
 def finish_canceled(session: Connection | Session, ref: RunRef, reason: str) -> bool:
@@ -176,10 +188,12 @@ def mark_retry(
     error: str,
     retry_at: datetime | None,
     published: bool,
+    traceback: str | None = None,
 ) -> bool:
-    """A run failed and will run again at ``retry_at``."""
+    """A run failed and will run again at ``retry_at`` (its attempt closes as retried, with its traceback)."""
     return changed(session, "retry_run", {
         **ref.params(), "error": clip_error(error), "retry_at": retry_at, "published": published,
+        "traceback": clip_traceback(traceback),
     }) == 1
 
 
@@ -203,12 +217,16 @@ def set_progress(session: Connection | Session, ref: RunRef, pct: int, step: str
     return row is None or row.cancel_requested_at is not None
 
 
-def append_log(session: Connection | Session, job_id: uuid.UUID, line: str, keep_lines: int) -> None:
-    """Add a line to the job's log, keeping only its newest ``keep_lines`` lines."""
-    seq = run(session, "next_log_seq", {"id": job_id}).scalar_one_or_none()
-    if seq is None:
+def append_log(session: Connection | Session, job_id: uuid.UUID, line: str, keep_lines: int,
+               attempt: int | None = None) -> None:
+    """Add a line to the job's log, keeping only its newest ``keep_lines`` lines. The line is tagged with
+    ``attempt`` (the run that wrote it), or else the job's current attempt."""
+    numbered = run(session, "next_log_seq", {"id": job_id}).first()
+    if numbered is None:
         return
-    run(session, "insert_log", {"id": job_id, "seq": seq, "line": line[:LOG_LINE_MAX_CHARS]})
+    seq = numbered.log_seq
+    run(session, "insert_log", {"id": job_id, "seq": seq, "line": line[:LOG_LINE_MAX_CHARS],
+                                "attempt": attempt if attempt is not None else numbered.attempts})
     if seq > keep_lines and seq % 50 == 0:
         run(session, "trim_log", {"id": job_id, "oldest_dropped": seq - keep_lines})
 
@@ -218,11 +236,13 @@ class LogEntry:
     seq: int
     at: datetime
     line: str
+    attempt: int | None = None  # the run that wrote it (None: written before attempts were recorded)
 
 
 def log_tail(session: Connection | Session, job_id: uuid.UUID, limit: int = 200) -> list[LogEntry]:
     """The newest ``limit`` lines of a job's log, oldest first."""
-    return [LogEntry(row.seq, row.at, row.line) for row in run(session, "log_tail", {"id": job_id, "limit": limit})]
+    return [LogEntry(row.seq, row.at, row.line, row.attempt)
+            for row in run(session, "log_tail", {"id": job_id, "limit": limit})]
 
 
 class CancelOutcome(enum.Enum):

@@ -212,16 +212,18 @@ class RunLifecycle:
 
     # -- a run's retry: written once, by the run, before its message leaves ---------------------------
 
-    def write_retry(self, delivery: Delivery, error: str, retry_at: datetime | None) -> None:
+    def write_retry(self, delivery: Delivery, error: str, retry_at: datetime | None,
+                    traceback: str | None = None) -> None:
         """The retry whose message is published next: durable now, so the next delivery finds the job
         pending (not still running) and claims it. Raises when the ledger cannot be written."""
         run = delivery.run
         assert run is not None
         with session_scope() as session:
-            ledger.mark_retry(session, run.ref, error, retry_at, True)
+            ledger.mark_retry(session, run.ref, error, retry_at, True, traceback)
         delivery.retry_recorded = True
 
-    def keep_retry(self, delivery: Delivery, error: str, retry_at: datetime | None, *, try_now: bool = True) -> None:
+    def keep_retry(self, delivery: Delivery, error: str, retry_at: datetime | None, *, try_now: bool = True,
+                   traceback: str | None = None) -> None:
         """A retry no message is sent for (a delay too long for the broker, a ledger that could not
         record it, a ``Retry`` raised by the handler itself): written unpublished, now or once Postgres
         answers (run-guarded), and the dispatcher publishes the job when it is due."""
@@ -232,21 +234,23 @@ class RunLifecycle:
         if try_now:
             try:
                 with session_scope() as session:
-                    ledger.mark_retry(session, ref, error, retry_at, False)
+                    ledger.mark_retry(session, ref, error, retry_at, False, traceback)
                 return
             except Exception as exc:
                 log.warning("could not record retry of job %s now (%s); will retry", run.job_id, exc)
         # Run-guarded: if the job was handed back or claimed meanwhile, the late retry changes nothing.
-        self.tracker.defer(lambda session: ledger.mark_retry(session, ref, error, retry_at, False))
+        self.tracker.defer(lambda session: ledger.mark_retry(session, ref, error, retry_at, False, traceback))
 
     @_never_raise
-    def on_retry(self, sender: Task | None = None, request: Any = None, reason: Any = None, **_: Any) -> None:
+    def on_retry(self, sender: Task | None = None, request: Any = None, reason: Any = None, einfo: Any = None,
+                 **_: Any) -> None:
         """``JobTask.retry`` has recorded its retry already; only a ``Retry`` the handler raised itself
         (Celery sends no message for it) is recorded here, for the dispatcher to publish."""
         delivery = delivery_of(request) if request is not None else None
         if delivery is None or delivery.run is None or delivery.retry_recorded:
             return
-        self.keep_retry(delivery, describe_error(getattr(reason, "exc", None)), retry_time(reason))
+        self.keep_retry(delivery, describe_error(getattr(reason, "exc", None)), retry_time(reason),
+                        traceback=getattr(einfo, "traceback", None))
 
     # -- a run's end --------------------------------------------------------------------------------------
 
@@ -283,7 +287,7 @@ class RunLifecycle:
 
     @_never_raise
     def on_failure(self, sender: Task | None = None, task_id: str | None = None,
-                   exception: BaseException | None = None, **_: Any) -> None:
+                   exception: BaseException | None = None, einfo: Any = None, **_: Any) -> None:
         if sender is None or task_id is None or job_type_for_task(sender.name) is None:
             return
         run = run_context(sender.request)
@@ -306,7 +310,8 @@ class RunLifecycle:
             self._write_outcome(run, ledger.finish_canceled, "canceled while running",
                                 then=after_final(run, events=False), final=True)
         else:
-            self._write_outcome(run, ledger.finish_failed, error, then=after_final(run), final=True)
+            self._write_outcome(run, ledger.finish_failed, error, getattr(einfo, "traceback", None),
+                                then=after_final(run), final=True)
 
     @_never_raise
     def on_revoked(self, sender: Task | None = None, request: Any = None, terminated: bool = False,

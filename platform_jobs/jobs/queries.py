@@ -14,10 +14,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import statistics
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,8 +23,11 @@ from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session
 
 from platform_jobs.jobs import flow_status, search
+from platform_jobs.jobs.eta import Estimate, estimate_remaining
 from platform_jobs.jobs.states import JobStatus
 from platform_jobs.models import Job
+
+__all__ = ["Estimate", "estimate_remaining"]  # the estimate lives in jobs.eta; re-exported for older callers
 
 MAX_PAGE_SIZE = 200
 ETA_SAMPLE_SIZE = 20  # completed runs of the same type the estimate looks at
@@ -199,14 +200,6 @@ def visible_types(session: Session, scope: Scope) -> list[str]:
     return sorted(session.scalars(scope.apply(select(Job.type).distinct())).all())
 
 
-@dataclass(frozen=True)
-class Estimate:
-    remaining_seconds: float
-    median_seconds: float
-    samples: int
-    wait_seconds: float = 0.0  # of which waiting for a slot or a rate-limit turn (flow_status)
-
-
 def recent_durations(session: Session, job_type: str, sample_size: int = ETA_SAMPLE_SIZE) -> list[float]:
     """Run times (started_at to completed_at of the last attempt) of the newest completed jobs of a type."""
     seconds = func.extract("epoch", Job.completed_at - Job.started_at)
@@ -222,35 +215,32 @@ def recent_durations(session: Session, job_type: str, sample_size: int = ETA_SAM
     return [max(0.0, float(value)) for value in session.scalars(stmt) if value is not None]
 
 
-def estimate_remaining(durations: Sequence[float], status: JobStatus, progress: int,
-                       wait: flow_status.Wait | None = None) -> Estimate | None:
-    """Estimated seconds until an active job finishes.
-
-    How: take the median run time of the last ``ETA_SAMPLE_SIZE`` completed jobs of the same type
-    (the median, so one stuck or instant run does not skew it), and scale it by the share of work
-    left according to the job's own progress: ``median * (100 - progress) / 100``. A pending job has
-    all of its run ahead of it, plus its wait when flow control holds it back (``wait``: until its
-    rate-limit turn, or about ``ceil((ahead + 1) / limit)`` median runs for a slot; see flow_status);
-    the broker queue's own wait is not included. No estimate (None) for a finished job or a type that
-    has never completed (a rate-limit wait alone is still estimated).
-    """
-    if status not in (JobStatus.PENDING, JobStatus.RUNNING):
+def elapsed_at_report(job: Job) -> float | None:
+    """How long the running run took to reach its progress (started_at to its last progress write)."""
+    if job.status is not JobStatus.RUNNING or job.started_at is None:
         return None
-    median = statistics.median(durations) if durations else None
-    waiting = flow_status.wait_seconds(wait, median)
-    if median is None:
-        if not waiting:
-            return None
-        return Estimate(remaining_seconds=round(waiting, 1), median_seconds=0.0, samples=0,
-                        wait_seconds=round(waiting, 1))
-    done = progress if status is JobStatus.RUNNING else 0
-    remaining = median * (100 - max(0, min(100, done))) / 100
-    return Estimate(remaining_seconds=round(remaining + waiting, 1), median_seconds=round(median, 3),
-                    samples=len(durations), wait_seconds=round(waiting, 1))
+    return max(0.0, (job.updated_at - job.started_at).total_seconds())
 
 
-def job_estimate(session: Session, job: Job) -> Estimate | None:
+_LOOK_UP = flow_status.Wait  # a sentinel: job_estimate looks the wait up itself
+
+
+def job_estimate(session: Session, job: Job, wait: Any = _LOOK_UP) -> Estimate | None:
+    """The job's estimate (jobs.eta): its type's recent run times blended with its own pace, counted down
+    from its last progress report to now. ``wait``: the job's flow-control wait, when the caller has it."""
     if job.status not in (JobStatus.PENDING, JobStatus.RUNNING):
         return None
-    return estimate_remaining(recent_durations(session, job.type), job.status, job.progress,
-                              flow_status.wait_of(session, job))
+    if wait is _LOOK_UP:
+        wait = flow_status.wait_of(session, job)
+    now, since_report = datetime.now(UTC), 0.0
+    elapsed = elapsed_at_report(job)
+    if elapsed is not None and job.started_at is not None:
+        if job.progress > 0:
+            since_report = max(0.0, (now - job.updated_at).total_seconds())
+        else:  # no pace to extrapolate: the history alone, against the time the run has taken so far
+            elapsed = max(0.0, (now - job.started_at).total_seconds())
+    estimate = estimate_remaining(recent_durations(session, job.type), job.status, job.progress, wait, elapsed,
+                                  job.type)
+    if estimate is None or not since_report:
+        return estimate
+    return replace(estimate, remaining_seconds=round(max(0.0, estimate.remaining_seconds - since_report), 1))

@@ -107,16 +107,17 @@ class RunTracker:
 
     def stop(self, job_id: uuid.UUID) -> None:
         with self._lock:
-            self._runs.pop(job_id, None)
+            run = self._runs.pop(job_id, None)
             self._cancel_requested.discard(job_id)
             self._outage_noted.discard(job_id)
             lines = self._unwritten_logs.pop(job_id, [])
         if lines:  # the run ended while the ledger was away: its lines are written when it is back
             keep = get_settings().runs.log_lines_per_job
+            attempt = run.attempt if run is not None else None
 
             def write_lines(connection: Connection | Session) -> None:
                 for line in lines:
-                    ledger.append_log(connection, job_id, line, keep)
+                    ledger.append_log(connection, job_id, line, keep, attempt)
 
             self.defer(write_lines)
 

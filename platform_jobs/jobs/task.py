@@ -23,7 +23,7 @@ from celery.exceptions import Ignore, Reject, Retry
 from platform_jobs.db import session_scope
 from platform_jobs.errors import JobCanceled
 from platform_jobs.jobs import ledger, new_rows
-from platform_jobs.jobs.context import RunContext, delivery_of, describe_error, run_context
+from platform_jobs.jobs.context import RunContext, delivery_of, describe_error, describe_traceback, run_context
 from platform_jobs.jobs.lifecycle import LIFECYCLE, RunLifecycle
 from platform_jobs.jobs.outages import describe_outage, is_outage
 from platform_jobs.settings import get_settings
@@ -132,7 +132,7 @@ class JobTask(Task):
         try:
             with session_scope(fast=True) as session:
                 for line in lines:
-                    ledger.append_log(session, run.job_id, line, get_settings().runs.log_lines_per_job)
+                    ledger.append_log(session, run.job_id, line, get_settings().runs.log_lines_per_job, run.attempt)
         except Exception as exc:
             tracker.give_back_logs(run.job_id, lines)
             if not is_outage(exc):
@@ -176,7 +176,7 @@ class JobTask(Task):
         self.__dict__.pop("override_max_retries", None)
         max_retries = self.request.retries + run.attempts_left
         retries_left = self.request.retries + 1 <= max_retries
-        error = describe_error(exc)
+        error, traceback = describe_error(exc), describe_traceback(exc)
         delay = countdown if countdown is not None else self.default_retry_delay
         if eta is not None:
             delay = (eta - datetime.now(UTC)).total_seconds()
@@ -186,21 +186,21 @@ class JobTask(Task):
             # Too long to wait in Redis: recorded unpublished with its scheduled_at; the dispatcher
             # publishes it when due.
             when = datetime.now(UTC) + timedelta(seconds=delay)
-            self.lifecycle.keep_retry(delivery, error, when)
+            self.lifecycle.keep_retry(delivery, error, when, traceback=traceback)
             raise Retry(exc=exc, when=when)
         if retries_left:
             # Record the retry before its message is published, so the next delivery finds the job
             # pending (not still running) and claims it.
             retry_at = eta or datetime.now(UTC) + timedelta(seconds=delay or 0)
             try:
-                self.lifecycle.write_retry(delivery, error, retry_at)
+                self.lifecycle.write_retry(delivery, error, retry_at, traceback)
             except Exception as ledger_error:
                 if not is_outage(ledger_error):
                     raise
                 # The ledger is down: the retry is kept (run-guarded) until it lands, and the
                 # dispatcher publishes the job when it is due. Still the job's own retry.
                 log.warning("job %s: retry not recorded now (%s); kept", run.job_id, describe_outage(ledger_error))
-                self.lifecycle.keep_retry(delivery, error, retry_at, try_now=False)
+                self.lifecycle.keep_retry(delivery, error, retry_at, try_now=False, traceback=traceback)
                 raise Retry(exc=exc, when=retry_at) from None
         try:
             return super().retry(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from platform_jobs.models.attempts import JobAttempt
 from platform_jobs.models.audit import AuditEvent
 from platform_jobs.models.base import SCHEMA, Base
 from platform_jobs.models.jobs import Job, JobDependency, JobLog, RateLimitStart
@@ -23,6 +24,7 @@ from platform_jobs.models.workspaces import Workspace
 
 __all__ = [
     "JobOutboxEvent",
+    "JobAttempt",
     "AuditEvent",
     "ApiKey", "Notification", "Plan", "Project", "ProjectStatus", "ServiceRegistration", "Suspension",
     "UsageWarning",

@@ -40,7 +40,17 @@ def _app_settings() -> Settings | None:
 
 def _blueprints() -> list[Any]:
     """Every blueprint of the app; add a line here to mount a new one."""
-    from platform_jobs.web import api, audit_views, auth_views, bulk_views, health, metrics, monitoring, pages
+    from platform_jobs.web import (
+        api,
+        audit_views,
+        auth_views,
+        bulk_views,
+        health,
+        job_history_views,
+        metrics,
+        monitoring,
+        pages,
+    )
 
     return [
         health.bp,
@@ -51,6 +61,7 @@ def _blueprints() -> list[Any]:
         monitoring.bp,
         bulk_views.bp,
         audit_views.bp,
+        job_history_views.bp,
     ]
 
 

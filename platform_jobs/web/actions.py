@@ -41,8 +41,7 @@ def job_with_details(principal: Principal, job_id: str,
         job = _find(session, principal, job_id)
         logs = ledger.log_tail(session, job.id, log_lines)
         wait = flow_status.wait_of(session, job)
-        eta = queries.estimate_remaining(queries.recent_durations(session, job.type), job.status, job.progress,
-                                         wait)
+        eta = queries.job_estimate(session, job, wait)
         session.expunge_all()
         return job, logs, eta, wait
 

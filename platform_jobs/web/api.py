@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, request
 
 from platform_jobs.db import session_scope
-from platform_jobs.jobs import queries
+from platform_jobs.jobs import attempts, queries
 from platform_jobs.web import actions
 from platform_jobs.web.auth import api_login_required, require_principal
 from platform_jobs.web.errors import ApiError, ok
@@ -109,7 +109,9 @@ def create_job() -> Any:
 def get_job(job_id: str) -> Any:
     principal = require_principal()
     job, logs, eta, wait = actions.job_with_details(principal, job_id)
-    return ok({"job": job_detail(job, logs, eta, actions.relatives_for(principal, job), wait)})
+    with session_scope() as session:
+        tried = attempts.job_attempts(session, job.id)
+    return ok({"job": job_detail(job, logs, eta, actions.relatives_for(principal, job), wait, tried)})
 
 
 def _cancel(job_id: str, reason: str | None = None) -> Any:

@@ -51,7 +51,9 @@ def _page(exc: HTTPException) -> Any:
     if status < 400:
         return exc
     try:
-        body = render_template("errors/error.html", status=status, name=exc.name, message=exc.description)
+        # A page of its own for the common ones (404, 500), the shared one for the rest.
+        body = render_template([f"errors/{status}.html", "errors/error.html"], status=status, name=exc.name,
+                               message=exc.description)
     except Exception:  # the page itself failed (a template or the database): plain text, never a loop
         log.exception("error page for %s failed", status)
         return f"{status} {exc.name}", status

@@ -73,12 +73,16 @@ JOB_DETAIL: dict[str, Any] = {
                             "description": "Jobs this one depends on, and the canvas task that sent it"},
                 "children": {"type": "array", "items": _ref("RelatedJob"),
                              "description": "Jobs that depend on this one, and the canvas tasks it sent"},
+                "attempt_history": {"type": "array", "items": _ref("Attempt"),
+                             "description": "Every attempt, oldest first, without traceback and log lines "
+                                            "(GET /api/jobs/{job_id}/attempts has those)"},
                 "eta": _nullable({
                     "type": "object",
-                    "description": "Estimated time remaining: median run time of the last 20 completed "
-                                   "jobs of this type, times (100 - progress) / 100, plus the wait for a "
-                                   "concurrency slot or a rate-limit turn. Null when the job has finished, "
-                                   "or its type never completed and it waits for no rate-limit turn.",
+                    "description": "Estimated time remaining: this run's own pace (elapsed / progress) "
+                                   "blended with the median run time of the last 20 completed jobs of this "
+                                   "type, plus the wait for a concurrency slot or a rate-limit turn; with a "
+                                   "confidence (low, medium, high) and its basis in words. Null when the job "
+                                   "has finished, or nothing is known (no history, no progress, no wait).",
                     "required": ["remaining_seconds", "median_seconds", "samples"],
                     "properties": {
                         "remaining_seconds": {"type": "number", "minimum": 0},
@@ -86,6 +90,10 @@ JOB_DETAIL: dict[str, Any] = {
                         "samples": {"type": "integer", "minimum": 0},
                         "wait_seconds": {"type": "number", "minimum": 0},
                         "method": {"type": "string"},
+                        "own_seconds": _nullable({"type": "number", "minimum": 0,
+                                                  "description": "Remaining by this run's own pace alone"}),
+                        "confidence": {"type": "string", "enum": ["low", "medium", "high"]},
+                        "basis": {"type": "string", "description": "What the estimate rests on, in words"},
                     },
                 }),
                 "waiting": _nullable({
@@ -137,7 +145,8 @@ SCHEMAS: dict[str, Any] = {
     "LogLine": {
         "type": "object",
         "required": ["seq", "at", "line"],
-        "properties": {"seq": {"type": "integer"}, "at": DATETIME, "line": {"type": "string"}},
+        "properties": {"seq": {"type": "integer"}, "at": DATETIME, "line": {"type": "string"},
+                       "attempt": _nullable({"type": "integer", "description": "The attempt that wrote it"})},
     },
     "EnqueueRequest": {
         "type": "object",

@@ -1,7 +1,9 @@
 """Server-rendered pages: the jobs list (with the enqueue form) and a job's detail page.
 
-Both pages render their first state on the server and then poll the JSON API (every second) to
-update in place; actions (cancel, retry) go through the same API with the CSRF token in a header.
+Both pages render their first state on the server and then poll the JSON API (every second; a finished
+job's page every 5 s, so a retry made elsewhere shows up) to update in place; actions (cancel, retry) go
+through the same API with the CSRF token in a header. A job's attempts, older log lines and the log download
+come from the job history API (web/job_history_views.py).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from flask_login import login_required
 
 from platform_jobs.db import session_scope
 from platform_jobs.errors import JobNotFound, PlatformJobsError
-from platform_jobs.jobs import queries, search
+from platform_jobs.jobs import attempts, queries, search
 from platform_jobs.jobs.authority import may_start
 from platform_jobs.jobs.flow_enqueue import Enqueued
 from platform_jobs.jobs.registry import get_job_type, job_type_names
@@ -24,11 +26,13 @@ from platform_jobs.web.auth import Principal, current_principal
 from platform_jobs.web.errors import ApiError, from_queue_error
 from platform_jobs.web.job_filters import filters_as_json
 from platform_jobs.web.schema_form import FormError, TypeForm, payload_from_form, type_forms
-from platform_jobs.web.serialize import estimate, job_summary, log_line, relatives, waiting
+from platform_jobs.web.serialize import attempt_detail, estimate, job_summary, log_line, relatives, waiting
 
 bp = Blueprint("pages", __name__)
 
 POLL_MS = 1000
+FINAL_POLL_MS = 5000  # a finished job's page still polls, slower, so a retry made elsewhere shows up
+LOG_TAIL = 200  # the log lines the detail shows (older ones: "Load older")
 PAGE_SIZE = 50
 
 
@@ -161,9 +165,12 @@ def job_detail(job_id: str) -> Any:
     except JobNotFound:
         abort(404)
     family = relatives(*actions.relatives_for(principal, job))
+    with session_scope() as session:
+        tried = [attempt_detail(attempt) for attempt in attempts.job_attempts(session, job.id)]
     return render_template(
         "pages/job.html", job={**job_summary(job), "payload": job.payload, "result": job.result,
-                               "waiting": waiting(wait)},
-        logs=[log_line(entry) for entry in logs], eta=estimate(eta), poll_ms=POLL_MS,
+                               "waiting": waiting(wait), "attempt_history": tried},
+        logs=[log_line(entry) for entry in logs], eta=estimate(eta), poll_ms=POLL_MS, final_poll_ms=FINAL_POLL_MS,
+        log_tail=LOG_TAIL,
         waiting_for=job.waiting_for if job.status is JobStatus.PENDING else None, **family,
     )

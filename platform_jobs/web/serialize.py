@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from platform_jobs.jobs.attempts import Attempt
 from platform_jobs.jobs.dependencies import Relative
+from platform_jobs.jobs.eta import Estimate
 from platform_jobs.jobs.flow_status import Wait
 from platform_jobs.jobs.ledger import LogEntry
-from platform_jobs.jobs.queries import Estimate
 from platform_jobs.models import Job
 
 
@@ -44,7 +45,28 @@ def job_summary(job: Job) -> dict[str, Any]:
 
 
 def log_line(entry: LogEntry) -> dict[str, Any]:
-    return {"seq": entry.seq, "at": _iso(entry.at), "line": entry.line}
+    return {"seq": entry.seq, "at": _iso(entry.at), "line": entry.line, "attempt": entry.attempt}
+
+
+def attempt_detail(attempt: Attempt, full: bool = False) -> dict[str, Any]:
+    """One attempt; ``full`` adds its traceback and its own log lines (the live detail polls without)."""
+    host, _, pid = (attempt.worker or "").rpartition(":")
+    shape: dict[str, Any] = {
+        "attempt": attempt.attempt,
+        "worker": attempt.worker,
+        "host": host or None,
+        "pid": int(pid) if pid.isdigit() else None,
+        "started_at": _iso(attempt.started_at),
+        "ended_at": _iso(attempt.ended_at),
+        "duration_seconds": round((attempt.ended_at - attempt.started_at).total_seconds(), 3)
+        if attempt.ended_at is not None else None,
+        "outcome": attempt.outcome,
+        "error": attempt.error,
+    }
+    if full:
+        shape["traceback"] = attempt.traceback
+        shape["logs"] = [log_line(entry) for entry in attempt.logs]
+    return shape
 
 
 def estimate(value: Estimate | None) -> dict[str, Any] | None:
@@ -55,8 +77,13 @@ def estimate(value: Estimate | None) -> dict[str, Any] | None:
         "median_seconds": value.median_seconds,
         "samples": value.samples,
         "wait_seconds": value.wait_seconds,
-        "method": "median run time of recent completed jobs of this type x (100 - progress) / 100, plus the "
-                  "wait for a concurrency slot (about ceil((ahead + 1) / limit) median runs) or a rate-limit turn",
+        "own_seconds": value.own_seconds,
+        "confidence": value.confidence,
+        "basis": value.basis,
+        "method": "this run's own pace (elapsed / progress) blended with the median run time of recent completed "
+                  "jobs of this type, the run's pace weighted more as its progress and elapsed time grow; plus "
+                  "the wait for a concurrency slot (about ceil((ahead + 1) / limit) median runs) or a "
+                  "rate-limit turn",
     }
 
 
@@ -78,7 +105,8 @@ def relatives(parents: list[Relative], children: list[Relative]) -> dict[str, li
 
 
 def job_detail(job: Job, logs: list[LogEntry], eta: Estimate | None,
-               family: tuple[list[Relative], list[Relative]] = ([], []), wait: Wait | None = None) -> dict[str, Any]:
+               family: tuple[list[Relative], list[Relative]] = ([], []), wait: Wait | None = None,
+               attempts: list[Attempt] | None = None) -> dict[str, Any]:
     return {
         **job_summary(job),
         "payload": job.payload,
@@ -90,4 +118,5 @@ def job_detail(job: Job, logs: list[LogEntry], eta: Estimate | None,
         "unique_key": job.unique_key,
         "canvas_root_id": str(job.canvas_root_id) if job.canvas_root_id else None,
         **relatives(*family),
+        "attempt_history": [attempt_detail(attempt) for attempt in attempts or ()],
     }

@@ -32,3 +32,11 @@ def wait_status(job_id: str, *statuses: str, timeout: float = 30.0) -> Job:
         ) from None
     assert isinstance(result, Job)
     return result
+
+
+def attempt_outcomes(job_id: str) -> list[tuple[int, str, str | None]]:
+    """(attempt, outcome, worker) of each attempt of the job, oldest first (control_plane.job_attempts)."""
+    from platform_jobs.jobs.attempts import job_attempts
+
+    with session_scope() as session:
+        return [(a.attempt, a.outcome, a.worker) for a in job_attempts(session, uuid.UUID(job_id))]

@@ -1,10 +1,18 @@
-/* A job's page: polls /api/jobs/<id> until the job ends; Retry and Cancel through the API. */
+/* A job's page: polls /api/jobs/<id> (every second while active, every few seconds once final, so a retry
+   made elsewhere shows up); attempts with their tracebacks and logs; older log lines and the download;
+   Retry and Cancel through the API. */
 "use strict";
 
 (() => {
   const ACTIVE = new Set(["pending", "running"]);
   let timer = null;
+  let timerEvery = 0;
   let lastLogSeq = -1;
+  let older = [];  /* log lines loaded with "Load older", before the polled tail */
+  let olderCursor = null;  /* the seq to load older lines before (null: none older) */
+  let tailSize = 200;
+  let attemptsSignature = "";
+  let note = null;  /* an action's message: {text, kind, whileActive} */
 
   function setText(id, text) {
     const node = document.getElementById(id);
@@ -14,11 +22,74 @@
   function etaText(job, eta) {
     if (job.status === "completed") return "Finished in " + PJ.duration((new Date(job.completed_at) - new Date(job.started_at)) / 1000) + ".";
     if (!ACTIVE.has(job.status)) return "Ended " + PJ.relative(job.completed_at || job.updated_at) + ".";
-    if (!eta) return "No estimate yet: no earlier " + job.type + " job has completed.";
+    if (!eta) return "No estimate yet: no earlier " + job.type + " job has completed and it has reported no progress.";
     const wait = eta.wait_seconds ? " (of which about " + PJ.duration(eta.wait_seconds) + " waiting for its turn)" : "";
-    if (!eta.samples) return "About " + PJ.duration(eta.remaining_seconds) + " before it starts" + wait;
-    return "About " + PJ.duration(eta.remaining_seconds) + " remaining" + wait + " · median of the last " + eta.samples +
-      " completed " + job.type + " runs is " + PJ.duration(eta.median_seconds) + ", scaled by the progress left";
+    const sure = eta.confidence ? " · " + eta.confidence + " confidence" + (eta.basis ? ": " + eta.basis : "") : "";
+    if (!eta.samples && eta.own_seconds === null) return "About " + PJ.duration(eta.remaining_seconds) + " before it starts" + wait + sure;
+    return "About " + PJ.duration(eta.remaining_seconds) + " remaining" + wait + sure;
+  }
+
+  function logLine(entry) {
+    const line = PJ.el("div", "log-line");
+    const attempt = entry.attempt ? PJ.el("span", "log-attempt", "#" + entry.attempt) : null;
+    line.append(PJ.el("span", "log-time", PJ.absolute(entry.at).slice(11)));
+    if (attempt) line.append(attempt);
+    line.append(document.createTextNode(entry.line));
+    return line;
+  }
+
+  function renderLogs(logs) {
+    const pane = document.getElementById("job-logs");
+    const stick = pane.scrollTop + pane.clientHeight >= pane.scrollHeight - 8;
+    const first = logs.length ? logs[0].seq : Infinity;
+    const all = older.filter((entry) => entry.seq < first).concat(logs);
+    if (all.length) pane.replaceChildren(...all.map(logLine));
+    setText("log-count", all.length ? all.length + (all.length === 1 ? " line" : " lines") : "");
+    if (!older.length) olderCursor = logs.length >= tailSize && first > 1 ? first : null;
+    document.getElementById("load-older").hidden = !olderCursor;
+    if (stick) pane.scrollTop = pane.scrollHeight;
+  }
+
+  function attemptItem(attempt) {
+    const item = PJ.el("li", "attempt attempt-" + attempt.outcome);
+    const head = PJ.el("div", "attempt-head");
+    head.append(PJ.el("strong", null, "Attempt " + attempt.attempt), PJ.el("span", "status status-" +
+      ({ retried: "failed", lost: "canceled", released: "pending" }[attempt.outcome] || attempt.outcome), attempt.outcome),
+      PJ.el("span", "mono small", attempt.worker || "—"));
+    const times = PJ.el("span", "muted small");
+    times.append(PJ.timeElement(attempt.started_at));
+    if (attempt.ended_at) times.append(document.createTextNode(" → "), PJ.timeElement(attempt.ended_at),
+      document.createTextNode(" (" + PJ.duration(attempt.duration_seconds) + ")"));
+    head.append(times);
+    item.append(head);
+    if (attempt.error) item.append(PJ.el("pre", "error-text", attempt.error));
+    if (attempt.traceback) {
+      const tb = PJ.el("details", "traceback");
+      tb.append(PJ.el("summary", null, "Traceback"), PJ.el("pre", "error-text", attempt.traceback));
+      item.append(tb);
+    }
+    if (attempt.logs) {
+      const logs = PJ.el("details", "attempt-logs");
+      logs.append(PJ.el("summary", null, "Logs of attempt " + attempt.attempt + " (" + attempt.logs.length + ")"));
+      const pane = PJ.el("pre", "logs");
+      if (attempt.logs.length) pane.append(...attempt.logs.map(logLine)); else pane.append(PJ.el("span", "muted", "No log lines."));
+      logs.append(pane);
+      item.append(logs);
+    }
+    return item;
+  }
+
+  function renderAttempts(list) {
+    const node = document.getElementById("attempts");
+    const open = new Set([...node.querySelectorAll("details[open]")].map((d) => d.closest("li").dataset.key + d.className));
+    if (!list.length) { node.replaceChildren(PJ.el("li", "muted", "No attempt yet.")); return; }
+    node.replaceChildren(...list.map((attempt, index) => {
+      const item = attemptItem(attempt);
+      item.dataset.key = String(index);
+      item.querySelectorAll("details").forEach((d) => { if (open.has(item.dataset.key + d.className)) d.open = true; });
+      return item;
+    }));
+    setText("attempt-count", list.length + (list.length === 1 ? " attempt" : " attempts"));
   }
 
   function render(job, logs, eta, operator) {
@@ -63,24 +134,17 @@
     const last = logs.length ? logs[logs.length - 1].seq : -1;
     if (last !== lastLogSeq) {
       lastLogSeq = last;
-      const pane = document.getElementById("job-logs");
-      const stick = pane.scrollTop + pane.clientHeight >= pane.scrollHeight - 8;
-      if (logs.length) {
-        pane.replaceChildren(...logs.map((entry) => {
-          const line = PJ.el("div", "log-line");
-          line.append(PJ.el("span", "log-time", PJ.absolute(entry.at).slice(11)), document.createTextNode(entry.line));
-          return line;
-        }));
-      }
-      setText("log-count", logs.length ? logs.length + (logs.length === 1 ? " line" : " lines") : "");
-      if (stick) pane.scrollTop = pane.scrollHeight;
+      renderLogs(logs);
     }
+    /* A note about an action in progress (Retry queued.) lasts only while the job is active again. */
+    if (note && note.whileActive && !ACTIVE.has(job.status)) message(null);
   }
 
-  function message(text, kind) {
+  function message(text, kind, whileActive) {
+    note = text ? { text, kind, whileActive: !!whileActive } : null;
     const node = document.getElementById("action-message");
-    node.textContent = text;
-    node.className = "flash flash-" + kind;
+    node.textContent = text || "";
+    node.className = "flash flash-" + (kind || "info");
     node.hidden = !text;
   }
 
@@ -90,8 +154,21 @@
     const id = root.dataset.id;
     const operator = root.dataset.operator === "true";
     const every = Number(root.dataset.pollMs) || 1000;
+    const everyFinal = Number(root.dataset.finalPollMs) || 5000;
     const initial = JSON.parse(document.getElementById("initial-job").textContent);
+    tailSize = initial.log_tail || tailSize;
     render(initial.job, initial.logs, initial.eta, operator);
+
+    async function refreshAttempts(summary) {
+      const signature = JSON.stringify(summary.map((a) => [a.attempt, a.outcome, a.ended_at]));
+      if (signature === attemptsSignature) return;
+      attemptsSignature = signature;
+      try {
+        renderAttempts((await PJ.api("GET", "/api/jobs/" + id + "/attempts")).attempts);
+      } catch (e) {
+        attemptsSignature = "";  /* asked again at the next poll */
+      }
+    }
 
     async function poll() {
       try {
@@ -99,14 +176,21 @@
         const job = result.job;
         render(job, job.logs, job.eta, operator);
         PJ.live(true);
-        if (!ACTIVE.has(job.status)) stop();
+        schedule(job.status);
+        await refreshAttempts(job.attempt_history || []);
       } catch (e) {
         PJ.live(false);
         if (e.status === 404) stop();
       }
     }
-    function start() {
-      if (timer === null) timer = setInterval(poll, every);
+    /* Every second while the job is active; every few seconds once it is final (a retry made elsewhere,
+       by the API or another tab, brings it back to life here). */
+    function schedule(status) {
+      const wanted = ACTIVE.has(status) ? every : everyFinal;
+      if (timer !== null && timerEvery === wanted) return;
+      if (timer !== null) clearInterval(timer);
+      timer = setInterval(poll, wanted);
+      timerEvery = wanted;
       const live = document.getElementById("live");
       if (live) live.hidden = false;
     }
@@ -116,7 +200,30 @@
       const live = document.getElementById("live");
       if (live) live.hidden = true;
     }
-    if (ACTIVE.has(initial.job.status)) start(); else stop();
+    schedule(initial.job.status);
+    refreshAttempts(initial.job.attempt_history || []);
+
+    document.getElementById("load-older").addEventListener("click", async (event) => {
+      const button = event.currentTarget;
+      if (!olderCursor) return;
+      button.disabled = true;
+      try {
+        const page = await PJ.api("GET", "/api/jobs/" + id + "/logs?limit=" + tailSize + "&before=" + olderCursor);
+        older = page.logs.concat(older);
+        olderCursor = page.next_before;
+        const pane = document.getElementById("job-logs");
+        const height = pane.scrollHeight;
+        lastLogSeq = -2;
+        const tail = await PJ.api("GET", "/api/jobs/" + id);
+        render(tail.job, tail.job.logs, tail.job.eta, operator);
+        pane.scrollTop = pane.scrollHeight - height;  /* keep the lines the reader was looking at in place */
+      } catch (e) {
+        message("Could not load older lines: " + e.message, "error");
+      } finally {
+        button.disabled = false;
+        button.hidden = !olderCursor;
+      }
+    });
 
     document.getElementById("retry-form").addEventListener("submit", async (event) => {
       event.preventDefault();
@@ -125,9 +232,8 @@
       if (maxInput && maxInput.value) body.max_attempts = Number(maxInput.value);
       try {
         await PJ.api("POST", "/api/jobs/" + id + "/retry", body);
-        message("Retry queued.", "success");
+        message("Retry queued.", "success", true);
         await poll();
-        start();
       } catch (e) {
         message("Could not retry: " + e.message, "error");
       }

@@ -50,6 +50,7 @@
       const button = PJ.el("button", "btn btn-danger btn-sm", "Cancel");
       button.type = "button";
       button.dataset.action = "cancel";
+      button.setAttribute("aria-label", "Cancel " + job.type + " job " + job.id.slice(0, 8));
       button.dataset.id = job.id;
       button.setAttribute("aria-label", "Cancel " + job.type + " job " + job.id.slice(0, 8));
       cActions.append(button);

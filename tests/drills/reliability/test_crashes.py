@@ -15,7 +15,7 @@ from sqlalchemy import select
 from platform_jobs.db import session_scope
 from platform_jobs.jobs.queue import JobRequest, enqueue_job, enqueue_many
 from platform_jobs.models import Job
-from tests.support.jobs import job_row, wait_status
+from tests.support.jobs import attempt_outcomes, job_row, wait_status
 from tests.support.stack import PROJECT_ROOT, wait_for
 from tests.support.tasks import done_once, read_effects
 
@@ -85,6 +85,12 @@ def test_sigkill_of_the_main_process_recovers_its_jobs(stack) -> None:
         wait_status(job_id, "completed", timeout=8 + 3 + 30)  # visibility timeout + lease + sweep + runs
     assert time.monotonic() - started < 45
     assert all(done_once(job_id) for job_id in ids)
+    # The attempt history says what happened: each run of the dead host closed as lost, then one completed.
+    for job_id in ids:
+        history = attempt_outcomes(job_id)
+        assert [outcome for _, outcome, _ in history] in (["completed"], ["lost", "completed"]), history
+        if len(history) == 2:
+            assert history[0][2] != history[1][2]  # another process's claim
 
 
 def test_poison_job_runs_at_most_max_attempts_and_others_keep_flowing(stack) -> None:
@@ -98,6 +104,7 @@ def test_poison_job_runs_at_most_max_attempts_and_others_keep_flowing(stack) -> 
     assert len(read_effects(poison)) <= 2
     assert job.attempts == 2
     assert "worker" in (job.last_error or "") and "lost" in (job.last_error or "")
+    assert [outcome for _, outcome, _ in attempt_outcomes(poison)] == ["lost", "lost"]
 
 
 def test_job_longer_than_visibility_timeout_never_runs_twice_at_once(stack) -> None:

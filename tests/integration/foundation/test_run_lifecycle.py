@@ -7,6 +7,7 @@ Every UPDATE statement that names the job is counted at the DBAPI cursor.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,13 +25,17 @@ from tests.support.jobs import job_row
 TASK_NAME = "platform_jobs.test_record"
 
 
+JOB_UPDATE = re.compile(r"\bUPDATE\s+control_plane\.jobs\b", re.IGNORECASE)
+
+
 @contextmanager
 def updates_of(job_id: str) -> Iterator[list[str]]:
     """The UPDATE statements sent to Postgres (any engine of this process) that name ``job_id``."""
     seen: list[str] = []
 
     def count(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
-        if statement.lstrip().upper().startswith("UPDATE") and job_id in str(parameters):
+        # A write of the job's row: an UPDATE, or a data-modifying CTE around one (jobs.sql's run statements).
+        if JOB_UPDATE.search(statement) and job_id in str(parameters):
             seen.append(statement)
 
     event.listen(Engine, "before_cursor_execute", count)

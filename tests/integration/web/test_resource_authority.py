@@ -23,7 +23,7 @@ from platform_jobs.models import AuditEvent, Job, WebhookEndpoint
 from platform_jobs.platform.webhooks import create_message
 from tests.support.jobs import job_row
 from tests.support.tenants import new_project
-from tests.support.web import World, bearer, form_csrf, login
+from tests.support.web import World, bearer, form_csrf, login, parked_job
 
 # What each type needs besides its resource fields, so an allowed enqueue passes the payload schema.
 VALID_REST: dict[str, dict[str, Any]] = {
@@ -314,3 +314,18 @@ def test_console_routes_keep_to_the_callers_workspace(client: FlaskClient, world
         refused = client.post(path, json=body, headers=headers)
         assert refused.status_code == 403, refused.json
     assert client.get("/api/audit").json["result"]["entries"] == []
+HISTORY_ROUTES = ["/api/jobs/{id}/attempts", "/api/jobs/{id}/logs", "/api/jobs/{id}/logs?before=5&limit=2",
+                  "/api/jobs/{id}/logs.txt"]
+
+
+@pytest.mark.parametrize("route", HISTORY_ROUTES)
+def test_a_jobs_history_is_workspace_scoped(client: FlaskClient, world: World, route: str) -> None:
+    job_id = parked_job(world.workspace_a, "demo")
+    own = client.get(route.format(id=job_id), headers=bearer(world.token_a))
+    assert own.status_code == 200
+    foreign = client.get(route.format(id=job_id), headers=bearer(world.token_b))
+    missing = client.get(route.format(id=uuid.uuid4()), headers=bearer(world.token_b))
+    assert foreign.status_code == 404 and foreign.json["error"]["code"] == "not_found"
+    assert (foreign.status_code, foreign.json) == (missing.status_code, missing.json)
+    assert client.get(route.format(id=job_id), headers=bearer(world.token_operator)).status_code == 200
+    assert client.get(route.format(id=job_id)).status_code == 401

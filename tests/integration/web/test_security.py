@@ -334,7 +334,8 @@ def test_webhook_secrets_are_never_encrypted_under_the_default_key(env: Any) -> 
 def test_error_pages_have_the_apps_look(client: FlaskClient, world: World) -> None:
     missing = client.get("/no-such-page")
     assert missing.status_code == 404
-    assert "404 · Not Found" in missing.text and 'class="card"' in missing.text
+    assert 'class="error-code" aria-hidden="true">404<' in missing.text and ">Not found</h1>" in missing.text
+    assert 'class="card error-page"' in missing.text
     assert "Content-Security-Policy" in missing.headers
     login(client, world.member_a)
     job = client.get(f"/jobs/{uuid.uuid4()}")
