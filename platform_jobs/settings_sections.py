@@ -139,11 +139,20 @@ class WorkerSettings:
     concurrency: int = 2
     # More modules with job types to load (comma-separated), e.g. a service's own tasks.
     extra_task_modules: tuple[str, ...] = ()
+    # A worker re-reads the paused queues this often (seconds), in case it missed a pause broadcast.
+    pause_sync_interval: float = 5.0
+    # The workers page: one inspect broadcast waits this long for replies, and its answer is reused
+    # for this long (inspect is a broadcast every worker answers: never one per page poll).
+    inspect_timeout: float = 1.0
+    inspect_cache_seconds: float = 2.0
 
     @classmethod
     def from_env(cls, env: Env) -> WorkerSettings:
         return cls(concurrency=env.integer("PJ_WORKER_CONCURRENCY", 2),
-                   extra_task_modules=env.names("PJ_EXTRA_TASK_MODULES"))
+                   extra_task_modules=env.names("PJ_EXTRA_TASK_MODULES"),
+                   pause_sync_interval=env.number("PJ_PAUSE_SYNC_INTERVAL", 5.0),
+                   inspect_timeout=env.number("PJ_INSPECT_TIMEOUT", 1.0),
+                   inspect_cache_seconds=env.number("PJ_INSPECT_CACHE_SECONDS", 2.0))
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,17 @@ def _app_settings() -> Settings | None:
 
 def _blueprints() -> list[Any]:
     """Every blueprint of the app; add a line here to mount a new one."""
-    from platform_jobs.web import api, auth_views, health, metrics, monitoring, pages
+    from platform_jobs.web import (
+        api,
+        auth_views,
+        beat_views,
+        health,
+        metrics,
+        monitoring,
+        pages,
+        queues_views,
+        workers_views,
+    )
 
     return [
         health.bp,
@@ -49,6 +59,9 @@ def _blueprints() -> list[Any]:
         pages.bp,
         metrics.bp,
         monitoring.bp,
+        queues_views.bp,
+        workers_views.bp,
+        beat_views.bp,
     ]
 
 
