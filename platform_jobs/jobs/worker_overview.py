@@ -35,7 +35,8 @@ def _overview(state: Any, **_: Any) -> dict[str, Any]:
         "pid": stats.get("pid"),
         "uptime": stats.get("uptime"),
         "clock": time.time(),
-        "pool": {"implementation": str(pool.get("implementation", "")).rsplit(":", 1)[-1],
+        # "celery.concurrency.prefork:TaskPool" -> "prefork", as -P names it
+        "pool": {"implementation": str(pool.get("implementation", "")).split(":")[0].rsplit(".", 1)[-1],
                  "max_concurrency": pool.get("max-concurrency"), "processes": pool.get("processes") or []},
         "done": dict(total_count),
         "running": running,
