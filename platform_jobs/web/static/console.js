@@ -128,7 +128,7 @@
       }
       card.append(facts);
       if (w.processes.length) {
-        const table = el("table", "jobs-table processes");
+        const table = el("table", "jobs-table console-table processes");
         const head = el("thead"); const tr = el("tr");
         tr.append(el("th", "", "Process"), el("th", "", "Current job"), el("th", "", "Since"));
         head.append(tr);
@@ -175,10 +175,25 @@
   const RENDER = { queues: renderQueues, workers: renderWorkers, beat: renderBeat };
   let root = null;
 
+  /* On a narrow screen the tables become stacked cards: each cell says what it is (app.css). */
+  function labelCells() {
+    document.querySelectorAll("table.console-table").forEach((table) => {
+      const names = Array.from(table.querySelectorAll("thead th")).map((th) => th.firstChild ? th.firstChild.textContent.trim() : "");
+      table.querySelectorAll("tbody tr").forEach((tr) => {
+        Array.from(tr.children).forEach((td, i) => { if (names[i]) td.dataset.label = names[i]; });
+      });
+    });
+  }
+
+  function render(result) {
+    RENDER[root.dataset.console](result, document.getElementById("console-body"));
+    labelCells();
+  }
+
   async function poll() {
     try {
       const result = await PJ.api("GET", root.dataset.pollUrl);
-      RENDER[root.dataset.console](result, document.getElementById("console-body"));
+      render(result);
       PJ.live(true);
     } catch (e) {
       PJ.live(false);
@@ -191,7 +206,7 @@
     root = document.getElementById("console");
     if (!root) return;
     const initial = document.getElementById("initial-data");
-    if (initial) RENDER[root.dataset.console](JSON.parse(initial.textContent), document.getElementById("console-body"));
+    if (initial) render(JSON.parse(initial.textContent));
     poll();
     setInterval(poll, Number(root.dataset.pollMs) || 2000);
   });
