@@ -92,6 +92,16 @@ def overview(app: Any, *, fresh: bool = False) -> Snapshot:
         return snapshot
 
 
+def ask_one(app: Any, hostname: str) -> dict[str, Any] | None:
+    """One worker's reply, asked of it alone: the answer returns as soon as it replies (a busy machine
+    gets twice the page's timeout). None when it does not answer."""
+    timeout = max(2.0, 2 * get_settings().worker.inspect_timeout)
+    replies = app.control.broadcast(OVERVIEW_COMMAND, destination=[hostname], reply=True, limit=1,
+                                    timeout=timeout) or []
+    return next((answer for reply in replies for host, answer in reply.items()
+                 if host == hostname and isinstance(answer, dict) and "pool" in answer), None)
+
+
 def forget() -> None:
     """Drop the cached answer (after a shutdown, so the page shows the change at its next poll)."""
     with _lock:

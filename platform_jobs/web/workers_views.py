@@ -84,11 +84,13 @@ def shutdown_worker(hostname: str) -> Any:
     reason = action_reason().strip()
     if len(reason) > MAX_REASON:
         raise ApiError(422, "invalid", f"the reason is limited to {MAX_REASON} characters")
-    current = next((item for item in _workers(fresh=True)["workers"]
-                    if item["hostname"] == hostname and item["online"]), None)
-    if current is None:
+    try:
+        reply = worker_overview.ask_one(current_celery(), hostname)
+    except Exception as exc:
+        raise ApiError(503, "unavailable", f"the broker did not answer: {type(exc).__name__}") from None
+    if reply is None:
         raise UnknownWorker(f"no worker named {hostname!r} answers")
-    running = [process["job"]["id"] for process in current["processes"] if process["job"]]
+    running = [item["job_id"] for item in reply.get("running") or []]
     with session_scope() as session:
         audit.record_action(session, principal.actor, "worker.shutdown", resource_kind="worker", resource_id=hostname,
                             reason=reason, before={"online": True, "running_jobs": running},
