@@ -120,3 +120,17 @@ def test_shutdown_of_one_host_finishes_its_running_job(client: FlaskClient, worl
     assert job.status.value == "completed" and job.attempts == 1
     assert [line.split()[0] for line in read_effects(job_id)] == ["start", "end"]
     assert idle.process.poll() is None  # only the host named was shut down
+
+
+def test_a_worker_of_only_a_paused_queue_starts_idle_and_resumes(stack) -> None:
+    with session_scope() as session:
+        queue_pauses.pause(session, DRILL, "jobs", "drill: paused before the worker starts")
+    worker = stack.worker(concurrency=1, queues="jobs", env=FAST_SYNC)  # starts with nothing to consume
+    assert _paused_line(worker)
+    job_id = enqueue_job("test_record", {"tag": "only queue"})
+    _still_pending(job_id, seconds=1.5)
+    with session_scope() as session:
+        queue_pauses.resume(session, DRILL, "jobs", "drill over")
+    queue_pauses.announce("jobs", False)
+    wait_status(job_id, "completed", timeout=10)
+    assert worker.process.poll() is None
