@@ -47,7 +47,8 @@ def _actions(reason: str) -> list[str]:
         return list(session.scalars(select(AuditEvent.action).where(AuditEvent.reason == reason)))
 
 
-def test_pause_and_resume_a_queue_from_the_queues_page(page: Any, live_server: LiveServer, unpaused: None) -> None:
+def test_pause_from_the_queues_page_holds_across_a_worker_restart(page: Any, live_server: LiveServer, worker: Stack,
+                                                                  unpaused: None) -> None:
     page.goto(f"{live_server.url}/queues")
     row = page.locator("tr[data-queue='jobs']")
     row.wait_for()
@@ -61,6 +62,11 @@ def test_pause_and_resume_a_queue_from_the_queues_page(page: Any, live_server: L
     job_id = enqueue_job("test_record", {"tag": "while paused"})
     # Live: the table shows the job waiting in Redis (priority 5) without a reload.
     _wait_text(page, "tr[data-queue='jobs'] td:nth-child(3)", re.compile(r"p5: [1-9]"), 10_000)
+    # The worker restarts during the pause: the new one reads the pause before its first fetch.
+    for running in list(worker.processes):
+        running.stop()
+    worker.processes.clear()
+    worker.worker(concurrency=2)
     time.sleep(1.5)
     assert job_row(job_id).status.value == "pending"
     _shot(page, "console-queues-paused.png")
