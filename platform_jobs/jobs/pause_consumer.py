@@ -8,10 +8,11 @@ after a reconnect (Celery restarts the consumer blueprint).
 
 Afterwards the worker follows changes two ways: the ``pj_queue_pause`` remote-control command, which the
 web broadcasts right after a pause or resume commits (it acts within milliseconds), and a re-read of the
-table every ``worker.pause_sync_interval`` seconds on the consumer's timer, for a broadcast it missed
-(Redis down at that moment, a worker restarting). Consuming is stopped and started with Celery's own
-``cancel_task_queue`` / ``add_task_queue`` (what ``celery control cancel_consumer`` does), and only for
-the queues this worker consumed when it started: resuming never makes a ``-Q jobs`` worker consume more.
+table every ``worker.pause_sync_interval`` seconds (in a thread; the next tick of the consumer's timer
+applies it), for a broadcast it missed (Redis down at that moment, a worker restarting). Consuming is
+stopped and started with Celery's own ``cancel_task_queue`` / ``add_task_queue`` (what ``celery control
+cancel_consumer`` does), and only for the queues this worker consumed when it started: resuming never makes
+a ``-Q jobs`` worker consume more.
 
 Messages a worker had received before the pause (at most one per idle process, prefetch multiplier 1,
 or an ETA message it holds until its time) still run: Celery does not hand back what it has reserved
@@ -21,6 +22,7 @@ when a consumer is canceled. The pause stops every fetch after it.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 from celery import bootsteps
@@ -45,6 +47,10 @@ class PausedQueues(bootsteps.StartStopStep):
         self.own: set[str] | None = None  # the queues this worker consumed at its first start
         self.applied: set[str] = set()  # the paused queues this worker stopped consuming
         self.timer: Any = None
+        self.reading = threading.Event()  # a re-read is under way
+        # What the last re-read found (with the number of broadcasts heard when it began), for the next tick.
+        self.last_read: tuple[int, set[str]] | None = None
+        self.broadcasts = 0
         parent.paused_queues = self  # the remote-control command finds the step here
 
     def start(self, c: Any) -> None:
@@ -73,9 +79,26 @@ class PausedQueues(bootsteps.StartStopStep):
             return None
 
     def sync(self, c: Any) -> None:
-        paused = self.read()
-        if paused is not None:
-            self.apply(c, paused)
+        """The periodic re-read, off the event loop (a Postgres that hangs must not stall the worker's loop:
+        heartbeats, acks, the broker). A thread reads; the next tick, on the loop, applies what it read
+        (kombu's hub is not safe to call from another thread)."""
+        read, self.last_read = self.last_read, None
+        # A read that began before a broadcast arrived may predate it: the next read decides instead.
+        if read is not None and read[0] == self.broadcasts:
+            self.apply(c, read[1])
+        if self.reading.is_set():
+            return
+        self.reading.set()
+        generation = self.broadcasts
+
+        def read_in_thread() -> None:
+            try:
+                paused = self.read()
+                self.last_read = None if paused is None else (generation, paused)
+            finally:
+                self.reading.clear()
+
+        threading.Thread(target=read_in_thread, name="pj-paused-queues", daemon=True).start()
 
     def apply(self, c: Any, paused: set[str]) -> None:
         consumer = c.task_consumer
@@ -95,6 +118,7 @@ class PausedQueues(bootsteps.StartStopStep):
 
     def change(self, c: Any, queue: str, paused: bool) -> None:
         """One queue paused or resumed (the broadcast); the rest as this worker knows it."""
+        self.broadcasts += 1
         now = set(self.applied)
         now.add(queue) if paused else now.discard(queue)
         self.apply(c, now)
