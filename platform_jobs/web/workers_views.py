@@ -4,14 +4,17 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, render_template
+from sqlalchemy import text
 
 from platform_jobs.db import session_scope
 from platform_jobs.errors import NotFound
 from platform_jobs.jobs import audit, worker_overview
+from platform_jobs.settings import get_settings
 from platform_jobs.web.auth import operator_required
 from platform_jobs.web.console_common import (
     POLL_MS,
@@ -38,17 +41,18 @@ def _iso(seconds: float | None) -> str | None:
     return None if seconds is None else datetime.fromtimestamp(seconds, UTC).isoformat()
 
 
+def _job(item: dict[str, Any]) -> dict[str, Any]:
+    return {"id": item["job_id"], "task": item["task"], "started_at": _iso(item.get("started")),
+            "heartbeat_at": None, "progress": None, "step": None}
+
+
 def _worker(host: str, reply: dict[str, Any], seen_at: float) -> dict[str, Any]:
     pool = reply.get("pool") or {}
     running = {item.get("pid"): item for item in reply.get("running") or []}
-    processes = [{"pid": pid, "job": None if pid not in running else {
-        "id": running[pid]["job_id"], "task": running[pid]["task"], "started_at": _iso(running[pid].get("started"))}}
-        for pid in pool.get("processes") or []]
-    # A job whose process is not in the pool list (it is being replaced): shown on its own line.
-    known = set(pool.get("processes") or [])
-    processes += [{"pid": pid, "job": {"id": item["job_id"], "task": item["task"],
-                                       "started_at": _iso(item.get("started"))}}
-                  for pid, item in running.items() if pid not in known]
+    known = list(pool.get("processes") or [])
+    # A job whose process is not in the pool list (it is being replaced) gets a line of its own.
+    pids = known + [pid for pid in running if pid not in known]
+    processes = [{"pid": pid, "job": _job(running[pid]) if pid in running else None} for pid in pids]
     done = reply.get("done") or {}
     return {
         "hostname": host, "online": True, "pid": reply.get("pid"), "uptime_seconds": reply.get("uptime"),
@@ -58,11 +62,40 @@ def _worker(host: str, reply: dict[str, Any], seen_at: float) -> dict[str, Any]:
     }
 
 
+_RUNNING = text("""
+SELECT id, lease_expires_at - make_interval(secs => :lease) AS heartbeat_at, progress, step
+FROM control_plane.jobs WHERE id = ANY(CAST(:ids AS uuid[]))
+""")
+
+
+def _with_heartbeats(workers: list[dict[str, Any]]) -> None:
+    """Each current job's last heartbeat (its run extends its ledger lease while it lives), progress and step."""
+    jobs = {process["job"]["id"]: process["job"] for worker in workers for process in worker["processes"]
+            if process["job"]}
+    ids = [job_id for job_id in jobs if _is_uuid(job_id)]
+    if not ids:
+        return
+    with session_scope() as session:
+        for row in session.execute(_RUNNING, {"ids": ids, "lease": get_settings().runs.lease_seconds}):
+            job = jobs[str(row.id)]
+            job.update(heartbeat_at=row.heartbeat_at.isoformat() if row.heartbeat_at else None,
+                       progress=row.progress, step=row.step)
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
 def _workers(fresh: bool = False) -> dict[str, Any]:
     from platform_jobs.factory import current_celery
 
     snapshot = worker_overview.overview(current_celery(), fresh=fresh)
     workers = [_worker(host, reply, snapshot.at) for host, reply in sorted(snapshot.workers.items())]
+    _with_heartbeats(workers)
     workers += [{"hostname": host, "online": False, "last_seen": _iso(at), "pid": None, "uptime_seconds": None,
                  "pool": None, "concurrency": None, "processes": [], "queues": [], "jobs_done": None,
                  "done_by_task": {}} for host, at in sorted(snapshot.gone.items())]
@@ -111,7 +144,10 @@ def workers_page() -> Any:
 
 _JOB = {"type": "object", "nullable": True, "properties": {
     "id": {"type": "string"}, "task": {"type": "string"},
-    "started_at": {"type": "string", "format": "date-time", "nullable": True}}}
+    "started_at": {"type": "string", "format": "date-time", "nullable": True},
+    "heartbeat_at": {"type": "string", "format": "date-time", "nullable": True,
+                     "description": "The run's last heartbeat (it extends its ledger lease)"},
+    "progress": {"type": "integer", "nullable": True}, "step": {"type": "string", "nullable": True}}}
 register_paths({
     "/api/workers": {"get": {
         "operationId": "listWorkers",

@@ -130,7 +130,7 @@
       if (w.processes.length) {
         const table = el("table", "jobs-table console-table processes");
         const head = el("thead"); const tr = el("tr");
-        tr.append(el("th", "", "Process"), el("th", "", "Current job"), el("th", "", "Since"));
+        tr.append(el("th", "", "Process"), el("th", "", "Current job"), el("th", "", "Since"), el("th", "", "Last heartbeat"));
         head.append(tr);
         const tbody = el("tbody");
         w.processes.forEach((p) => {
@@ -138,8 +138,9 @@
           cell(row, String(p.pid), "mono");
           if (p.job) {
             const job = el("span"); job.append(jobLink(p.job), el("small", "muted", " " + p.job.task));
-            cell(row, job); cell(row, PJ.timeElement(p.job.started_at));
-          } else { cell(row, el("span", "muted", "idle")); cell(row, ""); }
+            if (p.job.progress !== null) job.append(el("small", "muted block", p.job.progress + "%" + (p.job.step ? " · " + p.job.step : "")));
+            cell(row, job); cell(row, PJ.timeElement(p.job.started_at)); cell(row, PJ.timeElement(p.job.heartbeat_at));
+          } else { cell(row, el("span", "muted", "idle")); cell(row, ""); cell(row, ""); }
           tbody.append(row);
         });
         table.append(head, tbody);

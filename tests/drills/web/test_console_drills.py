@@ -101,6 +101,9 @@ def test_shutdown_of_one_host_finishes_its_running_job(client: FlaskClient, worl
     assert isinstance(host, dict)
     assert host["hostname"].startswith("busy@") and host["online"] and host["pool"] == "prefork"
     assert host["concurrency"] == 1 and len(host["processes"]) == 1 and "jobs" in host["queues"]
+    current = host["processes"][0]["job"]
+    assert current["task"] == "platform_jobs.test_slow" and current["heartbeat_at"] is not None
+    assert current["step"] == "working"
 
     response = client.post(f"/api/workers/{host['hostname']}/shutdown", json={"reason": "drain for deploy"},
                            headers=bearer(world.token_operator))
