@@ -6,10 +6,10 @@ What a pause does (and what holds it):
 - The dispatcher, the republisher and the flow hand-offs skip the queue's jobs (their statements in
   jobs.sql read ``queue_pauses``): nothing of the queue is published from the ledger.
 - Workers stop consuming the queue (:mod:`platform_jobs.jobs.pause_consumer`): a worker hears
-  ``pj_queue_pause`` at once, re-reads the table every ``queues.pause_sync_interval`` seconds (a missed
+  ``pj_queue_pause`` at once, re-reads the table every ``worker.pause_sync_interval`` seconds (a missed
   broadcast), and a worker that starts reads it before it fetches a single message. A message the
-  worker had already received (an ETA message it holds, a prefetched one) is handed back to Redis
-  unrun (:class:`platform_jobs.jobs.request.LedgerRequest`).
+  worker had already received before the pause (an ETA message it holds, at most one prefetched per idle
+  process) still runs: Celery keeps what it reserved when a consumer is canceled.
 - A job enqueued (or retried) into a paused queue is still sent to Redis: its message waits in the
   queue's list, its row stays pending, and a worker takes it once the queue is resumed. Checking the
   pause on every enqueue would cost the hot path a round trip.

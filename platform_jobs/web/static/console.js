@@ -181,7 +181,7 @@
     document.querySelectorAll("table.console-table").forEach((table) => {
       const names = Array.from(table.querySelectorAll("thead th")).map((th) => th.firstChild ? th.firstChild.textContent.trim() : "");
       table.querySelectorAll("tbody tr").forEach((tr) => {
-        Array.from(tr.children).forEach((td, i) => { if (names[i]) td.dataset.label = names[i]; });
+        Array.from(tr.children).forEach((td, i) => { if (names[i] && td.textContent.trim()) td.dataset.label = names[i]; });
       });
     });
   }
