@@ -394,6 +394,7 @@ WHERE (id = ANY(%(ids)s::uuid[])
        OR id IN (SELECT child_id FROM control_plane.job_dependencies WHERE parent_id = ANY(%(parent_ids)s::uuid[])))
   AND status = 'pending' AND published_at IS NULL AND waiting_for IS NULL
   AND (scheduled_at IS NULL OR scheduled_at <= now() + make_interval(secs => %(horizon)s))
+  AND NOT EXISTS (SELECT 1 FROM control_plane.queue_pauses AS paused WHERE paused.queue = jobs.queue)
 FOR UPDATE SKIP LOCKED
 
 -- ==== Concurrency slots and rate limits ====

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import delete, select
 
 from platform_jobs.db import session_scope
-from platform_jobs.jobs.maintenance import dispatch_due, republish_stale
+from platform_jobs.jobs.maintenance import dispatch_due, publish_unpublished, republish_stale
 from platform_jobs.jobs.queue import enqueue_job
 from platform_jobs.models import AuditEvent, Job, QueuePause
 from tests.support.jobs import job_row
@@ -116,6 +116,7 @@ def test_dispatcher_and_republisher_skip_a_paused_queue(client: FlaskClient, wor
 
     dispatch_due()
     republish_stale(everything=True)
+    assert publish_unpublished([uuid.UUID(due)]) == 0  # the outbox relay's and flow control's path
     assert job_row(due).published_at is None
     assert job_row(stale).published_at == published_before
 
