@@ -42,6 +42,7 @@ def create_celery(settings: Settings, *, main: bool = True) -> JobsCelery:
     it is Celery's current app, and it sends the jobs of this process. ``main=False``: one more app
     (a web app's with other settings, a test's), which changes nothing process-wide but the hooks.
     """
+    from platform_jobs.jobs import pause_consumer, worker_overview
     from platform_jobs.jobs.mirror import connect_hooks
     from platform_jobs.jobs.worker import connect_worker_hooks
 
@@ -50,6 +51,8 @@ def create_celery(settings: Settings, *, main: bool = True) -> JobsCelery:
     app.config_from_object(celery_config(settings))
     connect_hooks()  # idempotent (dispatch_uid): every app of the process shares the receivers
     connect_worker_hooks()
+    pause_consumer.install(app)  # its workers stop consuming paused queues
+    worker_overview.install()  # and answer the workers page in one broadcast
     if main:
         install_settings(settings)
         _main = app

@@ -147,13 +147,22 @@ class WorkerSettings:
     # crash inside that window forgets the claim, so that run does not count as an attempt (README,
     # "What each guarantee costs").
     durable_claims: bool = True
+    # A worker re-reads the paused queues this often (seconds), in case it missed a pause broadcast.
+    pause_sync_interval: float = 5.0
+    # The workers page: one inspect broadcast waits this long for replies, and its answer is reused
+    # for this long (inspect is a broadcast every worker answers: never one per page poll).
+    inspect_timeout: float = 1.0
+    inspect_cache_seconds: float = 2.0
 
     @classmethod
     def from_env(cls, env: Env) -> WorkerSettings:
         return cls(concurrency=env.integer("PJ_WORKER_CONCURRENCY", 2),
                    extra_task_modules=env.names("PJ_EXTRA_TASK_MODULES"),
                    held_acks=env.flag("PJ_HELD_ACKS", True),
-                   durable_claims=env.flag("PJ_DURABLE_CLAIMS", True))
+                   durable_claims=env.flag("PJ_DURABLE_CLAIMS", True),
+                   pause_sync_interval=env.number("PJ_PAUSE_SYNC_INTERVAL", 5.0),
+                   inspect_timeout=env.number("PJ_INSPECT_TIMEOUT", 1.0),
+                   inspect_cache_seconds=env.number("PJ_INSPECT_CACHE_SECONDS", 2.0))
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,23 @@ class PlatformBeatScheduler(RedBeatScheduler):
             entry.delete()
             client.srem(self.app.redbeat_conf.statics_key, name)
 
+    def update_from_dict(self, dict_: dict[str, Any]) -> None:
+        """RedBeat stores the static entries again at every start, enabled; an entry an operator disabled
+        (the schedules page, jobs/beat_entries.py) stays disabled."""
+        disabled = []
+        for name in dict_:
+            try:
+                stored = self.Entry.from_key(self.Entry.generate_key(self.app, name), app=self.app)
+            except KeyError:
+                continue
+            if not stored.enabled:
+                disabled.append(name)
+        super().update_from_dict(dict_)
+        for name in disabled:
+            entry = self.Entry.from_key(self.Entry.generate_key(self.app, name), app=self.app)
+            entry.enabled = False
+            entry.save()
+
     def tick(self, min: Any = min, **kwargs: Any) -> float:
         try:
             client = get_redis(self.app)

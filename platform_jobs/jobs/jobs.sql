@@ -301,9 +301,12 @@ RETURNING id, type, payload, priority, queue, scheduled_at, concurrency_key
 -- name: lock_due_unpublished
 -- moves: none
 -- The dispatcher: pending jobs not in the broker and due within the horizon, locked against other sweeps.
+-- Jobs of a paused queue (control_plane.queue_pauses, migration 0013) are skipped here and in every
+-- statement below that selects jobs to publish: they stay pending until their queue is resumed.
 SELECT id, type, payload, priority, queue, scheduled_at FROM control_plane.jobs
 WHERE status = 'pending' AND published_at IS NULL AND waiting_for IS NULL
   AND (scheduled_at IS NULL OR scheduled_at <= now() + make_interval(secs => %(horizon)s))
+  AND NOT EXISTS (SELECT 1 FROM control_plane.queue_pauses AS paused WHERE paused.queue = jobs.queue)
 ORDER BY scheduled_at NULLS FIRST
 LIMIT %(limit)s
 FOR UPDATE SKIP LOCKED
@@ -313,6 +316,7 @@ FOR UPDATE SKIP LOCKED
 -- These jobs, if still pending and not in the broker (the outbox relay's new delivery jobs).
 SELECT id, type, payload, priority, queue, scheduled_at FROM control_plane.jobs
 WHERE id = ANY(%(ids)s::uuid[]) AND status = 'pending' AND published_at IS NULL AND waiting_for IS NULL
+  AND NOT EXISTS (SELECT 1 FROM control_plane.queue_pauses AS paused WHERE paused.queue = jobs.queue)
 FOR UPDATE SKIP LOCKED
 
 -- name: lock_stale_published
@@ -321,6 +325,7 @@ FOR UPDATE SKIP LOCKED
 -- before this transaction), whose message may be lost.
 SELECT id, type, payload, priority, queue, scheduled_at FROM control_plane.jobs
 WHERE status = 'pending' AND published_at < now() - make_interval(secs => %(older_than)s)
+  AND NOT EXISTS (SELECT 1 FROM control_plane.queue_pauses AS paused WHERE paused.queue = jobs.queue)
 ORDER BY published_at
 LIMIT %(limit)s
 FOR UPDATE SKIP LOCKED
@@ -496,6 +501,7 @@ WHERE (id = ANY(%(ids)s::uuid[])
        OR id IN (SELECT child_id FROM control_plane.job_dependencies WHERE parent_id = ANY(%(parent_ids)s::uuid[])))
   AND status = 'pending' AND published_at IS NULL AND waiting_for IS NULL
   AND (scheduled_at IS NULL OR scheduled_at <= now() + make_interval(secs => %(horizon)s))
+  AND NOT EXISTS (SELECT 1 FROM control_plane.queue_pauses AS paused WHERE paused.queue = jobs.queue)
 FOR UPDATE SKIP LOCKED
 
 -- ==== Concurrency slots and rate limits ====
@@ -559,6 +565,7 @@ WHERE concurrency_key = %(key)s AND type = %(type)s AND status = 'running' AND f
 SELECT id, type, payload, priority, queue, scheduled_at FROM control_plane.jobs
 WHERE concurrency_key = %(key)s AND status = 'pending' AND published_at IS NULL AND waiting_for IS NULL
   AND (scheduled_at IS NULL OR scheduled_at <= now() + make_interval(secs => %(horizon)s))
+  AND NOT EXISTS (SELECT 1 FROM control_plane.queue_pauses AS paused WHERE paused.queue = jobs.queue)
 
 -- name: release_due_rate_limited
 -- moves: none
@@ -588,3 +595,4 @@ SELECT id, type, payload, priority, queue, scheduled_at FROM control_plane.jobs
 WHERE concurrency_key = (SELECT concurrency_key FROM control_plane.jobs WHERE id = %(id)s)
   AND status = 'pending' AND published_at IS NULL AND waiting_for IS NULL
   AND (scheduled_at IS NULL OR scheduled_at <= now() + make_interval(secs => %(horizon)s))
+  AND NOT EXISTS (SELECT 1 FROM control_plane.queue_pauses AS paused WHERE paused.queue = jobs.queue)

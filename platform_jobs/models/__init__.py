@@ -8,6 +8,7 @@ from platform_jobs.models.base import SCHEMA, Base
 from platform_jobs.models.jobs import Job, JobDependency, JobLog, RateLimitStart
 from platform_jobs.models.outbound import Backup, WebhookAttempt, WebhookEndpoint, WebhookMessage
 from platform_jobs.models.outbox import JobOutboxEvent
+from platform_jobs.models.queues import QueuePause
 from platform_jobs.models.tenants import (
     ApiKey,
     Notification,
@@ -26,6 +27,7 @@ __all__ = [
     "JobOutboxEvent",
     "JobAttempt",
     "AuditEvent",
+    "QueuePause",
     "ApiKey", "Notification", "Plan", "Project", "ProjectStatus", "ServiceRegistration", "Suspension",
     "UsageWarning",
     "Backup", "WebhookAttempt", "WebhookEndpoint", "WebhookMessage",

@@ -44,12 +44,15 @@ def _blueprints() -> list[Any]:
         api,
         audit_views,
         auth_views,
+        beat_views,
         bulk_views,
         health,
         job_history_views,
         metrics,
         monitoring,
         pages,
+        queues_views,
+        workers_views,
     )
 
     return [
@@ -62,6 +65,9 @@ def _blueprints() -> list[Any]:
         bulk_views.bp,
         audit_views.bp,
         job_history_views.bp,
+        queues_views.bp,
+        workers_views.bp,
+        beat_views.bp,
     ]
 
 

@@ -329,3 +329,18 @@ def test_a_jobs_history_is_workspace_scoped(client: FlaskClient, world: World, r
     assert (foreign.status_code, foreign.json) == (missing.status_code, missing.json)
     assert client.get(route.format(id=job_id), headers=bearer(world.token_operator)).status_code == 200
     assert client.get(route.format(id=job_id)).status_code == 401
+
+
+@pytest.mark.parametrize(("method", "path"), [
+    ("GET", "/api/queues"), ("POST", "/api/queues/jobs/pause"), ("POST", "/api/queues/jobs/resume"),
+    ("GET", "/api/workers"), ("POST", "/api/workers/w@h/shutdown"),
+    ("GET", "/api/beat/entries"), ("POST", "/api/beat/entries/x/enable"), ("POST", "/api/beat/entries/x/disable"),
+])
+def test_platform_wide_console_routes_are_for_operators_only(client: FlaskClient, world: World, method: str,
+                                                             path: str) -> None:
+    """Queues, workers and RedBeat's entries count and show every workspace's jobs: a member of A or B reads
+    and changes none of them (403, with or without a workspace of theirs involved)."""
+    for token in (world.token_a, world.token_b):
+        response = client.open(path, method=method, json={"reason": "r"} if method == "POST" else None,
+                               headers=bearer(token))
+        assert response.status_code == 403, (path, response.json)
