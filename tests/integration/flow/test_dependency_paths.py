@@ -61,7 +61,7 @@ def test_a_child_waits_for_all_of_its_parents(connection: Connection) -> None:
     second = insert_row(connection, JobStatus.RUNNING, {})
     child = _child(connection, [first, second])
     finish = {"attempt": 1, "worker": "state-machine-host:4242", "status": "completed", "completed": True,
-              "result": None, "error": None}
+              "result": None, "error": None, "traceback": None}
     run(connection, "end_run", {"id": first, **finish})
     assert _state(connection, child)[:2] == ("pending", "parents")
     run(connection, "end_run", {"id": second, **finish})
