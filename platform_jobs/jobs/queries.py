@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session
 
-from platform_jobs.jobs import flow_status
+from platform_jobs.jobs import flow_status, stalls
 from platform_jobs.jobs.states import JobStatus
 from platform_jobs.models import Job
 
@@ -65,6 +65,7 @@ class JobFilters:
     type: str | None = None
     project_id: uuid.UUID | None = None
     workspace_id: uuid.UUID | None = None
+    stalled: bool | None = None  # jobs.stalls: only stalled runs (True), or none of them (False)
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,9 @@ def _filtered(stmt: Any, scope: Scope, filters: JobFilters) -> Any:
         stmt = stmt.where(Job.project_id == filters.project_id)
     if filters.workspace_id is not None:
         stmt = stmt.where(Job.workspace_id == filters.workspace_id)
+    if filters.stalled is not None:
+        stalled = func.coalesce(stalls.stalled_condition(), False)
+        stmt = stmt.where(stalled if filters.stalled else ~stalled)
     return stmt
 
 

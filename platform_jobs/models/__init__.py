@@ -7,6 +7,7 @@ from platform_jobs.models.base import SCHEMA, Base
 from platform_jobs.models.jobs import Job, JobDependency, JobLog, RateLimitStart
 from platform_jobs.models.outbound import Backup, WebhookAttempt, WebhookEndpoint, WebhookMessage
 from platform_jobs.models.outbox import JobOutboxEvent
+from platform_jobs.models.stats import JobStall, JobStatsMinute, JobStatsWatermark, JobTypeSteps
 from platform_jobs.models.tenants import (
     ApiKey,
     Notification,
@@ -30,4 +31,5 @@ __all__ = [
     "SCHEMA", "ApiToken", "Base", "Job", "JobDependency", "JobLog", "Membership", "RateLimitStart", "UsageBatch",
     "UsageEvent", "User",
     "Workspace",
+    "JobStall", "JobStatsMinute", "JobStatsWatermark", "JobTypeSteps",
 ]

@@ -40,7 +40,7 @@ def _app_settings() -> Settings | None:
 
 def _blueprints() -> list[Any]:
     """Every blueprint of the app; add a line here to mount a new one."""
-    from platform_jobs.web import api, auth_views, health, metrics, monitoring, pages
+    from platform_jobs.web import api, auth_views, health, metrics, monitoring, pages, stats_views
 
     return [
         health.bp,
@@ -49,6 +49,7 @@ def _blueprints() -> list[Any]:
         pages.bp,
         metrics.bp,
         monitoring.bp,
+        stats_views.bp,
     ]
 
 

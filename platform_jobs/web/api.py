@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, request
 
 from platform_jobs.db import session_scope
-from platform_jobs.jobs import queries
+from platform_jobs.jobs import queries, stalls
 from platform_jobs.jobs.states import JobStatus
 from platform_jobs.web import actions
 from platform_jobs.web.auth import api_login_required, require_principal
@@ -56,16 +56,27 @@ def list_jobs() -> Any:
         type=query_name("type"),
         project_id=query_uuid("project_id"),
         workspace_id=query_uuid("workspace_id"),
+        stalled=_flag("stalled"),
     )
     limit = query_int("limit", 50, 1, queries.MAX_PAGE_SIZE)
     cursor = _cursor_param()
     try:
         with session_scope() as session:
             page = queries.list_jobs(session, principal.scope, filters, limit, cursor)
-            jobs = [job_summary(job) for job in page.jobs]
+            stalled = stalls.stalled_ids(session, page.jobs)
+            jobs = [job_summary(job, job.id in stalled) for job in page.jobs]
     except queries.InvalidCursor as exc:
         raise ApiError(400, "bad_request", str(exc)) from None
     return ok({"jobs": jobs, "next_cursor": page.next_cursor})
+
+
+def _flag(name: str) -> bool | None:
+    value = request.args.get(name)
+    if not value:
+        return None
+    if value.lower() not in ("true", "false", "1", "0"):
+        raise ApiError(400, "bad_request", f"{name} must be true or false")
+    return value.lower() in ("true", "1")
 
 
 def _cursor_param() -> str | None:
@@ -125,7 +136,8 @@ def create_job() -> Any:
 def get_job(job_id: str) -> Any:
     principal = require_principal()
     job, logs, eta, wait = actions.job_with_details(principal, job_id)
-    return ok({"job": job_detail(job, logs, eta, actions.relatives_for(principal, job), wait)})
+    return ok({"job": job_detail(job, logs, eta, actions.relatives_for(principal, job), wait,
+                                 stalls.is_stalled(job))})
 
 
 def _cancel(job_id: str) -> Any:

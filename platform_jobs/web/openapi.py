@@ -68,6 +68,8 @@ PATHS: dict[str, Any] = {
                 _query("type", {"type": "string", "pattern": NAME_PATTERN}, "Filter by job type"),
                 _query("project_id", {"type": "string", "format": "uuid"}, "Filter by project"),
                 _query("workspace_id", {"type": "string", "format": "uuid"}, "Filter by workspace"),
+                _query("stalled", {"type": "boolean"}, "Only stalled runs (true) or no stalled run (false): running, "
+                       "lease alive, progress not moved for longer than the type's threshold"),
                 _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": 50},
                        "Page size"),
                 _query("cursor", {"type": "string"}, "next_cursor of the previous page"),

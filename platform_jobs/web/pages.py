@@ -14,7 +14,7 @@ from flask_login import login_required
 
 from platform_jobs.db import session_scope
 from platform_jobs.errors import JobNotFound, PlatformJobsError
-from platform_jobs.jobs import queries
+from platform_jobs.jobs import queries, stalls
 from platform_jobs.jobs.authority import may_start
 from platform_jobs.jobs.flow_enqueue import Enqueued
 from platform_jobs.jobs.registry import get_job_type, job_type_names
@@ -44,6 +44,7 @@ def _filters() -> queries.JobFilters:
     return queries.JobFilters(
         status=JobStatus(status) if status in {s.value for s in JobStatus} else None,
         type=job_type if job_type in job_type_names() else None,
+        stalled=True if request.args.get("stalled") == "true" else None,
     )
 
 
@@ -57,7 +58,8 @@ def _render_list(principal: Principal, form_state: dict[str, Any] | None = None,
     with session_scope() as session:
         page = queries.list_jobs(session, principal.scope, filters, PAGE_SIZE)
         counts = queries.count_by_status(session, principal.scope, queries.JobFilters(type=filters.type))
-        jobs = [job_summary(job) for job in page.jobs]
+        stalled = stalls.stalled_ids(session, page.jobs)
+        jobs = [job_summary(job, job.id in stalled) for job in page.jobs]
         types = sorted(set(job_type_names()) | set(queries.visible_types(session, principal.scope)))
     return render_template(
         "pages/jobs.html", jobs=jobs, counts=counts, total=sum(counts.values()), filters=filters,
@@ -146,7 +148,7 @@ def job_detail(job_id: str) -> Any:
         abort(404)
     family = relatives(*actions.relatives_for(principal, job))
     return render_template(
-        "pages/job.html", job={**job_summary(job), "payload": job.payload, "result": job.result,
+        "pages/job.html", job={**job_summary(job, stalls.is_stalled(job)), "payload": job.payload, "result": job.result,
                                "waiting": waiting(wait)},
         logs=[log_line(entry) for entry in logs], eta=estimate(eta), poll_ms=POLL_MS,
         waiting_for=job.waiting_for if job.status is JobStatus.PENDING else None, **family,
