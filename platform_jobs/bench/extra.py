@@ -1,5 +1,5 @@
 """Benchmark phases on the web API and the tenant domain: API latency at 10k and 1M ledger rows,
-and check_usage_limits over 10,000 projects."""
+check_usage_limits over 10,000 projects, and the dashboard (bench/dashboard.py)."""
 
 from __future__ import annotations
 
@@ -107,4 +107,6 @@ def quota_figures(figure: Any) -> list[Any]:
 
 
 def extra_figures(figure: Any) -> list[Any]:
-    return [*quota_figures(figure), *api_figures(figure)]
+    from platform_jobs.bench.dashboard import dashboard_figures
+
+    return [*quota_figures(figure), *api_figures(figure), *dashboard_figures(figure)]

@@ -44,9 +44,9 @@ def _frame(title: str, top: float, unit: str, points: Sequence[dict[str, Any]], 
         parts.append(f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>')
         parts.append(f'<text class="axis" x="{LEFT - 4}" y="{y + 4:.1f}" text-anchor="end">{escape(text)}</text>')
     if points:
-        for index in (0, len(points) // 2, len(points) - 1):
+        for index, anchor in ((0, "start"), (len(points) // 2, "middle"), (len(points) - 1, "end")):
             x = LEFT + (WIDTH - LEFT - RIGHT) * (index + 0.5) / len(points)
-            parts.append(f'<text class="axis" x="{x:.1f}" y="{HEIGHT - 6}" text-anchor="middle">'
+            parts.append(f'<text class="axis" x="{x:.1f}" y="{HEIGHT - 6}" text-anchor="{anchor}">'
                          f'{escape(_label(points[index]["t"], bucket_seconds))}</text>')
     return parts
 
@@ -54,7 +54,7 @@ def _frame(title: str, top: float, unit: str, points: Sequence[dict[str, Any]], 
 def _svg(kind: str, label: str, parts: list[str]) -> Markup:
     body = "".join(parts)
     return Markup(f'<svg class="chart chart-{kind}" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
-                  f'aria-label="{escape(label)}" preserveAspectRatio="none">{body}</svg>')
+                  f'aria-label="{escape(label)}" preserveAspectRatio="xMidYMid meet">{body}</svg>')
 
 
 def throughput(points: Sequence[dict[str, Any]], bucket_seconds: int, title: str) -> Markup:
