@@ -3,8 +3,8 @@ finished rows, and what the rollup costs the sweep.
 
 The ledger is seeded in SQL (``generate_series``, one statement per 100k rows) with finished jobs spread
 over the last day across 20 workspaces, 3 queues and 6 types, plus a few hundred active ones; the rollup
-then catches up the way the sweep does after the migration (an hour of history per run), and each endpoint
-is timed in-process through the Flask test client (an operator's view of everything and a member's).
+then catches up the way the sweep does after the migration (15 minutes of history per run), and each
+endpoint is timed in-process through the Flask test client (an operator's view of everything and a member's).
 Target: /api/stats p99 <= 50 ms at 1M rows.
 """
 

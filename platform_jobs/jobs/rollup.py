@@ -9,7 +9,8 @@ trigger on the jobs table). The dashboard reads the rows newer than the watermar
 itself (jobs/stats.py), so it is exact without waiting for the next sweep.
 
 Each finished job is counted in six cuts per minute (GROUPING SETS): per workspace, per workspace and
-queue, per workspace and type, and the same three over every workspace. Sentinels stand for the
+queue, per workspace and type, and the same three over every workspace; and per 15 minutes per
+workspace and over every workspace (``job_stats_quarter``, the day chart). Sentinels stand for the
 cuts: ``WORKSPACE_ALL`` / ``WORKSPACE_NONE`` (a job without a workspace) and ``EVERY`` (all queues or
 types). A job retried after it finished and finishing again is counted again: twice an outcome.
 """
@@ -28,8 +29,8 @@ WORKSPACE_ALL = uuid.UUID("ffffffff-ffff-ffff-ffff-ffffffffffff")
 WORKSPACE_NONE = uuid.UUID(int=0)
 EVERY = "*"
 # One run counts at most this much of the ledger's history (the first runs after the migration catch
-# up on the last day an hour at a time, so no sweep is held up for long).
-MAX_SPAN = timedelta(hours=1)
+# up on the last day 15 minutes at a time, so no sweep is held up for long).
+MAX_SPAN = timedelta(minutes=15)
 # How often the per-type step percentiles (stall thresholds) are computed again, and from how much.
 STEPS_EVERY = timedelta(minutes=1)
 STEPS_WINDOW = timedelta(days=1)
@@ -41,9 +42,10 @@ LATENCY_SQL = ("greatest(0, extract(epoch FROM started_at - greatest(created_at,
 STEP_SQL = ("greatest(CASE WHEN progress_at >= started_at THEN longest_step END, "
             "extract(epoch FROM completed_at - greatest(progress_at, started_at))::float8)")
 
-ROLLUP = text(f"""
+FINISHED = f"""
 WITH finished AS (
-    SELECT date_trunc('minute', completed_at) AS bucket,
+    SELECT date_trunc('minute', completed_at) AS minute,
+           date_bin('15 minutes', completed_at, TIMESTAMPTZ 'epoch') AS quarter,
            coalesce(workspace_id, '{WORKSPACE_NONE}'::uuid) AS ws, queue, type, status,
            CASE WHEN started_at IS NOT NULL THEN width_bucket({LATENCY_SQL}, CAST(:edges AS float8[])) END AS lat,
            CASE WHEN status = 'completed' AND started_at IS NOT NULL
@@ -51,23 +53,41 @@ WITH finished AS (
     FROM control_plane.jobs
     WHERE status IN ('completed', 'failed', 'canceled') AND completed_at > :since AND completed_at <= :until
 )
+"""
+# Histograms only where they are read (latency: every queue and type; steps: a type over every workspace):
+# building one per cut cost most of the rollup's time.
+ROLLUP_MINUTES = text(FINISHED + f"""
 INSERT INTO control_plane.job_stats_minute AS s
     (bucket, workspace_id, queue, type, completed, failed, canceled, latency_hist, step_hist)
-SELECT bucket,
+SELECT minute,
        CASE WHEN grouping(ws) = 1 THEN '{WORKSPACE_ALL}'::uuid ELSE ws END,
        CASE WHEN grouping(queue) = 1 THEN '{EVERY}' ELSE queue END,
        CASE WHEN grouping(type) = 1 THEN '{EVERY}' ELSE type END,
        count(*) FILTER (WHERE status = 'completed'), count(*) FILTER (WHERE status = 'failed'),
        count(*) FILTER (WHERE status = 'canceled'),
-       control_plane.job_stats_hist(array_agg(lat), :size), control_plane.job_stats_hist(array_agg(step), :size)
+       CASE WHEN grouping(queue, type) = 3 THEN control_plane.job_stats_hist(array_agg(lat), :size) ELSE '{{}}' END,
+       CASE WHEN grouping(ws, queue, type) = 6 THEN control_plane.job_stats_hist(array_agg(step), :size)
+            ELSE '{{}}' END
 FROM finished
-GROUP BY GROUPING SETS ((bucket, ws), (bucket, ws, queue), (bucket, ws, type), (bucket), (bucket, queue),
-                        (bucket, type))
+GROUP BY GROUPING SETS ((minute, ws), (minute, ws, queue), (minute, ws, type), (minute), (minute, queue),
+                        (minute, type))
 ON CONFLICT (workspace_id, bucket, queue, type) DO UPDATE SET
     completed = s.completed + excluded.completed, failed = s.failed + excluded.failed,
     canceled = s.canceled + excluded.canceled,
     latency_hist = control_plane.job_stats_hist_add(s.latency_hist, excluded.latency_hist),
     step_hist = control_plane.job_stats_hist_add(s.step_hist, excluded.step_hist)
+""")
+ROLLUP_QUARTERS = text(FINISHED + f"""
+INSERT INTO control_plane.job_stats_quarter AS s (bucket, workspace_id, completed, failed, canceled, latency_hist)
+SELECT quarter, CASE WHEN grouping(ws) = 1 THEN '{WORKSPACE_ALL}'::uuid ELSE ws END,
+       count(*) FILTER (WHERE status = 'completed'), count(*) FILTER (WHERE status = 'failed'),
+       count(*) FILTER (WHERE status = 'canceled'), control_plane.job_stats_hist(array_agg(lat), :size)
+FROM finished
+GROUP BY GROUPING SETS ((quarter, ws), (quarter))
+ON CONFLICT (workspace_id, bucket) DO UPDATE SET
+    completed = s.completed + excluded.completed, failed = s.failed + excluded.failed,
+    canceled = s.canceled + excluded.canceled,
+    latency_hist = control_plane.job_stats_hist_add(s.latency_hist, excluded.latency_hist)
 """)
 
 LOCK_WATERMARK = text("""
@@ -108,9 +128,9 @@ def rollup_finished(session: Session, lag: timedelta, max_span: timedelta = MAX_
     until = min(row.now - lag, row.watermark + max_span)
     if until <= row.watermark:
         return 0
-    result = session.execute(ROLLUP, {"since": row.watermark, "until": until, "edges": list(histogram.EDGES),
-                                      "size": histogram.SIZE})
-    written = int(getattr(result, "rowcount", 0))
+    params = {"since": row.watermark, "until": until, "edges": list(histogram.EDGES), "size": histogram.SIZE}
+    written = int(getattr(session.execute(ROLLUP_MINUTES, params), "rowcount", 0))
+    session.execute(ROLLUP_QUARTERS, params)
     session.execute(MOVE_WATERMARK, {"name": "finished", "watermark": until})
     return written
 
@@ -144,6 +164,8 @@ def prune(session: Session, older_than: timedelta) -> int:
     """Forget rollup minutes and stall records older than ``older_than``."""
     result = session.execute(text("DELETE FROM control_plane.job_stats_minute WHERE bucket < now() - :age"),
                              {"age": older_than})
+    session.execute(text("DELETE FROM control_plane.job_stats_quarter WHERE bucket < now() - :age"),
+                    {"age": older_than})
     session.execute(text("DELETE FROM control_plane.job_stalls WHERE detected_at < now() - :age"),
                     {"age": older_than})
     return int(getattr(result, "rowcount", 0))

@@ -5,8 +5,9 @@ Cheap however large the ledger: nothing counts its finished rows.
 - **Live** (pending, scheduled, waiting, running, stalled; per queue and per type): counted from the
   active rows only (``status IN ('pending', 'running')``: the front of ``ix_jobs_status_created``), which
   are few however many finished rows there are. Exact.
-- **Finished** (completed, failed, canceled per minute; last hour per queue and type; the day's totals):
-  the rollup's minutes (jobs/rollup.py) up to its watermark, plus the ledger's rows that finished after
+- **Finished** (completed, failed, canceled per minute and per 15 minutes; last hour per queue and type;
+  the day's totals): the rollup's minutes and quarters (jobs/rollup.py; at most 60 + 96 rows and the
+  hour's cuts, whatever the ledger's size) up to its watermark, plus the ledger's rows that finished after
   it (``ix_jobs_finished_at``: the last seconds). Exact (a job whose outcome committed more than the
   rollup's lag after its end could be missed; outcomes are single short statements).
 - **Queue latency** (due to start, p50/p95 per point): read from fixed-bucket histograms, so an
@@ -55,6 +56,10 @@ GROUP BY 1, 2, 3, 4, 5
 MINUTES = f"""
 SELECT bucket, completed, failed, canceled, latency_hist FROM control_plane.job_stats_minute
 WHERE workspace_id = :key AND bucket >= :since AND queue = '{rollup.EVERY}' AND type = '{rollup.EVERY}'
+"""
+QUARTERS = """
+SELECT bucket, completed, failed, canceled, latency_hist FROM control_plane.job_stats_quarter
+WHERE workspace_id = :key AND bucket >= :since
 """
 CUTS = f"""
 SELECT queue, type, sum(completed) AS completed, sum(failed) AS failed, sum(canceled) AS canceled
@@ -146,31 +151,34 @@ def _finished(session: Session, scope: StatsScope, now: datetime) -> dict[str, A
     params = {"key": scope.rollup_key, "workspace_id": scope.workspace_id, "edges": list(histogram.EDGES),
               "watermark": watermark}
     minutes: dict[datetime, _Point] = defaultdict(_Point)
-    for row in session.execute(text(MINUTES), {**params, "since": day_start}):
-        point = minutes[row.bucket]
-        for status in FINISHED_STATES:
-            point.add(status, getattr(row, status))
-        histogram.add(point.latency_hist(), row.latency_hist)
+    quarters: dict[datetime, _Point] = defaultdict(_Point)
+    for query, points, since in ((MINUTES, minutes, hour_start), (QUARTERS, quarters, day_start)):
+        for row in session.execute(text(query), {**params, "since": since}):
+            point = points[row.bucket]
+            for status in FINISHED_STATES:
+                point.add(status, getattr(row, status))
+            histogram.add(point.latency_hist(), row.latency_hist)
     cuts: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: dict.fromkeys(FINISHED_STATES, 0))
     for row in session.execute(text(CUTS), {**params, "since": hour_start}):
         for status in FINISHED_STATES:
             cuts[(row.queue, row.type)][status] += int(getattr(row, status))
     for row in session.execute(text(TAIL.format(scope=scope.sql())), params):
-        point = minutes[row.bucket]
-        point.add(row.status, row.n)
-        if row.lat is not None:
-            point.latency_hist()[row.lat] += row.n
+        for points in (minutes, quarters):  # _series puts a minute into its quarter
+            point = points[row.bucket]
+            point.add(row.status, row.n)
+            if row.lat is not None:
+                point.latency_hist()[row.lat] += row.n
         if row.bucket >= hour_start:
             cuts[(row.queue, rollup.EVERY)][row.status] += row.n
             cuts[(rollup.EVERY, row.type)][row.status] += row.n
-    day = {status: sum(getattr(p, status) for b, p in minutes.items() if b >= day_start) for status in FINISHED_STATES}
+    day = {status: sum(getattr(p, status) for b, p in quarters.items() if b >= day_start) for status in FINISHED_STATES}
     return {
         "exact": True,
         "last_day": day,
         "last_hour_by_queue": [{"queue": q, **c} for (q, t), c in sorted(cuts.items()) if t == rollup.EVERY],
         "last_hour_by_type": [{"type": t, **c} for (q, t), c in sorted(cuts.items()) if q == rollup.EVERY],
         "hour": {"bucket_seconds": 60, "points": _series(minutes, hour_start, HOUR_BUCKET, 60)},
-        "day": {"bucket_seconds": 900, "points": _series(minutes, day_start, DAY_BUCKET, 96)},
+        "day": {"bucket_seconds": 900, "points": _series(quarters, day_start, DAY_BUCKET, 96)},
         "rollup": {"watermark": watermark.isoformat(), "lag_seconds": round((now - watermark).total_seconds(), 1)},
     }
 

@@ -15,7 +15,7 @@ from platform_jobs.settings import get_settings
 log = logging.getLogger(__name__)
 
 # Catching up after a pause (or the migration's first day): a few spans per sweep, then the next sweep.
-MAX_ROLLUPS_PER_SWEEP = 4
+MAX_ROLLUPS_PER_SWEEP = 2
 
 
 @dataclass

@@ -7,7 +7,7 @@ from platform_jobs.models.base import SCHEMA, Base
 from platform_jobs.models.jobs import Job, JobDependency, JobLog, RateLimitStart
 from platform_jobs.models.outbound import Backup, WebhookAttempt, WebhookEndpoint, WebhookMessage
 from platform_jobs.models.outbox import JobOutboxEvent
-from platform_jobs.models.stats import JobStall, JobStatsMinute, JobStatsWatermark, JobTypeSteps
+from platform_jobs.models.stats import JobStall, JobStatsMinute, JobStatsQuarter, JobStatsWatermark, JobTypeSteps
 from platform_jobs.models.tenants import (
     ApiKey,
     Notification,
@@ -31,5 +31,5 @@ __all__ = [
     "SCHEMA", "ApiToken", "Base", "Job", "JobDependency", "JobLog", "Membership", "RateLimitStart", "UsageBatch",
     "UsageEvent", "User",
     "Workspace",
-    "JobStall", "JobStatsMinute", "JobStatsWatermark", "JobTypeSteps",
+    "JobStall", "JobStatsMinute", "JobStatsQuarter", "JobStatsWatermark", "JobTypeSteps",
 ]

@@ -31,9 +31,24 @@ class JobStatsMinute(Base):
     failed: Mapped[int] = mapped_column(Integer, server_default="0")
     canceled: Mapped[int] = mapped_column(Integer, server_default="0")
     # Counts per bucket of jobs/histogram.py's EDGES: queue latency (due to start) of every run that
-    # started, and the longest step of completed runs.
+    # started (kept in the cuts of every queue and type), and the longest step of completed runs (kept in
+    # the cuts of a type over every workspace); an empty array in the other cuts.
     latency_hist: Mapped[list[int]] = mapped_column(ARRAY(Integer))
     step_hist: Mapped[list[int]] = mapped_column(ARRAY(Integer))
+
+
+class JobStatsQuarter(Base):
+    """Finished jobs of 15 minutes of one workspace (or of every workspace): the day chart."""
+
+    __tablename__ = "job_stats_quarter"
+    __table_args__ = (Index("ix_job_stats_quarter_bucket", "bucket"),)
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    bucket: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    completed: Mapped[int] = mapped_column(Integer, server_default="0")
+    failed: Mapped[int] = mapped_column(Integer, server_default="0")
+    canceled: Mapped[int] = mapped_column(Integer, server_default="0")
+    latency_hist: Mapped[list[int]] = mapped_column(ARRAY(Integer))
 
 
 class JobStatsWatermark(Base):

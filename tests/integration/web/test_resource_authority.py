@@ -259,3 +259,17 @@ def test_members_own_actions_are_not_audited(client: FlaskClient, world: World, 
                      {"project_id": resources.own[ResourceKind.PROJECT], "role": "anon"})
     assert response.status_code == 202
     assert _counts()[1] == before
+
+
+def test_dashboard_numbers_of_another_workspace_answer_like_a_missing_one(client: FlaskClient, world: World) -> None:
+    def stats(token: str, workspace_id: object) -> Any:
+        return client.get("/api/stats", headers=bearer(token), query_string={"workspace_id": str(workspace_id)})
+
+    foreign, missing = stats(world.token_a, world.workspace_b), stats(world.token_a, uuid.uuid4())
+    assert foreign.status_code == missing.status_code == 404 and foreign.json == missing.json
+    assert stats(world.token_a, world.workspace_a).status_code == 200
+    assert stats(world.token_operator, world.workspace_b).json["result"]["scope"]["workspace_id"] == str(
+        world.workspace_b)
+    login(client, world.member_a)
+    assert client.get("/dashboard", query_string={"workspace_id": str(world.workspace_b)}).status_code == 404
+    assert client.get("/dashboard/charts", query_string={"workspace_id": str(world.workspace_b)}).status_code == 404
