@@ -30,15 +30,17 @@ class Seeded:
 INSERT = text("""
 INSERT INTO control_plane.jobs (id, type, status, queue, workspace_id, attempts, max_attempts, created_at,
                                 updated_at, started_at, completed_at, progress, waiting_for, scheduled_at,
-                                lease_expires_at, worker, progress_at)
+                                lease_expires_at, worker, progress_at, longest_step)
 VALUES (gen_random_uuid(), :type, CAST(:status AS control_plane.job_status), :queue, :workspace_id, 1, 3,
-        :created_at, now(), :started_at, :completed_at, 0, :waiting_for, :scheduled_at, :lease, :worker, :progress_at)
+        :created_at, now(), :started_at, :completed_at, 0, :waiting_for, :scheduled_at, :lease, :worker, :progress_at,
+        :longest_step)
 """)
 
 
 def insert_job(**values: Any) -> None:
     row: dict[str, Any] = {"queue": "jobs", "started_at": None, "completed_at": None, "waiting_for": None,
-                           "scheduled_at": None, "lease": None, "worker": None, "progress_at": None}
+                           "scheduled_at": None, "lease": None, "worker": None, "progress_at": None,
+                           "longest_step": None}
     row.update(values)
     with session_scope() as session:
         session.execute(INSERT, row)

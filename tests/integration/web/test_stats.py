@@ -16,6 +16,7 @@ from platform_jobs.jobs import rollup
 from platform_jobs.models import Workspace
 from tests.support.stats import insert_job, rewind_watermark, seed
 from tests.support.web import World, bearer, login
+from tests.support.web_app import build_app
 
 NO_LAG = timedelta(0)
 WHOLE = timedelta(days=3)
@@ -189,3 +190,30 @@ def test_a_stalled_run_is_flagged_filtered_and_counted(client: FlaskClient, worl
     login(client, world.member_a)
     assert "badge-stalled" in client.get(f"/jobs/{stalled}").text
     assert '"stalled": true' in client.get("/jobs?stalled=true").text
+
+
+def test_a_types_threshold_is_k_times_the_p95_of_its_longest_steps(world: World, env: Any) -> None:
+    env(PJ_STALL_FACTOR="3", PJ_STALL_FLOOR_SECONDS="1", PJ_STALL_MIN_SAMPLES="5")
+    client = build_app().test_client()  # with these settings
+    job_type = f"steps_{uuid.uuid4().hex[:8]}"
+    rewind_watermark()
+    now = _now()
+    for index in range(10):  # runs whose longest wait between two moves of progress was 4 s
+        started = now - timedelta(minutes=5, seconds=index)
+        insert_job(type=job_type, status="completed", workspace_id=world.workspace_a, created_at=started,
+                   started_at=started, progress_at=started + timedelta(seconds=1), longest_step=4.0,
+                   completed_at=started + timedelta(seconds=2))
+    _roll()
+    with session_scope() as session:
+        assert rollup.refresh_step_percentiles(session, every=timedelta(0)) is not None
+        p95, samples = session.execute(text("SELECT p95_seconds, samples FROM control_plane.job_type_steps "
+                                            "WHERE type = :t"), {"t": job_type}).one()
+    assert samples == 10 and 2.5 <= p95 <= 5.0  # 4 s, read from its histogram bucket
+    for quiet in (5, 20):  # the threshold is 3 x p95: 7.5 to 15 s
+        moved = now - timedelta(seconds=quiet)
+        insert_job(type=job_type, status="running", workspace_id=world.workspace_a, created_at=moved,
+                   started_at=moved, progress_at=moved, lease=now + timedelta(minutes=5), worker="test:1")
+    listed = client.get("/api/jobs", headers=bearer(world.token_a), query_string={"type": job_type,
+                                                                                 "status": "running"}).json
+    flags = sorted((job["progress_at"], job["stalled"]) for job in listed["result"]["jobs"])
+    assert [stalled for _, stalled in flags] == [True, False]  # the older (20 s) is stalled, not the 5 s one
