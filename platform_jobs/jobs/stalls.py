@@ -68,6 +68,8 @@ def stalled_ids(session: Session, jobs: Iterable[Job]) -> set[uuid.UUID]:
 
 
 def stalled_by_type(session: Session, workspace_id: uuid.UUID | None = None, everything: bool = True) -> dict[str, int]:
+    if not everything and workspace_id is None:
+        return {}  # a member without a workspace sees nothing (not the jobs that have no workspace)
     stmt = select(Job.type, func.count()).where(stalled_condition()).group_by(Job.type)
     if not everything:
         stmt = stmt.where(Job.workspace_id == workspace_id)

@@ -30,6 +30,7 @@ from platform_jobs.jobs import histogram, rollup, stalls
 LIVE_STATES = ("pending", "scheduled", "waiting", "running", "stalled")
 FINISHED_STATES = ("completed", "failed", "canceled")
 HOUR_BUCKET = timedelta(minutes=1)
+NO_ROWS = uuid.UUID(int=1)  # a rollup key the rollup never writes
 DAY_BUCKET = timedelta(minutes=15)
 
 LIVE = """
@@ -77,12 +78,19 @@ class StatsScope:
     everything: bool = False
 
     @property
+    def nobody(self) -> bool:
+        """A member without a workspace: sees nothing (not the jobs that have no workspace)."""
+        return not self.everything and self.workspace_id is None
+
+    @property
     def rollup_key(self) -> uuid.UUID:
         if self.everything:
             return rollup.WORKSPACE_ALL
-        return self.workspace_id or rollup.WORKSPACE_NONE
+        return self.workspace_id or NO_ROWS
 
     def sql(self) -> str:
+        if self.nobody:
+            return "AND false"
         return "" if self.everything else "AND workspace_id = :workspace_id"
 
 

@@ -136,6 +136,12 @@ def test_members_see_their_workspace_and_operators_choose(client: FlaskClient, w
     assert everything["scope"]["all_workspaces"] is True
     assert everything["live"]["states"]["running"] >= 2 and everything["finished"]["last_day"]["completed"] >= 7
     assert client.get("/api/stats").status_code == 401
+    # A member of no workspace sees nothing (not the jobs that have no workspace).
+    insert_job(type="demo", status="running", workspace_id=None, created_at=_now(), started_at=_now(),
+               lease=_now() + timedelta(minutes=5), worker="test:1")
+    login(client, world.loner)
+    nobody = client.get("/api/stats").json["result"]
+    assert sum(nobody["live"]["states"].values()) == 0 and sum(nobody["finished"]["last_day"].values()) == 0
 
 
 def test_the_dashboard_page_shows_the_numbers_and_svg_charts(client: FlaskClient, world: World) -> None:
