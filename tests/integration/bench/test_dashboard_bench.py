@@ -1,4 +1,4 @@
-"""The benchmark's dashboard phase, scaled down (2k and 20k rows), on a database of its own: it seeds,
+"""The benchmark's dashboard phase, scaled down (1k and 10k rows), on a database of its own: it seeds,
 catches the rollup up, times /api/stats and /api/jobs, and prints its figures."""
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ def test_the_dashboard_benchmark_runs_scaled_down(services, capsys: pytest.Captu
     # The phase truncates the ledger: it works in the scratch database's scope, never the suite's.
     scratch = create_app(replace(get_settings(), database=DatabaseSettings(url=url)), {"TESTING": True})
     with scratch.app_context():
-        figures = dashboard_figures(Figure, sizes=(2_000, 20_000), requests=10)
+        figures = dashboard_figures(Figure, sizes=(1_000, 10_000), requests=10)
     print_table(figures)
     printed = capsys.readouterr().out
     with capsys.disabled():
         print(printed)
-    assert "GET /api/stats (operator, all) p99 @20,000 rows" in printed
+    assert "GET /api/stats (operator, all) p99 @10,000 rows" in printed
     by_name = {figure.name: figure for figure in figures}
-    assert by_name["GET /api/stats (member) p99 @20,000 rows"].value > 0
-    assert by_name["GET /api/jobs first page p50 @2,000 rows"].value > 0
+    assert by_name["GET /api/stats (member) p99 @10,000 rows"].value > 0
+    assert by_name["GET /api/jobs first page p50 @1,000 rows"].value > 0
