@@ -1,4 +1,5 @@
-"""The dashboard in headless Chromium: its counts and charts change live while a real worker runs jobs."""
+"""The dashboard in headless Chromium: its counts and charts change live while a real worker runs jobs, and a
+stalled run shows on it and under the jobs list's stalled filter."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from platform_jobs.db import session_scope
 from platform_jobs.jobs.queue import enqueue_job
@@ -35,6 +37,18 @@ def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     stack.worker(concurrency=2)
     yield stack
     stack.close()
+
+
+def _stalled_run(workspace_id: uuid.UUID) -> str:
+    """A running row whose progress last moved 20 minutes ago, its lease alive (no worker runs it)."""
+    job_id = str(uuid.uuid4())
+    with session_scope() as session:
+        session.execute(text(
+            "INSERT INTO control_plane.jobs (id, type, status, workspace_id, attempts, max_attempts, created_at, "
+            "started_at, progress_at, lease_expires_at, worker) VALUES (:id, 'demo', 'running', :ws, 1, 3, "
+            "now() - interval '21 minutes', now() - interval '21 minutes', now() - interval '20 minutes', "
+            "now() + interval '1 hour', 'nowhere:1')"), {"id": job_id, "ws": workspace_id})
+    return job_id
 
 
 def _count(page: Any, stat: str) -> int:
@@ -91,6 +105,21 @@ def test_the_dashboard_counts_change_live_while_jobs_run(live_server: LiveServer
             page.set_viewport_size({"width": 390, "height": 900})
             assert page.evaluate("document.documentElement.scrollWidth") <= 390
             page.screenshot(path=str(ARTIFACTS / "dashboard-390.png"), full_page=True)
+            page.set_viewport_size({"width": 1280, "height": 1000})
+
+            # A run whose progress stopped 20 minutes ago (its lease alive): the stalled tile counts it live,
+            # and the jobs list shows it under the stalled filter with its badge.
+            stalled = _stalled_run(workspace_id)
+            _wait_count(page, "live.stalled", "n === 1")
+            page.click(".stat-stalled")
+            page.wait_for_url(re.compile(r".*/jobs\?stalled=true$"))
+            row = page.locator(f'tr[data-id="{stalled}"]')
+            row.locator(".badge-stalled").wait_for()
+            assert page.locator("tr.job-row").count() == 1
+            page.screenshot(path=str(ARTIFACTS / "dashboard-stalled-filter.png"), full_page=True)
+            with session_scope() as session:  # no later test meets a run that nobody runs
+                session.execute(text("UPDATE control_plane.jobs SET status = 'canceled', completed_at = now(), "
+                                     "lease_expires_at = NULL WHERE id = :id"), {"id": stalled})
             assert violations == []
             context.close()
         finally:
