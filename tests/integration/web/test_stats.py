@@ -223,3 +223,27 @@ def test_a_types_threshold_is_k_times_the_p95_of_its_longest_steps(world: World,
                                                                                  "status": "running"}).json
     flags = sorted((job["progress_at"], job["stalled"]) for job in listed["result"]["jobs"])
     assert [stalled for _, stalled in flags] == [True, False]  # the older (20 s) is stalled, not the 5 s one
+
+
+def test_the_sweeps_step_rolls_up_records_stalls_and_sends_no_alert_without_a_url(world: World, env: Any) -> None:
+    from platform_jobs.jobs import stats_sweep
+
+    env(PJ_STATS_ROLLUP_LAG="0")
+    with session_scope() as session:  # only the last minute is left to count
+        session.execute(text("UPDATE control_plane.job_stats_watermark SET watermark = now() - interval '1 minute' "
+                             "WHERE name = 'finished'"))
+    now = _now()
+    insert_job(type="demo", status="completed", workspace_id=world.workspace_a, created_at=now,
+               started_at=now, completed_at=now)
+    stalled = _stalled_job(world.workspace_a, quiet_seconds=2000)
+    report = stats_sweep.run()
+    assert report.rolled_up > 0 and report.stalls >= 1 and report.stall_alerts == 0
+    assert sum(row[3] for row in _rollup_rows(world.workspace_a) if row[1:3] == ("*", "*")) == 1
+    with session_scope() as session:
+        recorded = session.execute(text("SELECT count(*), bool_and(alerted_at IS NULL) FROM control_plane.job_stalls "
+                                        "WHERE job_id = :id"), {"id": stalled}).one()
+    assert tuple(recorded) == (1, True)
+    stats_sweep.run()  # a second sweep records no stall of this job again
+    with session_scope() as session:
+        assert session.execute(text("SELECT count(*) FROM control_plane.job_stalls WHERE job_id = :id"),
+                               {"id": stalled}).scalar_one() == 1
