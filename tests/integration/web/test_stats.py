@@ -13,9 +13,8 @@ from sqlalchemy import text
 
 from platform_jobs.db import session_scope
 from platform_jobs.jobs import rollup
-from platform_jobs.models import Workspace
 from tests.support.stats import insert_job, rewind_watermark, seed
-from tests.support.web import World, bearer, login
+from tests.support.web import World, bearer, form_csrf, login
 from tests.support.web_app import build_app
 
 NO_LAG = timedelta(0)
@@ -156,9 +155,12 @@ def test_the_dashboard_page_shows_the_numbers_and_svg_charts(client: FlaskClient
     assert 'href="/dashboard"' in client.get("/jobs").text  # in the nav
     charts = client.get("/dashboard/charts")
     assert charts.status_code == 200 and charts.text.count("<rect class=\"bar-completed\"") >= 3
-    with session_scope() as session:
-        session.add(Workspace(id=uuid.uuid4(), name=f"other-{uuid.uuid4().hex[:6]}"))
     assert client.get("/dashboard", query_string={"workspace_id": str(world.workspace_b)}).status_code == 404
+    client.post("/logout", data={"csrf_token": form_csrf(client.get("/jobs").text)})
+    login(client, world.operator)
+    chosen = client.get("/dashboard", query_string={"workspace_id": str(world.workspace_a)})
+    assert chosen.status_code == 200 and f"Workspace <strong>{world.name_a}</strong>" in chosen.text
+    assert 'data-stat="live.running">2<' in chosen.text
 
 
 def _stalled_job(workspace_id: uuid.UUID, quiet_seconds: float) -> str:
