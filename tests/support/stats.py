@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
@@ -25,6 +26,11 @@ FINISHED: list[tuple[str, str, str, int, float]] = [
 class Seeded:
     workspace_id: uuid.UUID
     finished: list[tuple[str, str, str, int, float]]
+    now: datetime
+
+    def minute_of(self, minutes_ago: int) -> datetime:
+        """The minute a FINISHED entry of ``minutes_ago`` finished in."""
+        return (self.now - timedelta(minutes=minutes_ago, seconds=10)).replace(second=0, microsecond=0)
 
 
 INSERT = text("""
@@ -50,7 +56,6 @@ def seed(workspace_id: uuid.UUID) -> Seeded:
     """Finished jobs of ``FINISHED`` and active ones: 2 pending, 1 scheduled, 1 waiting, 2 running."""
     with session_scope() as session:
         now = session.execute(text("SELECT now()")).scalar_one()
-    from datetime import timedelta
 
     for status, job_type, queue, minutes, latency in FINISHED:
         completed = now - timedelta(minutes=minutes, seconds=10)
@@ -67,7 +72,7 @@ def seed(workspace_id: uuid.UUID) -> Seeded:
     for _ in range(2):
         insert_job(type="demo", status="running", workspace_id=workspace_id, created_at=now, started_at=now,
                    lease=now + timedelta(minutes=5), worker="test:1", progress_at=now)
-    return Seeded(workspace_id, FINISHED)
+    return Seeded(workspace_id, FINISHED, now)
 
 
 def rewind_watermark(minutes: int = 2 * 24 * 60) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask.testing import FlaskClient
@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from platform_jobs.db import session_scope
 from platform_jobs.jobs import rollup
-from tests.support.stats import insert_job, rewind_watermark, seed
+from tests.support.stats import Seeded, insert_job, rewind_watermark, seed
 from tests.support.web import World, bearer, form_csrf, login
 from tests.support.web_app import build_app
 
@@ -35,7 +35,7 @@ def _sums(series: dict[str, Any]) -> dict[str, int]:
     return {k: sum(p[k] for p in series["points"]) for k in ("completed", "failed", "canceled")}
 
 
-def _assert_matches_the_seeded_ledger(result: dict[str, Any]) -> None:
+def _assert_matches_the_seeded_ledger(result: dict[str, Any], seeded: Seeded) -> None:
     assert result["live"]["states"] == {"pending": 2, "scheduled": 1, "waiting": 1, "running": 2, "stalled": 0}
     assert _by(result["live"]["by_queue"], "queue") == {
         "jobs": {"pending": 2, "scheduled": 1, "waiting": 0, "running": 2},
@@ -49,8 +49,9 @@ def _assert_matches_the_seeded_ledger(result: dict[str, Any]) -> None:
         "demo": {"completed": 3, "failed": 1, "canceled": 1}, "build": {"completed": 2, "failed": 1, "canceled": 0}}
     assert _by(finished["last_hour_by_queue"], "queue") == {
         "jobs": {"completed": 3, "failed": 1, "canceled": 1}, "builds": {"completed": 2, "failed": 1, "canceled": 0}}
-    # The minute before last: two starts after 0.2 s and 0.3 s in the queue (histogram estimate).
-    minute = finished["hour"]["points"][-2]
+    # The minute of the two jobs that started after 0.2 s and 0.3 s in the queue (histogram estimate).
+    when = seeded.minute_of(1)
+    minute = next(p for p in finished["hour"]["points"] if datetime.fromisoformat(p["t"]) == when)
     assert minute["completed"] == 2 and 0.1 <= minute["latency_p50"] <= 0.5 and minute["latency_p95"] <= 0.5
     assert result["accuracy"]["latency"].startswith("estimate")
 
@@ -69,12 +70,12 @@ def _roll(max_span: timedelta = WHOLE) -> int | None:
 
 def test_stats_match_a_seeded_ledger_before_and_after_the_rollup(client: FlaskClient, world: World) -> None:
     rewind_watermark()
-    seed(world.workspace_a)
+    seeded = seed(world.workspace_a)
     before = _stats(client, world.token_a)  # everything from the ledger past the watermark
-    _assert_matches_the_seeded_ledger(before)
+    _assert_matches_the_seeded_ledger(before, seeded)
     assert _roll() is not None
     after = _stats(client, world.token_a)  # everything from the rollup now
-    _assert_matches_the_seeded_ledger(after)
+    _assert_matches_the_seeded_ledger(after, seeded)
     assert after["finished"]["hour"] == before["finished"]["hour"]
     assert after["finished"]["day"] == before["finished"]["day"]
     assert sum(row[3] for row in _rollup_rows(world.workspace_a) if row[1:3] == ("*", "*")) == 7
