@@ -344,6 +344,9 @@ class StatsSettings:
     rollup_lag_seconds: float = 10.0
     # Minutes of the rollup kept (the dashboard shows a day).
     retention_days: int = 8
+    # Active jobs the dashboard counts exactly; past this many (a backlog), pending, scheduled and waiting
+    # are the planner's estimates and only running jobs are counted (jobs/stats.py).
+    live_exact_limit: int = 20000
     # A running job is stalled when its progress has not moved for longer than
     # max(stall_floor_seconds, stall_factor x p95 of its type's longest step) ...
     stall_factor: float = 3.0
@@ -360,6 +363,7 @@ class StatsSettings:
         return cls(
             rollup_lag_seconds=env.number("PJ_STATS_ROLLUP_LAG", 10.0),
             retention_days=env.integer("PJ_STATS_RETENTION_DAYS", 8),
+            live_exact_limit=env.integer("PJ_STATS_LIVE_EXACT_LIMIT", 20000),
             stall_factor=env.number("PJ_STALL_FACTOR", 3.0),
             stall_floor_seconds=env.number("PJ_STALL_FLOOR_SECONDS", 60.0),
             stall_min_samples=env.integer("PJ_STALL_MIN_SAMPLES", 5),

@@ -4,7 +4,9 @@ Cheap however large the ledger: nothing counts its finished rows.
 
 - **Live** (pending, scheduled, waiting, running, stalled; per queue and per type): counted from the
   active rows only (``status IN ('pending', 'running')``: the front of ``ix_jobs_status_created``), which
-  are few however many finished rows there are. Exact.
+  are few however many finished rows there are. Exact, up to ``live_exact_limit`` active jobs; past it (a
+  backlog of millions would cost a scan per refresh) running and stalled jobs are still counted, and
+  pending, scheduled and waiting are the planner's estimates (``EXPLAIN``), without a per-queue/type cut.
 - **Finished** (completed, failed, canceled per minute and per 15 minutes; last hour per queue and type;
   the day's totals): the rollup's minutes and quarters (jobs/rollup.py; at most 60 + 96 rows and the
   hour's cuts, whatever the ledger's size) up to its watermark, plus the ledger's rows that finished after
@@ -26,6 +28,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from platform_jobs.jobs import histogram, rollup, stalls
+from platform_jobs.settings import get_settings
 
 LIVE_STATES = ("pending", "scheduled", "waiting", "running", "stalled")
 FINISHED_STATES = ("completed", "failed", "canceled")
@@ -110,8 +113,29 @@ class _Point:
         return self.latency
 
 
+ACTIVE_PROBE = """
+SELECT count(*) FROM (SELECT 1 FROM control_plane.jobs WHERE status IN ('pending', 'running') {scope} LIMIT :cap) AS a
+"""
+RUNNING = LIVE.replace("WHERE status IN ('pending', 'running')", "WHERE status = 'running'")
+# What each estimated state is, for the planner (the same conditions as LIVE's).
+ESTIMATED = {
+    "pending": "status = 'pending' AND waiting_for IS NULL AND (scheduled_at IS NULL OR scheduled_at <= now())",
+    "scheduled": "status = 'pending' AND waiting_for IS NULL AND scheduled_at > now()",
+    "waiting": "status = 'pending' AND waiting_for IS NOT NULL",
+}
+
+
+def _estimate(session: Session, condition: str, scope: StatsScope) -> int:
+    plan = session.execute(text(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM control_plane.jobs WHERE {condition} "
+                                f"{scope.sql()}"), {"workspace_id": scope.workspace_id}).scalar_one()
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
 def _live(session: Session, scope: StatsScope) -> dict[str, Any]:
-    rows = session.execute(text(LIVE.format(scope=scope.sql())), {"workspace_id": scope.workspace_id}).all()
+    limit = get_settings().stats.live_exact_limit
+    params = {"workspace_id": scope.workspace_id, "cap": limit}
+    backlog = session.execute(text(ACTIVE_PROBE.format(scope=scope.sql())), params).scalar_one() >= limit
+    rows = session.execute(text((RUNNING if backlog else LIVE).format(scope=scope.sql())), params).all()
     stalled = stalls.stalled_by_type(session, scope.workspace_id, scope.everything)
     totals = dict.fromkeys(LIVE_STATES, 0)
     by_queue: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(LIVE_STATES[:4], 0))
@@ -125,7 +149,12 @@ def _live(session: Session, scope: StatsScope) -> dict[str, Any]:
     for job_type, count in stalled.items():
         totals["stalled"] += count
         by_type[job_type]["stalled"] += count
-    return {"exact": True, "states": totals,
+    estimated = list(ESTIMATED) if backlog else []
+    for state in estimated:  # totals only: the cuts keep their running and stalled counts, and lose these
+        totals[state] = _estimate(session, ESTIMATED[state], scope)
+        for counts in [*by_queue.values(), *by_type.values()]:
+            counts.pop(state, None)
+    return {"exact": not backlog, "estimated": estimated, "states": totals,
             "by_queue": [{"queue": name, **counts} for name, counts in sorted(by_queue.items())],
             "by_type": [{"type": name, **counts} for name, counts in sorted(by_type.items())]}
 
@@ -201,7 +230,8 @@ def dashboard(session: Session, scope: StatsScope) -> dict[str, Any]:
         "live": _live(session, scope),
         "finished": _finished(session, scope, now),
         "accuracy": {
-            "live": "exact: counted from the active rows (pending/running) only",
+            "live": "exact: counted from the active rows (pending/running) only, unless live.estimated names "
+                    "states the planner estimated (a backlog beyond PJ_STATS_LIVE_EXACT_LIMIT active jobs)",
             "finished": "exact: per-minute rollup up to its watermark plus the ledger's rows after it",
             "latency": "estimate: percentiles of fixed-bucket histograms (due to start), interpolated in the bucket",
         },

@@ -100,8 +100,12 @@ STATS_SCHEMA = {
         "live": {"type": "object", "description": "Exact counts of the active jobs: pending (ready), scheduled "
                  "(delayed), waiting (held by flow control), running, and stalled (running, progress not "
                  "moved for longer than the type's threshold)",
-                 "required": ["exact", "states", "by_queue", "by_type"],
-                 "properties": {"exact": {"type": "boolean"}, "states": _COUNTS,
+                 "required": ["exact", "estimated", "states", "by_queue", "by_type"],
+                 "properties": {"exact": {"type": "boolean"},
+                                "estimated": {"type": "array", "items": {"type": "string"},
+                                              "description": "States whose totals are the planner's estimates "
+                                                             "(a backlog past the exact limit); empty normally"},
+                                "states": _COUNTS,
                                 "by_queue": {"type": "array", "items": _CUT},
                                 "by_type": {"type": "array", "items": _CUT}}},
         "finished": {"type": "object", "description": "Finished jobs from the per-minute rollup plus the ledger "

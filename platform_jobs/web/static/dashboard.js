@@ -28,7 +28,7 @@
       tr.append(first);
       const { live: l, done: d } = rows[name];
       columns.forEach((state) => {
-        const td = cell(l ? l[state] : 0);
+        const td = cell(!l ? 0 : (l[state] === undefined ? "–" : l[state]));  /* – : estimated in total only */
         td.dataset.state = state;
         if (state === "stalled" && l && l.stalled) td.classList.add("warn");
         tr.append(td);

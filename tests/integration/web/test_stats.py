@@ -250,3 +250,19 @@ def test_the_sweeps_step_rolls_up_records_stalls_and_sends_no_alert_without_a_ur
     with session_scope() as session:
         assert session.execute(text("SELECT count(*) FROM control_plane.job_stalls WHERE job_id = :id"),
                                {"id": stalled}).scalar_one() == 1
+
+
+def test_a_backlog_past_the_exact_limit_is_estimated_and_says_so(world: World, env: Any) -> None:
+    env(PJ_STATS_LIVE_EXACT_LIMIT="3")  # the seeded workspace has 6 active jobs
+    client = build_app().test_client()
+    seed(world.workspace_a)
+    with session_scope() as session:
+        session.connection().exec_driver_sql("ANALYZE control_plane.jobs")
+    live = _stats(client, world.token_a)["live"]
+    assert live["exact"] is False and live["estimated"] == ["pending", "scheduled", "waiting"]
+    assert live["states"]["running"] == 2  # still counted
+    assert all(isinstance(live["states"][state], int) and live["states"][state] >= 0 for state in live["estimated"])
+    assert _by(live["by_queue"], "queue")["jobs"] == {"running": 2}  # no cut of the estimated states
+    env(PJ_STATS_LIVE_EXACT_LIMIT="20000")
+    exact = _stats(build_app().test_client(), world.token_a)["live"]
+    assert exact["exact"] is True and exact["estimated"] == [] and exact["states"]["pending"] == 2
