@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import click
@@ -106,7 +107,8 @@ def quota_figures(figure: Any) -> list[Any]:
     ]
 
 
-def extra_figures(figure: Any) -> list[Any]:
+def extra_figures(figure: Any, skip: Sequence[str] = ()) -> list[Any]:
     from platform_jobs.bench.dashboard import dashboard_figures
 
-    return [*quota_figures(figure), *api_figures(figure), *dashboard_figures(figure)]
+    dashboard = [] if "dashboard" in skip else dashboard_figures(figure)
+    return [*quota_figures(figure), *api_figures(figure), *dashboard]
