@@ -137,7 +137,7 @@ def get_job(job_id: str) -> Any:
     principal = require_principal()
     job, logs, eta, wait = actions.job_with_details(principal, job_id)
     return ok({"job": job_detail(job, logs, eta, actions.relatives_for(principal, job), wait,
-                                 stalls.is_stalled(job))})
+                                 stalled=stalls.is_stalled(job))})
 
 
 def _cancel(job_id: str) -> Any:

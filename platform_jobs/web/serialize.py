@@ -80,7 +80,7 @@ def relatives(parents: list[Relative], children: list[Relative]) -> dict[str, li
 
 
 def job_detail(job: Job, logs: list[LogEntry], eta: Estimate | None,
-               family: tuple[list[Relative], list[Relative]] = ([], []), wait: Wait | None = None,
+               family: tuple[list[Relative], list[Relative]] = ([], []), wait: Wait | None = None, *,
                stalled: bool = False) -> dict[str, Any]:
     return {
         **job_summary(job, stalled),
