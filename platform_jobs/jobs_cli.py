@@ -41,7 +41,7 @@ def list_jobs(status: str | None, job_type: str | None, workspace_id: uuid.UUID 
               project_id: uuid.UUID | None, limit: int, as_json: bool) -> None:
     """The newest jobs, with filters."""
     from platform_jobs.db import session_scope
-    from platform_jobs.jobs import queries
+    from platform_jobs.jobs import queries, stalls
     from platform_jobs.jobs.states import JobStatus
     from platform_jobs.web.serialize import job_summary
 
@@ -49,7 +49,8 @@ def list_jobs(status: str | None, job_type: str | None, workspace_id: uuid.UUID 
                                  project_id=project_id, workspace_id=workspace_id)
     with session_scope() as session:
         page = queries.list_jobs(session, queries.Scope.everything(), filters, limit)
-        rows = [job_summary(job) for job in page.jobs]
+        stalled = stalls.stalled_ids(session, page.jobs)
+        rows = [job_summary(job, job.id in stalled) for job in page.jobs]
     if as_json:
         _emit(rows)
         return

@@ -28,6 +28,7 @@ from platform_jobs.settings_sections import (
     NotificationSettings,
     RunSettings,
     SecuritySettings,
+    StatsSettings,
     TenantSettings,
     WebhookSettings,
     WebSettings,
@@ -38,8 +39,8 @@ from platform_jobs.settings_sections import (
 __all__ = [
     "INSECURE_SECRET_KEY", "MIN_SECRET_KEY_LENGTH", "AbuseSettings", "BackupSettings", "BrokerSettings",
     "BuildSettings", "DatabaseSettings", "NotificationSettings", "RunSettings", "SecuritySettings", "Settings",
-    "TenantSettings", "WebSettings", "WebhookSettings", "WorkerSettings", "add_settings_scope", "get_settings",
-    "install_settings", "normalize_database_url", "require_secret_key", "scoped_settings",
+    "StatsSettings", "TenantSettings", "WebSettings", "WebhookSettings", "WorkerSettings", "add_settings_scope",
+    "get_settings", "install_settings", "normalize_database_url", "require_secret_key", "scoped_settings",
 ]
 
 
@@ -59,6 +60,7 @@ class Settings:
     tenants: TenantSettings = field(default_factory=TenantSettings)
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
     abuse: AbuseSettings = field(default_factory=AbuseSettings)
+    stats: StatsSettings = field(default_factory=StatsSettings)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -78,6 +80,7 @@ class Settings:
             tenants=TenantSettings.from_env(env),
             notifications=NotificationSettings.from_env(env),
             abuse=AbuseSettings.from_env(env),
+            stats=StatsSettings.from_env(env),
         )
 
 

@@ -352,3 +352,41 @@ class AbuseSettings:
             error_share=env.number("PJ_ABUSE_ERROR_SHARE", 0.5),
             min_requests=env.integer("PJ_ABUSE_MIN_REQUESTS", 100),
         )
+
+
+@dataclass(frozen=True)
+class StatsSettings:
+    """The dashboard's rollup of finished jobs and stall detection (jobs/rollup.py, jobs/stalls.py)."""
+
+    # The rollup counts jobs that finished at least this long ago, so a transaction that commits a
+    # little after its now() is not missed; the dashboard reads the newer rows from the ledger itself.
+    rollup_lag_seconds: float = 10.0
+    # Minutes of the rollup kept (the dashboard shows a day).
+    retention_days: int = 8
+    # Active jobs the dashboard counts exactly; past this many (a backlog), pending, scheduled and waiting
+    # are the planner's estimates and only running jobs are counted (jobs/stats.py).
+    live_exact_limit: int = 20000
+    # A running job is stalled when its progress has not moved for longer than
+    # max(stall_floor_seconds, stall_factor x p95 of its type's longest step) ...
+    stall_factor: float = 3.0
+    stall_floor_seconds: float = 60.0
+    # ... or, for a type with fewer than stall_min_samples completed runs on record, stall_unknown_seconds.
+    stall_min_samples: int = 5
+    stall_unknown_seconds: float = 900.0
+    # Optional: the sweep POSTs each new stall here once (JSON: job_id, type, since, threshold_seconds).
+    stall_alert_url: str | None = None
+    stall_alert_timeout: float = 2.0
+
+    @classmethod
+    def from_env(cls, env: Env) -> StatsSettings:
+        return cls(
+            rollup_lag_seconds=env.number("PJ_STATS_ROLLUP_LAG", 10.0),
+            retention_days=env.integer("PJ_STATS_RETENTION_DAYS", 8),
+            live_exact_limit=env.integer("PJ_STATS_LIVE_EXACT_LIMIT", 20000),
+            stall_factor=env.number("PJ_STALL_FACTOR", 3.0),
+            stall_floor_seconds=env.number("PJ_STALL_FLOOR_SECONDS", 60.0),
+            stall_min_samples=env.integer("PJ_STALL_MIN_SAMPLES", 5),
+            stall_unknown_seconds=env.number("PJ_STALL_UNKNOWN_SECONDS", 900.0),
+            stall_alert_url=env.optional("PJ_STALL_ALERT_URL"),
+            stall_alert_timeout=min(env.number("PJ_STALL_ALERT_TIMEOUT", 2.0), MAX_WEBHOOK_TIMEOUT),
+        )

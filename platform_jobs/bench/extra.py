@@ -1,11 +1,12 @@
 """Benchmark phases on the web API and the tenant domain: API latency at 10k and 1M ledger rows,
-and check_usage_limits over 10,000 projects."""
+check_usage_limits over 10,000 projects, and the dashboard (bench/dashboard.py)."""
 
 from __future__ import annotations
 
 import random
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import click
@@ -106,5 +107,8 @@ def quota_figures(figure: Any) -> list[Any]:
     ]
 
 
-def extra_figures(figure: Any) -> list[Any]:
-    return [*quota_figures(figure), *api_figures(figure)]
+def extra_figures(figure: Any, skip: Sequence[str] = ()) -> list[Any]:
+    from platform_jobs.bench.dashboard import dashboard_figures
+
+    dashboard = [] if "dashboard" in skip else dashboard_figures(figure)
+    return [*quota_figures(figure), *api_figures(figure), *dashboard]

@@ -166,7 +166,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="also drain with this many worker processes (default: 4 and 8)")
     parser.add_argument("--latency-rate", type=float, default=100)
     parser.add_argument("--latency-seconds", type=float, default=10)
-    parser.add_argument("--skip", action="append", default=[], help="phase to skip: enqueue drain latency extra")
+    parser.add_argument("--skip", action="append", default=[],
+                        help="phase to skip: enqueue drain latency extra dashboard")
     args = parser.parse_args(argv)
     settings = get_settings()
     try:
@@ -188,7 +189,7 @@ def main(argv: list[str] | None = None) -> None:
     if "extra" not in args.skip:
         from platform_jobs.bench.extra import extra_figures
 
-        figures += extra_figures(Figure)
+        figures += extra_figures(Figure, args.skip)
     print_table(figures)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

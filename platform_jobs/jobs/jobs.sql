@@ -236,9 +236,17 @@ RETURNING job.id, job.cancel_requested_at
 -- name: set_progress
 -- moves: none
 -- Progress of the current run (also a heartbeat); no row back means the run no longer holds the job.
+-- Stall detection: when progress or step changes, progress_at is now and longest_step the longest wait
+-- between two moves of this run (a progress_at older than started_at is a former run's, and ignored).
 UPDATE control_plane.jobs
 SET progress = %(progress)s, step = coalesce(%(step)s::text, step), updated_at = now(),
-    lease_expires_at = now() + make_interval(secs => %(lease)s)
+    lease_expires_at = now() + make_interval(secs => %(lease)s),
+    longest_step = CASE WHEN progress <> %(progress)s OR step IS DISTINCT FROM coalesce(%(step)s::text, step)
+        THEN greatest(CASE WHEN progress_at >= started_at THEN longest_step END,
+                      extract(epoch FROM now() - greatest(progress_at, started_at))::float8)
+        ELSE longest_step END,
+    progress_at = CASE WHEN progress <> %(progress)s OR step IS DISTINCT FROM coalesce(%(step)s::text, step)
+        THEN now() ELSE progress_at END
 WHERE id = %(id)s AND status = 'running' AND attempts = %(attempt)s AND worker = %(worker)s
 RETURNING cancel_requested_at
 

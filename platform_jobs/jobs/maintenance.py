@@ -17,7 +17,7 @@ from celery import shared_task
 from sqlalchemy.orm import Session
 
 from platform_jobs.db import session_scope
-from platform_jobs.jobs import handoff, new_rows, outbox, slots, sweep_queries
+from platform_jobs.jobs import handoff, new_rows, outbox, slots, stats_sweep, sweep_queries
 from platform_jobs.jobs.ledger import JobToPublish
 from platform_jobs.jobs.queue import publish
 from platform_jobs.settings import get_settings
@@ -39,6 +39,7 @@ class SweepReport:
     pruned: int = 0
     broker_was_reset: bool = False
     flow_released: int = 0  # jobs given their slot or their rate-limit turn by the sweep's backstop
+    stats: stats_sweep.StatsReport | None = None  # the dashboard's rollup and stall detection
 
 
 def _broker_was_reset() -> bool:
@@ -123,6 +124,7 @@ def sweep() -> SweepReport:
     with session_scope() as session:
         report.pruned = sweep_queries.prune_finished(session, timedelta(days=settings.runs.retention_days))
         outbox.prune_relayed(session, timedelta(days=settings.runs.retention_days))
+    report.stats = stats_sweep.run()
     if report.reaped or report.republished or report.pruned or report.broker_was_reset:
         log.info("maintenance sweep: %s", asdict(report))
     return report

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session
 
-from platform_jobs.jobs import flow_status, search
+from platform_jobs.jobs import flow_status, search, stalls
 from platform_jobs.jobs.eta import Estimate, estimate_remaining
 from platform_jobs.jobs.states import JobStatus
 from platform_jobs.models import Job
@@ -70,6 +70,7 @@ class JobFilters:
     search: search.Search | None = None  # the ``q`` parameter (jobs.search)
     # A bulk action's snapshot: only jobs created at or before this instant (new ones are not swept in).
     created_until: datetime | None = None
+    stalled: bool | None = None  # jobs.stalls: only stalled runs (True), or none of them (False)
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,9 @@ def _filtered(stmt: Any, scope: Scope, filters: JobFilters) -> Any:
         stmt = stmt.where(search.conditions(filters.search))
     if filters.created_until is not None:
         stmt = stmt.where(Job.created_at <= filters.created_until)
+    if filters.stalled is not None:
+        stalled = func.coalesce(stalls.stalled_condition(), False)
+        stmt = stmt.where(stalled if filters.stalled else ~stalled)
     return stmt
 
 

@@ -9,6 +9,7 @@ from platform_jobs.models.jobs import Job, JobDependency, JobLog, RateLimitStart
 from platform_jobs.models.outbound import Backup, WebhookAttempt, WebhookEndpoint, WebhookMessage
 from platform_jobs.models.outbox import JobOutboxEvent
 from platform_jobs.models.queues import QueuePause
+from platform_jobs.models.stats import JobStall, JobStatsMinute, JobStatsQuarter, JobStatsWatermark, JobTypeSteps
 from platform_jobs.models.tenants import (
     ApiKey,
     Notification,
@@ -34,4 +35,5 @@ __all__ = [
     "SCHEMA", "ApiToken", "Base", "Job", "JobDependency", "JobLog", "Membership", "RateLimitStart", "UsageBatch",
     "UsageEvent", "User",
     "Workspace",
+    "JobStall", "JobStatsMinute", "JobStatsQuarter", "JobStatsWatermark", "JobTypeSteps",
 ]

@@ -68,6 +68,9 @@ class Job(Base):
         Index("ix_jobs_pending_published", "published_at", postgresql_where=text("status = 'pending'")),
         Index("ix_jobs_running_lease", "lease_expires_at", postgresql_where=text("status = 'running'")),
         Index("ix_jobs_type_completed", "type", "completed_at", postgresql_where=text("status = 'completed'")),
+        # Finished rows by completion time: the dashboard rollup reads what finished since its watermark.
+        Index("ix_jobs_finished_at", "completed_at",
+              postgresql_where=text("status IN ('completed', 'failed', 'canceled')")),
         # Unique jobs: one job per key among the jobs in a state that counts (jobs.unique).
         Index("ux_jobs_unique_key", "unique_key", unique=True,
               postgresql_where=text("unique_key IS NOT NULL AND status = ANY (unique_states)")),
@@ -104,6 +107,10 @@ class Job(Base):
     worker: Mapped[str | None] = mapped_column(String(255))
     cancel_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     log_seq: Mapped[int] = mapped_column(Integer, server_default="0")
+    # Stall detection (migration 0012): when this run's progress or step last changed, and the longest
+    # wait between two such moves of the run so far (seconds); both written by set_progress only.
+    progress_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    longest_step: Mapped[float | None] = mapped_column(Float)
     # Flow control: why a pending job is held back in the ledger ('parents', 'slot', 'rate_limit');
     # NULL when it may be published. A held job is never published by the dispatcher.
     waiting_for: Mapped[str | None] = mapped_column(String(16))

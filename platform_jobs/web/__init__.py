@@ -52,6 +52,7 @@ def _blueprints() -> list[Any]:
         monitoring,
         pages,
         queues_views,
+        stats_views,
         workers_views,
     )
 
@@ -68,6 +69,7 @@ def _blueprints() -> list[Any]:
         queues_views.bp,
         workers_views.bp,
         beat_views.bp,
+        stats_views.bp,
     ]
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, request
 
 from platform_jobs.db import session_scope
-from platform_jobs.jobs import attempts, queries
+from platform_jobs.jobs import attempts, queries, stalls
 from platform_jobs.web import actions
 from platform_jobs.web.auth import api_login_required, require_principal
 from platform_jobs.web.errors import ApiError, ok
@@ -45,10 +45,20 @@ def list_jobs() -> Any:
     try:
         with session_scope() as session:
             page = queries.list_jobs(session, principal.scope, filters, limit, cursor)
-            jobs = [job_summary(job) for job in page.jobs]
+            stalled = stalls.stalled_ids(session, page.jobs)
+            jobs = [job_summary(job, job.id in stalled) for job in page.jobs]
     except queries.InvalidCursor as exc:
         raise ApiError(400, "bad_request", str(exc)) from None
     return ok({"jobs": jobs, "next_cursor": page.next_cursor, "prev_cursor": page.prev_cursor})
+
+
+def _flag(name: str) -> bool | None:
+    value = request.args.get(name)
+    if not value:
+        return None
+    if value.lower() not in ("true", "false", "1", "0"):
+        raise ApiError(400, "bad_request", f"{name} must be true or false")
+    return value.lower() in ("true", "1")
 
 
 def _cursor_param() -> str | None:
@@ -111,7 +121,8 @@ def get_job(job_id: str) -> Any:
     job, logs, eta, wait = actions.job_with_details(principal, job_id)
     with session_scope() as session:
         tried = attempts.job_attempts(session, job.id)
-    return ok({"job": job_detail(job, logs, eta, actions.relatives_for(principal, job), wait, tried)})
+    return ok({"job": job_detail(job, logs, eta, actions.relatives_for(principal, job), wait, tried,
+                                 stalled=stalls.is_stalled(job))})
 
 
 def _cancel(job_id: str, reason: str | None = None) -> Any:

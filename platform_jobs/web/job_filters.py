@@ -44,6 +44,15 @@ def _uuid(values: Mapping[str, Any], name: str) -> uuid.UUID | None:
         raise ApiError(400, "bad_request", f"{name} must be a UUID, got {value[:80]!r}") from None
 
 
+def _flag(values: Mapping[str, Any], name: str) -> bool | None:
+    value = _text(values, name)
+    if not value:
+        return None
+    if value.lower() not in ("true", "false", "1", "0"):
+        raise ApiError(400, "bad_request", f"{name} must be true or false")
+    return value.lower() in ("true", "1")
+
+
 def _status(values: Mapping[str, Any]) -> JobStatus | None:
     value = _text(values, "status")
     if value is None:
@@ -63,6 +72,7 @@ def parse_filters(values: Mapping[str, Any]) -> queries.JobFilters:
     return queries.JobFilters(
         status=_status(values), type=_name(values, "type"), queue=_name(values, "queue"),
         project_id=_uuid(values, "project_id"), workspace_id=_uuid(values, "workspace_id"), search=parsed,
+        stalled=_flag(values, "stalled"),
     )
 
 
@@ -73,5 +83,6 @@ def filters_as_json(filters: queries.JobFilters) -> dict[str, str]:
         "project_id": str(filters.project_id) if filters.project_id else None,
         "workspace_id": str(filters.workspace_id) if filters.workspace_id else None,
         "q": filters.search.text if filters.search else None,
+        "stalled": None if filters.stalled is None else str(filters.stalled).lower(),
     }
     return {name: value for name, value in values.items() if value is not None}

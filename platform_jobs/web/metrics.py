@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 
 from platform_jobs.celery_config import priority_list
 from platform_jobs.db import session_scope
+from platform_jobs.jobs import stalls
 from platform_jobs.jobs.states import JobStatus
 from platform_jobs.models import Job
 from platform_jobs.settings import get_settings
@@ -49,6 +50,7 @@ class LedgerCollector(Collector):
             yield from self._durations(session)
             yield from self._retries(session)
             yield self._waiting(session)
+            yield self._stalled(session)
         yield self._queue_depth()
 
     def _jobs(self, session: Any) -> Iterator[Any]:
@@ -99,6 +101,14 @@ class LedgerCollector(Collector):
             Job.status == JobStatus.PENDING, Job.waiting_for.is_not(None)).group_by(Job.waiting_for)).all())
         for reason in WAIT_REASONS:
             family.add_metric([reason], rows.get(reason, 0))
+        return family
+
+    def _stalled(self, session: Any) -> GaugeMetricFamily:
+        """Running jobs whose progress has not moved for longer than their type's threshold (jobs.stalls)."""
+        family = GaugeMetricFamily("platform_jobs_stalled_jobs", "Running jobs (lease alive) whose progress has "
+                                   "not moved for longer than their type's stall threshold", labels=["type"])
+        for job_type, count in sorted(stalls.stalled_by_type(session).items()):
+            family.add_metric([job_type], count)
         return family
 
     def _queue_depth(self) -> GaugeMetricFamily:

@@ -74,6 +74,8 @@ PATHS: dict[str, Any] = {
                 _query("q", {"type": "string", "maxLength": 500},
                        "Search: a job id, an id prefix (at least 4 hex digits) or payload field=value terms "
                        "(e.g. project_id=…); space-separated terms AND together. Anything else is a 400."),
+                _query("stalled", {"type": "boolean"}, "Only stalled runs (true) or no stalled run (false): running, "
+                       "lease alive, progress not moved for longer than the type's threshold"),
                 _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": 50},
                        "Page size"),
                 _query("cursor", {"type": "string"},

@@ -44,6 +44,9 @@ JOB_SUMMARY: dict[str, Any] = {
         "waiting_for": _nullable({"type": "string", "enum": ["parents", "slot", "rate_limit"],
                                   "description": "Why a pending job is held back by flow control (null: it is not)"}),
         "concurrency_key": _nullable({"type": "string", "description": "The concurrency key whose slot it takes"}),
+        "stalled": {"type": "boolean", "description": "Running with a live lease, but its progress has not moved "
+                    "for longer than its type's threshold (max(floor, k x p95 of the type's longest step))"},
+        "progress_at": NULL_DATETIME,
         "created_at": DATETIME,
         "updated_at": DATETIME,
         "scheduled_at": NULL_DATETIME,

@@ -16,7 +16,7 @@ from flask_login import login_required
 
 from platform_jobs.db import session_scope
 from platform_jobs.errors import JobNotFound, PlatformJobsError
-from platform_jobs.jobs import attempts, queries, search
+from platform_jobs.jobs import attempts, queries, search, stalls
 from platform_jobs.jobs.authority import may_start
 from platform_jobs.jobs.flow_enqueue import Enqueued
 from platform_jobs.jobs.registry import get_job_type, job_type_names
@@ -56,6 +56,7 @@ def _filters() -> tuple[queries.JobFilters, str | None]:
         status=JobStatus(status) if status in {s.value for s in JobStatus} else None,
         type=job_type if job_type in job_type_names() else None,
         search=found,
+        stalled=True if request.args.get("stalled") == "true" else None,
     ), problem
 
 
@@ -73,7 +74,8 @@ def _render_list(principal: Principal, form_state: dict[str, Any] | None = None,
         except queries.InvalidCursor:  # an old or edited address: the newest page
             cursor, page = None, queries.list_jobs(session, principal.scope, filters, PAGE_SIZE)
         counts = queries.count_by_status(session, principal.scope, queries.JobFilters(type=filters.type))
-        jobs = [job_summary(job) for job in page.jobs]
+        stalled = stalls.stalled_ids(session, page.jobs)
+        jobs = [job_summary(job, job.id in stalled) for job in page.jobs]
         types = sorted(set(job_type_names()) | set(queries.visible_types(session, principal.scope)))
     return render_template(
         "pages/jobs.html", jobs=jobs, counts=counts, total=sum(counts.values()), filters=filters,
@@ -168,7 +170,7 @@ def job_detail(job_id: str) -> Any:
     with session_scope() as session:
         tried = [attempt_detail(attempt) for attempt in attempts.job_attempts(session, job.id)]
     return render_template(
-        "pages/job.html", job={**job_summary(job), "payload": job.payload, "result": job.result,
+        "pages/job.html", job={**job_summary(job, stalls.is_stalled(job)), "payload": job.payload, "result": job.result,
                                "waiting": waiting(wait), "attempt_history": tried},
         logs=[log_line(entry) for entry in logs], eta=estimate(eta), poll_ms=POLL_MS, final_poll_ms=FINAL_POLL_MS,
         log_tail=LOG_TAIL,

@@ -17,8 +17,8 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def job_summary(job: Job) -> dict[str, Any]:
-    """What the list shows of a job (no payload, result or logs)."""
+def job_summary(job: Job, stalled: bool = False) -> dict[str, Any]:
+    """What the list shows of a job (no payload, result or logs); ``stalled`` from jobs.stalls."""
     return {
         "id": str(job.id),
         "type": job.type,
@@ -36,6 +36,8 @@ def job_summary(job: Job) -> dict[str, Any]:
         "cancel_requested": job.cancel_requested_at is not None,
         "waiting_for": job.waiting_for if job.status.value == "pending" else None,
         "concurrency_key": job.concurrency_key,
+        "stalled": stalled,
+        "progress_at": _iso(job.progress_at),
         "created_at": _iso(job.created_at),
         "updated_at": _iso(job.updated_at),
         "scheduled_at": _iso(job.scheduled_at),
@@ -106,9 +108,9 @@ def relatives(parents: list[Relative], children: list[Relative]) -> dict[str, li
 
 def job_detail(job: Job, logs: list[LogEntry], eta: Estimate | None,
                family: tuple[list[Relative], list[Relative]] = ([], []), wait: Wait | None = None,
-               attempts: list[Attempt] | None = None) -> dict[str, Any]:
+               attempts: list[Attempt] | None = None, *, stalled: bool = False) -> dict[str, Any]:
     return {
-        **job_summary(job),
+        **job_summary(job, stalled),
         "payload": job.payload,
         "result": job.result,
         "logs": [log_line(entry) for entry in logs],

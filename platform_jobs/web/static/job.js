@@ -96,6 +96,8 @@
     const status = document.getElementById("job-status");
     status.textContent = job.status + (job.cancel_requested && ACTIVE.has(job.status) ? " · cancel requested" : "");
     status.className = "status status-" + job.status;
+    const stalled = document.getElementById("job-stalled");
+    if (stalled) stalled.hidden = !job.stalled;
     const waiting = job.status === "pending" && job.waiting ? job.waiting.text : null;
     setText("job-step", job.step || (job.status === "pending" ? (waiting || "waiting for a worker") : "—"));
     const waitNode = document.getElementById("job-waiting");

@@ -19,6 +19,11 @@
     const cStatus = PJ.el("td", "c-status");
     cStatus.append(PJ.el("span", "status status-" + job.status, job.status));
     if (job.cancel_requested && ACTIVE.has(job.status)) cStatus.append(PJ.el("div", "small warn", "cancel requested"));
+    if (job.stalled) {
+      const badge = PJ.el("span", "badge-stalled", "stalled");
+      badge.title = "Progress has not moved for longer than this type's threshold";
+      cStatus.append(badge);
+    }
 
     const cProgress = PJ.el("td", "c-progress");
     if (ACTIVE.has(job.status)) {

@@ -344,3 +344,16 @@ def test_platform_wide_console_routes_are_for_operators_only(client: FlaskClient
         response = client.open(path, method=method, json={"reason": "r"} if method == "POST" else None,
                                headers=bearer(token))
         assert response.status_code == 403, (path, response.json)
+
+def test_dashboard_numbers_of_another_workspace_answer_like_a_missing_one(client: FlaskClient, world: World) -> None:
+    def stats(token: str, workspace_id: object) -> Any:
+        return client.get("/api/stats", headers=bearer(token), query_string={"workspace_id": str(workspace_id)})
+
+    foreign, missing = stats(world.token_a, world.workspace_b), stats(world.token_a, uuid.uuid4())
+    assert foreign.status_code == missing.status_code == 404 and foreign.json == missing.json
+    assert stats(world.token_a, world.workspace_a).status_code == 200
+    assert stats(world.token_operator, world.workspace_b).json["result"]["scope"]["workspace_id"] == str(
+        world.workspace_b)
+    login(client, world.member_a)
+    assert client.get("/dashboard", query_string={"workspace_id": str(world.workspace_b)}).status_code == 404
+    assert client.get("/dashboard/charts", query_string={"workspace_id": str(world.workspace_b)}).status_code == 404
