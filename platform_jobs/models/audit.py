@@ -20,6 +20,8 @@ class AuditEvent(Base):
         Index("ix_audit_events_at", text("at DESC")),
         Index("ix_audit_events_action_at", "action", text("at DESC")),
         Index("ix_audit_events_actor_at", "actor_id", text("at DESC")),
+        Index("ix_audit_events_job_at", "job_id", text("at DESC"), postgresql_where=text("job_id IS NOT NULL")),
+        Index("ix_audit_events_resource_at", "resource_kind", "resource_id", text("at DESC")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)

@@ -1,0 +1,22 @@
+"""Job artifacts and archived logs (placeholder: filled by the work on it)
+
+Revision ID: 0020
+Revises: 0019
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+revision: str = "0020"
+down_revision: str | Sequence[str] | None = "0019"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
