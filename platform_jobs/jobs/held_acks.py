@@ -9,7 +9,8 @@ process hears of the run), and the main process
    held ack never keeps a child waiting for its next message (Celery does the same for ETA tasks);
 2. from a writer thread, makes one durable commit (``flush_wal`` in jobs.sql: it takes a transaction
    id, so its commit waits for the WAL flush, which covers every commit made before it) for all the
-   requests held meanwhile — group commit: whatever finished during the last flush is the next batch;
+   requests held meanwhile: a batch gathers for a few milliseconds (``BATCH_WINDOW_SECONDS``) after its
+   first run comes back, and whatever finishes during a flush joins the next batch;
 3. on the event loop (``hub.call_soon``), finishes each request as Celery would (ack, ``task-succeeded``
    event, active-request bookkeeping) and lowers the prefetch again.
 
@@ -47,8 +48,11 @@ log = logging.getLogger(__name__)
 Finish = Callable[[], None]
 Held = tuple[Finish, Any]  # how to finish the request, and the QoS raised for it
 
-# After a failed batch write (Postgres unreachable), wait this long before the next attempt, at most.
+# After a failed flush (Postgres unreachable), wait this long before the next attempt, at most.
 RETRY_MAX_SECONDS = 2.0
+# A batch of held acks is flushed this long after its first run came back, or once it holds BATCH_MAX.
+BATCH_WINDOW_SECONDS = 0.003
+BATCH_MAX = 64
 
 
 class OutcomeWriter:
@@ -74,7 +78,8 @@ class OutcomeWriter:
             qos.increment_eventually()
         with self._lock:
             self._held.append((finish, qos))
-            self._lock.notify()
+            if len(self._held) == 1 or len(self._held) >= BATCH_MAX:
+                self._lock.notify()
 
     def close(self) -> None:
         """Warm shutdown (on the event loop's thread): flush for what is held and ack it now."""
@@ -91,6 +96,9 @@ class OutcomeWriter:
             with self._lock:
                 while not self._held:
                     self._lock.wait()
+                # Let the batch grow a moment: one flush for many runs is the point, and the children
+                # are not waiting for it (each held ack raised the prefetch).
+                self._lock.wait_for(lambda: len(self._held) >= BATCH_MAX, timeout=BATCH_WINDOW_SECONDS)
                 batch = list(self._held)
                 self._held.clear()
             self._flush_until_done(len(batch))
