@@ -23,7 +23,8 @@ from sqlalchemy.dialects.postgresql import UUID
 revision: str = "0017"
 down_revision: str | Sequence[str] | None = "0016"
 branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+# The tenants branch (projects, api_keys, suspensions) grows from 0001 beside this chain: it must come first.
+depends_on: str | Sequence[str] | None = "0004"
 
 SCHEMA = "control_plane"
 
