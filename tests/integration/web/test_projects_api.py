@@ -190,3 +190,21 @@ def test_a_sealed_key_opens_only_with_its_token() -> None:
     assert key_reveals.open_sealed(other, sealed, b"aad") is None
     assert key_reveals.open_sealed(token, sealed, b"other") is None
     assert key_reveals.public_key_of("%%%") is None and key_reveals.public_key_of("abc") is None
+
+
+def test_the_pages_keep_to_the_workspace_and_offer_suspension_to_operators_only(
+        client: FlaskClient, world: World, projects: tuple[str, str]) -> None:
+    from tests.support.web import login
+
+    own, foreign = projects
+    login(client, world.member_a)
+    listing = client.get("/projects").text
+    assert own in listing and foreign not in listing
+    detail = client.get(f"/projects/{own}")
+    assert detail.status_code == 200 and 'id="rotate-btn"' in detail.text and 'id="suspend-btn"' not in detail.text
+    assert client.get(f"/projects/{foreign}").status_code == 404
+    assert client.get("/projects/not-a-uuid").status_code == 404
+    operator = client.application.test_client()
+    login(operator, world.operator)
+    page = operator.get(f"/projects/{foreign}").text
+    assert 'id="suspend-btn"' in page and 'id="reason-dialog"' in page
