@@ -76,6 +76,9 @@ def unsuspend(session: Session, project_id: uuid.UUID, *, by: str, reason: str |
     if project is None:
         raise SuspensionRefused(f"no project {project_id}")
     if project.status is not ProjectStatus.SUSPENDED:
+        if project.status is ProjectStatus.ACTIVE:
+            # As suspend does: an earlier unsuspend that stopped half-way leaves no locked role behind.
+            tenant_db.set_role_login(project.role_name, allowed=True)
         return False
     now = datetime.now(UTC)
     project.status = _restored_status(session, project_id)
@@ -86,7 +89,7 @@ def unsuspend(session: Session, project_id: uuid.UUID, *, by: str, reason: str |
     tenant_db.set_role_login(project.role_name, allowed=True)
     notify(
         session, recipient=project.owner_email, kind="project_unsuspended",
-        subject=f"Project {project.name} is active again",
+        subject=f"The suspension of project {project.name} was lifted",
         body=f"The suspension of {project.name} ({project.slug}) was lifted by {by}"
              + (f": {reason}." if reason else "."),
         workspace_id=project.workspace_id, project_id=project.id,

@@ -114,7 +114,13 @@ def test_an_operator_suspends_and_unsuspends_and_the_role_and_keys_follow(
                                            {"status": "active", "role_can_login": True})
     operator_id = f"token:{world.token_operator.split('_')[1]}"
     assert lifted.json["result"]["project"]["suspensions"][0]["lifted_by"] == operator_id
+    # An unsuspend that stopped half-way (role still NOLOGIN) is finished by asking again, as suspend does.
+    from platform_jobs.platform import tenant_db
+    from tests.support.tenants import load_project
+
+    tenant_db.set_role_login(load_project(uuid.UUID(project)).role_name, allowed=False)
     assert client.post(f"/api/projects/{project}/unsuspend", json={"reason": "x"}, headers=headers).status_code == 409
+    assert role_can_login(uuid.UUID(project))
 
 
 def test_unsuspend_restores_the_status_the_suspension_replaced(client: FlaskClient, world: World) -> None:
