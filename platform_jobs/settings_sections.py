@@ -297,6 +297,8 @@ class TenantSettings:
     provision_retry_seconds: int = 300
     # Old key versions keep working this long after a rotation.
     key_grace_seconds: int = 24 * 3600
+    # How long a rotated key waits, sealed, for the one reveal its requester may make.
+    key_reveal_seconds: int = 900
 
     @classmethod
     def from_env(cls, env: Env) -> TenantSettings:
@@ -308,6 +310,7 @@ class TenantSettings:
             service_timeout=env.number("PJ_SERVICE_TIMEOUT", 5.0),
             provision_retry_seconds=env.integer("PJ_PROVISION_RETRY_SECONDS", 300),
             key_grace_seconds=env.integer("PJ_KEY_GRACE_SECONDS", 24 * 3600),
+            key_reveal_seconds=env.integer("PJ_KEY_REVEAL_SECONDS", 900),
         )
 
 

@@ -6,6 +6,7 @@ from platform_jobs.models.attempts import JobAttempt
 from platform_jobs.models.audit import AuditEvent
 from platform_jobs.models.base import SCHEMA, Base
 from platform_jobs.models.jobs import Job, JobDependency, JobLog, RateLimitStart
+from platform_jobs.models.key_reveals import KeyReveal
 from platform_jobs.models.outbound import Backup, WebhookAttempt, WebhookEndpoint, WebhookMessage
 from platform_jobs.models.outbox import JobOutboxEvent
 from platform_jobs.models.queues import QueuePause
@@ -29,6 +30,7 @@ __all__ = [
     "JobAttempt",
     "AuditEvent",
     "QueuePause",
+    "KeyReveal",
     "ApiKey", "Notification", "Plan", "Project", "ProjectStatus", "ServiceRegistration", "Suspension",
     "UsageWarning",
     "Backup", "WebhookAttempt", "WebhookEndpoint", "WebhookMessage",

@@ -110,6 +110,8 @@ class ApiKey(Base):
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     expired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set by a successful verification, at most once a minute per key (keys.check_key).
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ServiceRegistration(Base):
@@ -160,6 +162,8 @@ class Suspension(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     lifted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     lifted_by: Mapped[str | None] = mapped_column(String(320))
+    # The project's status before this suspension: lifting it restores exactly that one.
+    previous_status: Mapped[str | None] = mapped_column(String(16))
 
 
 class Notification(Base):

@@ -25,6 +25,8 @@ from platform_jobs.settings import get_settings
 KEY_ROLES = ("anon", "service_role")
 _ROLE_TAG = {"anon": "pka", "service_role": "pks"}
 PREFIX_CHARS = 12  # tag + "_" + 8 random characters: shown in listings, used to find the row
+# "Last used" is a minute-grained fact: a key verified many times a second writes its row once a minute.
+LAST_USED_RESOLUTION = timedelta(seconds=60)
 
 
 class KeyOperationError(PlatformJobsError):
@@ -130,6 +132,8 @@ def check_key(session: Session, plaintext: str, now: datetime | None = None) -> 
         return None
     if status is not ProjectStatus.ACTIVE:  # suspended (or not yet provisioned) projects are refused
         return None
+    if key.last_used_at is None or key.last_used_at <= now - LAST_USED_RESOLUTION:
+        session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
     return VerifiedKey(key.project_id, key.role, key.version, key.expires_at)
 
 

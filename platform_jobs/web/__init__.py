@@ -51,6 +51,8 @@ def _blueprints() -> list[Any]:
         metrics,
         monitoring,
         pages,
+        project_pages,
+        project_views,
         queues_views,
         stats_views,
         workers_views,
@@ -70,6 +72,8 @@ def _blueprints() -> list[Any]:
         workers_views.bp,
         beat_views.bp,
         stats_views.bp,
+        project_views.bp,
+        project_pages.bp,
     ]
 
 

@@ -7,7 +7,7 @@ import subprocess
 import uuid
 
 from platform_jobs.db import session_scope
-from platform_jobs.platform import keys, pg_tools, webhooks
+from platform_jobs.platform import key_reveals, keys, pg_tools, webhooks
 from platform_jobs.platform.projects import create_project
 from platform_jobs.settings import get_settings
 from platform_jobs.web.users import create_token, create_user, get_or_create_workspace
@@ -26,6 +26,11 @@ def test_control_plane_dump_contains_no_plaintext_secret() -> None:
         endpoint = webhooks.create_endpoint(session, project_id=project.id, url="https://93.184.216.34/hook",
                                             event_types=["job.completed"])
         secret = endpoint.secret
+        # A rotated key waiting for its one reveal: sealed to a token only the requester holds.
+        reveal_token, reveal_public = key_reveals.new_token()
+        rotated = keys.rotate(session, project.id, "anon")
+        key_reveals.store(session, reveal_public, project.id, "anon", rotated.version, rotated.prefix,
+                          rotated.plaintext)
 
     dbname, dump_env = pg_tools.libpq_args(get_settings().database.url)
     tool = pg_tools.find_pg_dump(pg_tools.server_major(dbname))
@@ -33,7 +38,9 @@ def test_control_plane_dump_contains_no_plaintext_secret() -> None:
                           capture_output=True, env=dump_env, check=True).stdout.decode()
 
     assert str(project.id) in dump  # the dump really holds the rows
-    for plaintext in (password, token, api_key, secret, secret.removeprefix("whsec_")):
+    assert reveal_public in dump
+    for plaintext in (password, token, api_key, secret, secret.removeprefix("whsec_"), rotated.plaintext,
+                      reveal_token):
         assert plaintext not in dump
     assert "whsec_" not in dump
     assert keys.hash_key(api_key) in dump  # what is stored is the key's hash

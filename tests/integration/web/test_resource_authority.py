@@ -357,3 +357,30 @@ def test_dashboard_numbers_of_another_workspace_answer_like_a_missing_one(client
     login(client, world.member_a)
     assert client.get("/dashboard", query_string={"workspace_id": str(world.workspace_b)}).status_code == 404
     assert client.get("/dashboard/charts", query_string={"workspace_id": str(world.workspace_b)}).status_code == 404
+
+
+PROJECT_ROUTES = [("GET", "/api/projects/{id}", None), ("GET", "/api/projects/{id}/keys", None),
+                  ("POST", "/api/projects/{id}/keys/rotate", {"role": "anon"}),
+                  ("GET", "/api/projects/{id}/keys/reveal/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", None)]
+
+
+@pytest.mark.parametrize(("method", "route", "body"), PROJECT_ROUTES)
+def test_another_workspaces_project_answers_like_a_missing_one(client: FlaskClient, world: World, method: str,
+                                                               route: str, body: Any) -> None:
+    foreign = new_project(world.workspace_b)
+    before = _counts()
+
+    def call(project: object) -> Any:
+        return client.open(route.format(id=project), method=method, json=body, headers=bearer(world.token_a))
+
+    answers = [call(foreign), call(uuid.uuid4()), call("not-a-uuid")]
+    assert {answer.status_code for answer in answers} == {404}
+    assert answers[0].json == answers[1].json == answers[2].json
+    assert _counts() == before
+
+
+@pytest.mark.parametrize("verb", ["suspend", "unsuspend"])
+def test_suspending_projects_is_for_operators_only(client: FlaskClient, world: World, verb: str) -> None:
+    for project in (new_project(world.workspace_a), new_project(world.workspace_b)):
+        refused = client.post(f"/api/projects/{project}/{verb}", json={"reason": "r"}, headers=bearer(world.token_a))
+        assert refused.status_code == 403 and refused.json["error"]["code"] == "forbidden"
