@@ -44,12 +44,14 @@ def _blueprints() -> list[Any]:
         api,
         audit_views,
         auth_views,
+        backup_views,
         beat_views,
         bulk_views,
         health,
         job_history_views,
         metrics,
         monitoring,
+        notification_views,
         pages,
         queues_views,
         stats_views,
@@ -70,6 +72,8 @@ def _blueprints() -> list[Any]:
         workers_views.bp,
         beat_views.bp,
         stats_views.bp,
+        backup_views.bp,
+        notification_views.bp,
     ]
 
 
