@@ -30,7 +30,13 @@
           toggle.title = e.message;
         }
       });
-      li.append(head, body, toggle);
+      li.append(head, body);
+      if (note.project_id) {
+        const link = PJ.el("a", "small", "Project backups");
+        link.href = "/projects/" + note.project_id + "/backups";
+        li.append(link);
+      }
+      li.append(toggle);
       return li;
     }
 
