@@ -25,7 +25,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from platform_jobs.db import session_scope
-from platform_jobs.models import ApiKey, AuditEvent, Job, WebhookEndpoint
+from platform_jobs.models import AuditEvent, Job, WebhookEndpoint
+from platform_jobs.platform.keys import issue_key
+from platform_jobs.platform.webhook_secrets import encrypt_secret, generate_secret
 from platform_jobs.platform.webhooks import create_message
 from platform_jobs.web.openapi import openapi_document
 from tests.support.backups import notification, recorded_backup
@@ -50,15 +52,16 @@ resource and whose routes are operator-only goes in PLATFORM_WIDE instead, with 
 
 
 class Made:
-    """Resources made for the matrix, one per (factory, workspace), so nested paths share their parents."""
+    """Resources made for the matrix, one per (make function, workspace): nested paths share their parents, and
+    two names of one kind (``{id}`` under /api/projects/ and ``{project_id}``) are the same resource."""
 
     def __init__(self) -> None:
-        self._cache: dict[tuple[str, str, uuid.UUID], str] = {}
+        self._cache: dict[tuple[Callable[..., str], uuid.UUID], str] = {}
 
     def get(self, name: str, workspace_id: uuid.UUID, path: str = "") -> str:
-        prefix, factory = factory_for(path, name)
+        _, factory = factory_for(path, name)
         assert factory is not None, f"no factory for {name!r}"
-        key = (prefix, name, workspace_id)
+        key = (factory.make, workspace_id)
         if key not in self._cache:
             self._cache[key] = factory.make(self, workspace_id)
         return self._cache[key]
@@ -90,7 +93,8 @@ def make_endpoint(made: Made, workspace_id: uuid.UUID) -> str:
     with session_scope() as session:
         endpoint = WebhookEndpoint(id=uuid.uuid4(), project_id=uuid.UUID(made.get("project_id", workspace_id)),
                                    workspace_id=workspace_id, url="https://hooks.example.test/matrix",
-                                   secret_encrypted="unused", event_types=["job.completed"], enabled=True,
+                                   secret_encrypted=encrypt_secret(generate_secret()),
+                                   event_types=["job.completed"], enabled=True,
                                    consecutive_failures=0)
         session.add(endpoint)
         return str(endpoint.id)
@@ -104,12 +108,8 @@ def make_message(made: Made, workspace_id: uuid.UUID) -> str:
 
 
 def make_key(made: Made, workspace_id: uuid.UUID) -> str:
-    tag = uuid.uuid4().hex
     with session_scope() as session:
-        key = ApiKey(id=uuid.uuid4(), project_id=uuid.UUID(made.get("project_id", workspace_id)), role="anon",
-                     version=1, prefix=f"pk_{tag[:10]}", key_hash=tag + tag)
-        session.add(key)
-        return str(key.id)
+        return str(issue_key(session, uuid.UUID(made.get("project_id", workspace_id)), "anon").id)
 
 
 # (path prefix, parameter name) -> how to make one in a workspace. The longest matching prefix wins.
@@ -299,3 +299,24 @@ def test_a_foreign_id_answers_exactly_like_a_missing_one_on_every_documented_rou
     assert not problems, "\n".join(problems)
     assert _counts() == before, "a refused request (or a GET) wrote a job or an audit entry"
     assert checked >= 10, f"only {checked} calls: the document lost its routes with ids?"
+
+
+def test_every_factory_makes_a_resource_of_the_workspace_it_is_asked_for(world: World) -> None:
+    """Factories for routes other branches add (endpoints, messages, keys) are exercised here before those exist."""
+    from platform_jobs.jobs.authority import OWNERS, ResourceKind
+    from platform_jobs.models import ApiKey, Notification, Project
+
+    made = Made()
+    for (prefix, name), _ in FACTORIES.items():
+        value = made.get(name, world.workspace_a, prefix)
+        assert value and "/" not in value, (prefix, name, value)
+    with session_scope() as session:
+        assert OWNERS[ResourceKind.BACKUP](session, made.get("backup_id", world.workspace_a)) == world.workspace_a
+        assert OWNERS[ResourceKind.WEBHOOK_MESSAGE](session, made.get("message_id", world.workspace_a)) == \
+            world.workspace_a
+        key = session.get(ApiKey, uuid.UUID(made.get("key_id", world.workspace_a)))
+        project = session.get(Project, uuid.UUID(made.get("project_id", world.workspace_a)))
+        note = session.get(Notification, uuid.UUID(made.get("notification_id", world.workspace_a)))
+        assert key is not None and project is not None and key.project_id == project.id
+        assert project.workspace_id == world.workspace_a and note is not None and note.workspace_id == world.workspace_a
+    assert made.get("id", world.workspace_a, "/api/projects/") == made.get("project_id", world.workspace_a)
