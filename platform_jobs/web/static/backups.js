@@ -71,6 +71,14 @@
         actions.append(" ", restore);
       }
     }
+    (backup.restores || []).slice(0, 3).forEach((restore) => {
+      const line = PJ.el("p", "small restore-line");
+      line.dataset.database = restore.database_name || "";
+      line.dataset.status = restore.status;
+      line.append("→ ", PJ.el("code", "mono", restore.database_name || "?"), " ",
+        PJ.el("span", "status status-" + restore.status, restore.status), " ", jobLink(restore.job));
+      actions.append(line);
+    });
     tr.append(started, status, size, sha, storage, job, verified(backup), actions);
     return tr;
   }
