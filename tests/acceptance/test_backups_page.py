@@ -119,3 +119,35 @@ def test_start_a_backup_see_it_listed_verify_it_and_read_its_notification(
     expect(note).to_have_attribute("data-state", "unread")
     expect(page.locator("#unread-count")).to_have_text(str(unread))
     _shot(page, "notifications-unread.png")
+
+
+def test_an_operator_restores_a_backup_into_a_new_database_from_the_page(
+        page: Any, live_server: LiveServer, backup_worker: Stack) -> None:
+    from playwright.sync_api import expect
+
+    from platform_jobs.jobs.queue import enqueue_job
+    from platform_jobs.platform import tenant_db
+    from tests.support.jobs import wait_status
+    from tests.support.outbound import table_rows
+
+    project = make_project(rows=40)
+    wait_status(enqueue_job("export_backup", {"project_id": str(project.id)}, project_id=project.id),
+                "completed", timeout=60)
+    email = f"backup-op-{uuid.uuid4().hex[:6]}@example.com"
+    with session_scope() as session:
+        users.create_user(session, email, PASSWORD, operator=True)
+    page.goto(f"{live_server.url}/login")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/jobs$"))
+    page.goto(f"{live_server.url}/projects/{project.id}/backups")
+    row = page.locator("#backups-body tr.backup-row").first
+    row.get_by_role("button", name=re.compile("Restore backup")).click()
+    database = page.locator("#restore-database")
+    expect(database).to_have_text(re.compile(r"^restore_[a-z0-9_]+$"))
+    name = database.text_content() or ""
+    line = row.locator(f'.restore-line[data-database="{name}"]')
+    expect(line).to_have_attribute("data-status", "completed", timeout=90_000)
+    _shot(page, "backups-restored.png")
+    assert table_rows(tenant_db.conninfo(name), project.schema) == table_rows(project.conninfo, project.schema)
