@@ -20,6 +20,7 @@ def record(session: Session, records: Iterable[AuditRecord], job_id: uuid.UUID |
             "actor_id": item.actor.id, "actor_email": item.actor.email, "action": item.action,
             "workspace_id": item.workspace_id, "resource_kind": item.resource_kind,
             "resource_id": item.resource_id, "job_id": job_id, "reason": item.reason,
+            "detail": dict(item.detail) if item.detail is not None else None,
         }
         for item in records
     ]

@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from platform_jobs.errors import AccessDenied, InvalidResourceId, ResourceConflict, ResourceNotFound
-from platform_jobs.models import Project, WebhookEndpoint, WebhookMessage, Workspace
+from platform_jobs.models import Backup, Project, WebhookEndpoint, WebhookMessage, Workspace
 
 
 class Role(enum.StrEnum):
@@ -38,6 +38,7 @@ class ResourceKind(enum.StrEnum):
     PROJECT = "project"
     WEBHOOK_MESSAGE = "webhook_message"
     WORKSPACE = "workspace"
+    BACKUP = "backup"
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class AuditRecord:
     resource_kind: str
     resource_id: str
     reason: str | None = None  # the actor's reason, when given with the request
+    detail: Mapping[str, Any] | None = None  # what the action made (e.g. a restore's target database)
 
 
 @dataclass(frozen=True)
@@ -120,10 +122,20 @@ def _workspace_owner(session: Session, resource_id: str) -> uuid.UUID | None:
     return session.scalar(select(Workspace.id).where(Workspace.id == uuid.UUID(resource_id)))
 
 
+def _backup_owner(session: Session, resource_id: str) -> uuid.UUID | None:
+    row = session.execute(select(Backup.workspace_id, Backup.project_id)
+                          .where(Backup.id == uuid.UUID(resource_id))).first()
+    if row is None:
+        return None
+    workspace_id, project_id = row
+    return workspace_id if workspace_id is not None else _project_owner(session, str(project_id))
+
+
 OWNERS: dict[ResourceKind, Callable[[Session, str], uuid.UUID | None]] = {
     ResourceKind.PROJECT: _project_owner,
     ResourceKind.WEBHOOK_MESSAGE: _message_owner,
     ResourceKind.WORKSPACE: _workspace_owner,
+    ResourceKind.BACKUP: _backup_owner,
 }
 
 

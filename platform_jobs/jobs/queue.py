@@ -77,6 +77,9 @@ class JobRequest:
     depends_on: Sequence[uuid.UUID | str | int] = ()
     on_parent_failure: str | None = None
     reason: str | None = None  # the actor's reason, kept in the audit records of this enqueue
+    # Entries of the action this enqueue is part of (e.g. "backup_verify"), written with the job's row in its
+    # transaction (with its id), after the authority's own; only for requests with an actor.
+    audit: Sequence[authority.AuditRecord] = ()
 
 
 def _as_uuid(value: uuid.UUID | str | None, name: str) -> uuid.UUID | None:
@@ -238,7 +241,7 @@ def _authorized(requests: list[JobRequest]) -> tuple[list[JobRequest], list[list
             decided.append(replace(request, workspace_id=decision.workspace_id, project_id=decision.project_id,
                                    created_by=request.created_by or request.actor.created_by,
                                    **_actor_flow(request, job_type.policy.concurrency, decision.workspace_id)))
-            records.append([replace(item, reason=request.reason) for item in decision.audit])
+            records.append([replace(item, reason=request.reason) for item in decision.audit] + list(request.audit))
     return decided, records
 
 

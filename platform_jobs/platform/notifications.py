@@ -20,8 +20,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import false, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from platform_jobs.errors import PlatformJobsError
@@ -111,3 +112,41 @@ def for_workspace(session: Session, workspace_id: uuid.UUID, limit: int = 50) ->
         select(Notification).where(Notification.workspace_id == workspace_id)
         .order_by(Notification.created_at.desc(), Notification.id).limit(limit)
     ))
+
+
+@dataclass(frozen=True)
+class Reader:
+    """Whose notifications a caller reads: every one (operators), or their workspace's and their own."""
+
+    everything: bool
+    workspace_id: uuid.UUID | None
+    email: str | None
+
+    def clause(self) -> Any:
+        if self.everything:
+            return true()
+        own = [Notification.workspace_id == self.workspace_id] if self.workspace_id else []
+        if self.email:
+            own.append(func.lower(Notification.recipient_email) == self.email.lower())
+        return or_(*own) if own else false()
+
+
+def visible(session: Session, reader: Reader, *, unread_only: bool = False, limit: int = 50) -> list[Notification]:
+    stmt = select(Notification).where(reader.clause())
+    if unread_only:
+        stmt = stmt.where(Notification.read_at.is_(None))
+    return list(session.scalars(stmt.order_by(Notification.created_at.desc(), Notification.id).limit(limit)))
+
+
+def unread_count(session: Session, reader: Reader) -> int:
+    return session.scalar(select(func.count()).select_from(Notification)
+                          .where(reader.clause(), Notification.read_at.is_(None))) or 0
+
+
+def find_visible(session: Session, reader: Reader, notification_id: str) -> Notification | None:
+    """The notification, if ``reader`` may see it (None for a missing, foreign or malformed id alike)."""
+    try:
+        key = uuid.UUID(notification_id)
+    except ValueError:
+        return None
+    return session.scalar(select(Notification).where(Notification.id == key, reader.clause()).with_for_update())

@@ -13,5 +13,7 @@ from platform_jobs.tasks import (
     deploy,  # noqa: F401
     export_backup,  # noqa: F401
     provision_project,  # noqa: F401
+    restore_backup,  # noqa: F401
     rotate_key,  # noqa: F401
+    verify_backup,  # noqa: F401
 )

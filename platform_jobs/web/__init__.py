@@ -44,12 +44,14 @@ def _blueprints() -> list[Any]:
         api,
         audit_views,
         auth_views,
+        backup_views,
         beat_views,
         bulk_views,
         health,
         job_history_views,
         metrics,
         monitoring,
+        notification_views,
         pages,
         project_pages,
         project_views,
@@ -74,6 +76,8 @@ def _blueprints() -> list[Any]:
         stats_views.bp,
         project_views.bp,
         project_pages.bp,
+        backup_views.bp,
+        notification_views.bp,
     ]
 
 

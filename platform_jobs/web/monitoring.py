@@ -1,5 +1,4 @@
-"""Monitoring alerts (``POST /api/monitoring/alerts``) and the user's notifications
-(``GET /api/notifications``).
+"""Monitoring alerts (``POST /api/monitoring/alerts``); notifications are in web/notification_views.py.
 
 An alert only asks for a check: the ``auto_suspend`` job it enqueues suspends the project only when
 the usage events show abuse. A workspace token may raise alerts for its own workspace's projects;
@@ -14,11 +13,10 @@ from flask import Blueprint
 
 from platform_jobs.db import session_scope
 from platform_jobs.jobs.queue import enqueue_job
-from platform_jobs.models import Notification, Project
-from platform_jobs.platform import notifications
-from platform_jobs.web.auth import api_login_required, require_principal, require_service_token
+from platform_jobs.models import Project
+from platform_jobs.web.auth import require_principal, require_service_token
 from platform_jobs.web.errors import ApiError, ok
-from platform_jobs.web.validation import json_body, optional_uuid_text, query_int, reject_unknown
+from platform_jobs.web.validation import json_body, optional_uuid_text, reject_unknown
 
 bp = Blueprint("monitoring", __name__, url_prefix="/api")
 
@@ -52,30 +50,3 @@ def post_alert() -> Any:
     response, status = ok({"id": job_id}, 202)
     response.headers["Location"] = f"/api/jobs/{job_id}"
     return response, status
-
-
-def _notification(row: Notification) -> dict[str, Any]:
-    return {
-        "id": str(row.id),
-        "kind": row.kind,
-        "subject": row.subject,
-        "body": row.body,
-        "project_id": str(row.project_id) if row.project_id else None,
-        "recipient": row.recipient_email,
-        "created_at": row.created_at.isoformat(),
-        "read_at": row.read_at.isoformat() if row.read_at else None,
-        "emailed_at": row.emailed_at.isoformat() if row.emailed_at else None,
-    }
-
-
-@bp.get("/notifications")
-@api_login_required
-def list_notifications() -> Any:
-    """Newest first, for the caller's active workspace (a token: its workspace)."""
-    principal = require_principal()
-    limit = query_int("limit", 50, 1, 200)
-    if principal.workspace_id is None:
-        return ok({"items": []})
-    with session_scope() as session:
-        rows = notifications.for_workspace(session, principal.workspace_id, limit)
-        return ok({"items": [_notification(row) for row in rows]})

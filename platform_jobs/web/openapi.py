@@ -197,37 +197,6 @@ PATHS: dict[str, Any] = {
             },
         },
     },
-    "/api/notifications": {
-        "get": {
-            "operationId": "listNotifications",
-            "summary": "Notifications of the caller's workspace, newest first",
-            "parameters": [_query("limit", {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
-                                  "How many (1-200)")],
-            "responses": {
-                "200": _success("Notifications", {
-                    "type": "object",
-                    "required": ["items"],
-                    "properties": {"items": {"type": "array", "items": {
-                        "type": "object",
-                        "required": ["id", "kind", "subject", "body", "project_id", "recipient", "created_at",
-                                     "read_at", "emailed_at"],
-                        "properties": {
-                            "id": {"type": "string"},
-                            "kind": {"type": "string"},
-                            "subject": {"type": "string"},
-                            "body": {"type": "string"},
-                            "project_id": _nullable({"type": "string"}),
-                            "recipient": _nullable({"type": "string"}),
-                            "created_at": {"type": "string"},
-                            "read_at": _nullable({"type": "string"}),
-                            "emailed_at": _nullable({"type": "string"}),
-                        },
-                    }}},
-                }),
-                **_errors(400, 401),
-            },
-        },
-    },
     "/api/openapi.json": {
         "get": {
             "operationId": "openapi",

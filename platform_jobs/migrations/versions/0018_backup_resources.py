@@ -1,4 +1,8 @@
-"""Backups, restores, verification and notifications on the API (placeholder: filled by the work on it)
+"""Backups, restores, verification and notifications on the API: no schema change
+
+The backup routes read ``backups`` as it is; a backup's verifications and restores are the ``verify_backup`` and
+``restore_backup`` jobs that name it (their results hold ok/mismatch and the target database), read from the
+ledger by project; notifications already have ``read_at``. Kept in the chain so later slots stay in order.
 
 Revision ID: 0018
 Revises: 0017

@@ -21,6 +21,7 @@ from platform_jobs.jobs.registry import JobType, all_job_types
 from platform_jobs.jobs.states import JobStatus
 from platform_jobs.models import AuditEvent, Job, WebhookEndpoint
 from platform_jobs.platform.webhooks import create_message
+from tests.support.backups import recorded_backup
 from tests.support.jobs import job_row
 from tests.support.tenants import new_project
 from tests.support.web import World, bearer, form_csrf, login, parked_job
@@ -31,6 +32,7 @@ VALID_REST: dict[str, dict[str, Any]] = {
     "api_call": {"count": 3, "status_class": "2xx"},
     "bulk_action": {"action": "retry", "reason": "matrix", "filter": {"status": "failed"},
                     "until": "2020-01-01T00:00:00+00:00"},
+    "restore_backup": {"database_name": "restore_matrix_never_made"},
 }
 PARKED = 3600  # seconds: accepted jobs wait in the ledger, so no worker of a later test runs them
 
@@ -59,6 +61,7 @@ def _resources_of(workspace_id: uuid.UUID) -> dict[ResourceKind, str]:
         ResourceKind.PROJECT: str(project),
         ResourceKind.WEBHOOK_MESSAGE: _message_in(workspace_id, project),
         ResourceKind.WORKSPACE: str(workspace_id),
+        ResourceKind.BACKUP: str(recorded_backup(project, workspace_id)),
     }
 
 
@@ -71,11 +74,13 @@ MISSING: dict[ResourceKind, Callable[[], str]] = {
     ResourceKind.PROJECT: lambda: str(uuid.uuid4()),
     ResourceKind.WEBHOOK_MESSAGE: lambda: f"msg_missing_{uuid.uuid4().hex[:12]}",
     ResourceKind.WORKSPACE: lambda: str(uuid.uuid4()),
+    ResourceKind.BACKUP: lambda: str(uuid.uuid4()),
 }
 MALFORMED: dict[ResourceKind, list[Any]] = {
     ResourceKind.PROJECT: ["not-a-uuid", 42, ["x"], ""],
     ResourceKind.WEBHOOK_MESSAGE: [42, "", "m" * 65, {"id": "x"}],
     ResourceKind.WORKSPACE: ["nope", 7, ""],
+    ResourceKind.BACKUP: ["not-a-uuid", 3, ""],
 }
 
 
@@ -182,7 +187,8 @@ def test_members_cannot_start_the_platforms_own_job_types(client: FlaskClient, w
 def test_the_documented_roles() -> None:
     roles = {t.name: t.policy.access.role for t in all_job_types()
              if t.policy.access and not t.name.startswith("test_")}
-    operator_only = {"auto_suspend", "check_usage_limits", "api_call", "build", "deploy", "bulk_action"}
+    operator_only = {"auto_suspend", "check_usage_limits", "api_call", "build", "deploy", "bulk_action",
+                     "restore_backup"}
     assert {name for name, role in roles.items() if role is Role.OPERATOR} == operator_only
 
 
