@@ -53,6 +53,8 @@ def _blueprints() -> list[Any]:
         pages,
         queues_views,
         stats_views,
+        webhook_pages,
+        webhook_views,
         workers_views,
     )
 
@@ -70,6 +72,8 @@ def _blueprints() -> list[Any]:
         workers_views.bp,
         beat_views.bp,
         stats_views.bp,
+        webhook_views.bp,
+        webhook_pages.bp,
     ]
 
 
