@@ -168,7 +168,7 @@ def messages_page(session: Session, endpoint_id: uuid.UUID, *, status: str | Non
     if before is not None:
         stmt = stmt.where(tuple_(WebhookMessage.created_at, WebhookMessage.id) < (before.created_at, before.id))
     rows = session.execute(stmt.order_by(WebhookMessage.created_at.desc(), WebhookMessage.id.desc())
-                           .limit(limit + 1)).tuples().all()
+                           .limit(limit + 1)).all()
     more = len(rows) > limit
     rows = rows[:limit]
     attempts: dict[str, list[dict[str, Any]]] = {message.id: [] for message, _ in rows}
@@ -201,6 +201,6 @@ def deliveries_page(session: Session, endpoint_id: uuid.UUID, *, limit: int = 50
         WebhookMessage.endpoint_id == endpoint_id)
     if before is not None:
         stmt = stmt.where(WebhookAttempt.id < before)
-    rows = session.execute(stmt.order_by(WebhookAttempt.id.desc()).limit(limit + 1)).tuples().all()
+    rows = session.execute(stmt.order_by(WebhookAttempt.id.desc()).limit(limit + 1)).all()
     items = [{**attempt_json(attempt), "event_type": event_type} for attempt, event_type in rows[:limit]]
     return items, (rows[limit - 1][0].id if len(rows) > limit else None)
