@@ -42,6 +42,18 @@ MAX_REASON = 1000
 MAX_TEST_ATTEMPTS = 6  # deliver_webhook's own limit
 
 
+@bp.before_request
+def _endpoint_first() -> None:
+    """An id in the path is checked before the body: a foreign or missing endpoint answers 404 whatever was sent
+    (an anonymous caller gets its 401 here too)."""
+    endpoint_id = (request.view_args or {}).get("endpoint_id")
+    if endpoint_id is None:
+        return
+    principal = require_principal()
+    with session_scope() as session:
+        webhook_admin.find_endpoint(session, principal.scope, endpoint_id)
+
+
 def publish(job_ids: Sequence[uuid.UUID]) -> None:
     """After the commit; when the broker is down the sweep's dispatcher publishes them."""
     if not job_ids:
