@@ -131,6 +131,13 @@ def test_endpoint_disables_itself_after_five_failures_and_a_replay_delivers(
                                                             Notification.kind == "webhook_endpoint_disabled"))
         assert f"/webhooks/{endpoint_id}" in note.body
 
+    page.click("nav a:has-text('Webhooks')")  # the list says so too, and leads back to the endpoint
+    row = page.locator(f"#endpoints-table tr[data-endpoint='{endpoint_id}']")
+    expect(row.locator(".status")).to_have_text("disabled")
+    expect(row.locator("td.num")).to_have_text(f"{FAILURES} / {FAILURES}")
+    row.locator("a").click()
+    page.wait_for_url(re.compile(f".*/webhooks/{endpoint_id}$"))
+
     # Fixed: enable, rotate the secret (shown once; the old one still signs), replay every failed message.
     receiver.set_script(Reply(200, body=b"thanks"))
     page.click("#enable-btn")

@@ -30,7 +30,30 @@
     return checked.concat(other);
   }
 
+  /* The list's state and failure cells follow the API (an endpoint that disables itself shows it). */
+  function pollList() {
+    const table = byId("endpoints-table");
+    if (!table) return;
+    const tick = async () => {
+      try {
+        const result = await PJ.api("GET", "/api/webhook-endpoints");
+        result.endpoints.forEach((ep) => {
+          const row = table.querySelector('tr[data-endpoint="' + ep.id + '"]');
+          if (!row) return;
+          const state = row.querySelector(".status");
+          state.textContent = ep.enabled ? "enabled" : "disabled";
+          state.className = "status " + (ep.enabled ? "status-completed" : "status-failed");
+          state.title = ep.disabled_reason || "";
+          row.querySelector("td.num").textContent = ep.consecutive_failures + " / " + ep.disable_after;
+        });
+      } catch (error) { /* the next tick tries again */ }
+      setTimeout(tick, Number(table.dataset.pollMs) || 2000);
+    };
+    setTimeout(tick, Number(table.dataset.pollMs) || 2000);
+  }
+
   function setupList() {
+    pollList();
     const form = byId("endpoint-form");
     if (!form) return;
     form.addEventListener("submit", async (event) => {
