@@ -139,6 +139,8 @@ def update(endpoint_id: str) -> Any:
     principal = require_principal()
     body = json_body()
     reject_unknown(body, {"event_types", "description", "url"})
+    if not body:
+        raise ApiError(400, "bad_request", "nothing to change: give event_types, description or url")
     with session_scope() as session:
         endpoint = webhook_actions.update(
             session, principal.actor, principal.scope, endpoint_id, event_types=optional_text_list(body, "event_types"),

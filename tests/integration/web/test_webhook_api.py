@@ -201,6 +201,7 @@ def test_choose_event_types(client: FlaskClient, world: World, own: dict[str, An
     response = call(client, "PATCH", path, world.token_a, {"event_types": ["job.failed", "backup.completed"]})
     assert response.json["result"]["endpoint"]["event_types"] == ["job.failed", "backup.completed"]
     assert call(client, "PATCH", path, world.token_a, {"event_types": ["NOPE"]}).status_code == 422
+    assert call(client, "PATCH", path, world.token_a, {}).status_code == 400
     assert call(client, "PATCH", path, world.token_a, {"url": "https://10.1.1.1/"}).status_code == 422
     assert audit_actions(own["a"]["id"])[-1] == "webhook_endpoint.update"
 
