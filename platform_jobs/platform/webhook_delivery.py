@@ -93,6 +93,11 @@ def _record(message_id: str, job_attempt: int | None, status: int | None, durati
         ))
 
 
+def endpoint_page(endpoint_id: uuid.UUID) -> str:
+    """The endpoint's page in the web app (relative: the notification is read inside the app)."""
+    return f"/webhooks/{endpoint_id}"
+
+
 def _notify_disabled(session: Session, endpoint: WebhookEndpoint, reason: str) -> None:
     from platform_jobs.platform.outbound_projects import notify_project_owner
 
@@ -100,7 +105,7 @@ def _notify_disabled(session: Session, endpoint: WebhookEndpoint, reason: str) -
         session, endpoint.project_id, kind="webhook_endpoint_disabled",
         subject=f"Webhook endpoint disabled: {endpoint.url}",
         body=f"Deliveries to {endpoint.url} stopped: {reason}. Fix the receiver, then re-enable the "
-             f"endpoint (id {endpoint.id}).",
+             f"endpoint and replay what failed: {endpoint_page(endpoint.id)}",
     )
 
 

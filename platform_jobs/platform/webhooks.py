@@ -205,6 +205,19 @@ def subscribed_endpoints(session: Session, project_id: uuid.UUID, event_type: st
     return list(session.scalars(stmt))
 
 
+def delivery_job(endpoint: WebhookEndpoint, message_id: str, now: datetime, *, max_attempts: int | None = None,
+                 created_by: Mapping[str, Any] | None = None) -> Any:
+    """The (unpublished) ``deliver_webhook`` row of one message: insert it with ``new_rows.insert_jobs`` in the
+    transaction that writes the message, publish it after the commit."""
+    from platform_jobs.jobs.queue import JobRequest, build_job
+
+    return replace(build_job(JobRequest(
+        type="deliver_webhook", payload={"message_id": message_id}, max_attempts=max_attempts,
+        workspace_id=endpoint.workspace_id, project_id=endpoint.project_id, created_by=created_by,
+        key_fields={"endpoint_id": str(endpoint.id)},  # its concurrency slot and rate limit
+    ), now), published=False)
+
+
 def create_deliveries(
     session: Session, project_id: uuid.UUID, event_type: str, data: Mapping[str, Any], *, key: str | None = None
 ) -> list[uuid.UUID]:
@@ -216,7 +229,6 @@ def create_deliveries(
     message and its job are committed together, no message is ever left without its delivery job.
     """
     from platform_jobs.jobs import new_rows
-    from platform_jobs.jobs.queue import JobRequest, build_job
 
     now = datetime.now(UTC)
     jobs: list[new_rows.NewJob] = []
@@ -225,11 +237,7 @@ def create_deliveries(
         if key is not None:
             digest = hashlib.sha256(f"{key}|{endpoint.id}|{event_type}".encode()).hexdigest()
             message_id = "msg_" + digest[:32]
-        job = replace(build_job(JobRequest(
-            type="deliver_webhook", payload={"message_id": message_id},
-            workspace_id=endpoint.workspace_id, project_id=project_id,
-            key_fields={"endpoint_id": str(endpoint.id)},  # its concurrency slot and rate limit
-        ), now), published=False)
+        job = delivery_job(endpoint, message_id, now)
         inserted = session.execute(
             pg_insert(WebhookMessage)
             .values(id=message_id, endpoint_id=endpoint.id, event_type=event_type, job_id=job.id,

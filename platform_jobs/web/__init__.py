@@ -57,6 +57,8 @@ def _blueprints() -> list[Any]:
         project_views,
         queues_views,
         stats_views,
+        webhook_pages,
+        webhook_views,
         workers_views,
     )
 
@@ -78,6 +80,8 @@ def _blueprints() -> list[Any]:
         project_pages.bp,
         backup_views.bp,
         notification_views.bp,
+        webhook_views.bp,
+        webhook_pages.bp,
     ]
 
 

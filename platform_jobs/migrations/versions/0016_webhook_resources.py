@@ -1,4 +1,8 @@
-"""Webhook endpoints, messages and deliveries on the API (placeholder: filled by the work on it)
+"""Webhook endpoints, messages and deliveries on the API: no schema change
+
+The API and pages (web/webhook_views.py, web/webhook_pages.py) read and act on the tables of 0005
+(webhook_endpoints with its previous secret and grace, webhook_messages, webhook_attempts with latency and the
+bounded response body), so this revision only keeps its place in the chain.
 
 Revision ID: 0016
 Revises: 0015

@@ -390,3 +390,32 @@ def test_suspending_projects_is_for_operators_only(client: FlaskClient, world: W
     for project in (new_project(world.workspace_a), new_project(world.workspace_b)):
         refused = client.post(f"/api/projects/{project}/{verb}", json={"reason": "r"}, headers=bearer(world.token_a))
         assert refused.status_code == 403 and refused.json["error"]["code"] == "forbidden"
+
+
+def _webhook_endpoint_routes() -> list[tuple[str, str]]:
+    """Every documented route with an ``{endpoint_id}`` (read from the OpenAPI document, so a route added there
+    is covered here at once)."""
+    from platform_jobs.web import webhook_views  # noqa: F401  (registers the paths)
+    from platform_jobs.web.openapi import openapi_document
+
+    return [(method.upper(), path) for path, item in openapi_document()["paths"].items()
+            if "{endpoint_id}" in path for method in item if method != "parameters"]
+
+
+def test_webhook_endpoint_routes_answer_a_foreign_id_like_a_missing_one(client: FlaskClient, world: World) -> None:
+    from platform_jobs.platform import webhooks
+
+    routes = _webhook_endpoint_routes()
+    assert len(routes) >= 9
+    with session_scope() as session:
+        foreign = webhooks.create_endpoint(session, project_id=new_project(world.workspace_b),
+                                           url="https://93.184.216.34/hook", event_types=["job.completed"],
+                                           workspace_id=world.workspace_b).endpoint.id
+    before = _counts()
+    for method, template in routes:
+        answers = [client.open(template.replace("{endpoint_id}", value), method=method, json={},
+                               headers=bearer(world.token_a))
+                   for value in (str(foreign), str(uuid.uuid4()), "not-a-uuid")]
+        assert {answer.status_code for answer in answers} == {404}, (method, template, answers[0].json)
+        assert answers[0].json == answers[1].json == answers[2].json
+    assert _counts() == before, "a refused webhook action wrote a job or an audit row"
