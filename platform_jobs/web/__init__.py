@@ -44,6 +44,7 @@ def _blueprints() -> list[Any]:
         api,
         audit_views,
         auth_views,
+        batch_views,
         beat_views,
         bulk_views,
         health,
@@ -70,6 +71,7 @@ def _blueprints() -> list[Any]:
         workers_views.bp,
         beat_views.bp,
         stats_views.bp,
+        batch_views.bp,
     ]
 
 
