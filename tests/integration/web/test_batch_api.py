@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
 import redis
 from celery import signals
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
+from platform_jobs.celery_config import priority_list
 from platform_jobs.db import session_scope
 from platform_jobs.jobs import queue_pauses
 from platform_jobs.jobs.queue_stats import redis_depths
+from platform_jobs.jobs.states import JobStatus
 from platform_jobs.models import AuditEvent, Job
 from platform_jobs.settings import get_settings
 from tests.support.jobs import job_row
@@ -146,3 +149,33 @@ def test_batch_shape_and_size_limits(client: FlaskClient, world: World) -> None:
     not_object = _batch(client, world.token_a, [{"type": "test_record", "delay": PARKED}, "demo"])
     assert not_object.status_code == 422 and not_object.json["error"]["items"][0]["index"] == 1
     assert _counts() == before
+
+
+def test_a_batch_of_1000_is_one_insert_and_one_pipelined_publish(world: World, monkeypatch: pytest.MonkeyPatch,
+                                                                published: list[str]) -> None:
+    from platform_jobs.jobs import bulk_publish, new_rows
+    from platform_jobs.web import create_app
+
+    # Its own Redis database: the 1,000 messages are counted there and dropped, never run by a later worker.
+    redis_url = get_settings().broker.redis_url.rsplit("/", 1)[0] + "/12"
+    settings = get_settings()
+    app = create_app(replace(settings, broker=replace(settings.broker, redis_url=redis_url)), {"TESTING": True})
+    inserts: list[int] = []
+    pushes: list[int] = []
+    real_insert, real_publish = new_rows.insert_jobs, bulk_publish.publish_many
+    monkeypatch.setattr(new_rows, "insert_jobs",
+                        lambda conn, jobs: inserts.append(len(jobs)) or real_insert(conn, jobs))
+    monkeypatch.setattr(bulk_publish, "publish_many",
+                        lambda app_, jobs, now: pushes.append(len(jobs)) or real_publish(app_, jobs, now))
+    scratch = redis.Redis.from_url(redis_url)
+    response = _batch(app.test_client(), world.token_a,
+                      [{"type": "test_record", "payload": {"tag": f"p{index}"}} for index in range(1000)])
+    try:
+        assert response.status_code == 202, response.json
+        assert inserts == [1000] and pushes == [1000] and len(published) == 1000
+        assert scratch.llen(priority_list("jobs", 5)) == 1000
+    finally:
+        scratch.flushdb()
+        ids = [uuid.UUID(item["id"]) for item in (response.json.get("result") or {}).get("jobs", [])]
+        with session_scope() as session:  # their messages are gone: no sweep of a later test republishes them
+            session.execute(update(Job).where(Job.id.in_(ids)).values(status=JobStatus.CANCELED))
