@@ -120,9 +120,3 @@ def enqueue_checked(checked: Checked) -> list[Enqueued]:
     """Write a checked batch in one transaction and publish it in one pipeline (queue.enqueue_built)."""
     return queue.enqueue_built(checked.requests, checked.jobs, checked.audit_records)
 
-
-def enqueue_all(requests: Sequence[JobRequest]) -> list[Enqueued]:
-    """:func:`check` then :func:`enqueue_checked`: all of ``requests`` or none, every problem named."""
-    if len(requests) > MAX_BATCH:
-        raise InvalidJob(f"at most {MAX_BATCH} jobs per batch, got {len(requests)}")
-    return enqueue_checked(check(requests))

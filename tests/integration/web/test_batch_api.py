@@ -22,7 +22,7 @@ from platform_jobs.models import AuditEvent, Job
 from platform_jobs.settings import get_settings
 from tests.support.jobs import job_row
 from tests.support.tenants import new_project
-from tests.support.web import World, bearer
+from tests.support.web import World, bearer, login, page_csrf
 
 PARKED = 3600  # accepted jobs wait in the ledger, so no worker of a later test runs them
 
@@ -179,3 +179,10 @@ def test_a_batch_of_1000_is_one_insert_and_one_pipelined_publish(world: World, m
         ids = [uuid.UUID(item["id"]) for item in (response.json.get("result") or {}).get("jobs", [])]
         with session_scope() as session:  # their messages are gone: no sweep of a later test republishes them
             session.execute(update(Job).where(Job.id.in_(ids)).values(status=JobStatus.CANCELED))
+
+
+def test_a_user_without_workspace_is_refused_the_whole_batch(client: FlaskClient, world: World) -> None:
+    login(client, world.loner)
+    response = client.post("/api/jobs/batch", json={"jobs": [{"type": "demo"}, {"type": "demo"}]},
+                           headers={"X-CSRFToken": page_csrf(client)})
+    assert response.status_code == 403 and response.json["error"]["code"] == "workspace_required"
