@@ -86,17 +86,17 @@ def test_enqueue_copies_then_one_job_per_pasted_line(browser: Any, live_server: 
     form = page.locator('fieldset[data-type="demo"]')
     form.locator("input[name='payload.demo.steps']").fill("1")
     form.locator("input[name='payload.demo.step_seconds']").fill("0")
-    page.get_by_label("Copies").fill("25")
+    page.get_by_label("Copies").fill("10")
     submit = page.locator("#enqueue-submit")
-    assert submit.inner_text() == "Enqueue 25 jobs"
+    assert submit.inner_text() == "Enqueue 10 jobs"
     page.screenshot(path=str(ARTIFACTS / "batch-copies-form.png"), full_page=True)
     submit.click()
     page.wait_for_url(re.compile(r".*/jobs\?type=demo$"))
-    assert page.locator(".flash-success").inner_text() == "Enqueued 25 demo jobs."
-    # The list polls the API: all 25 rows turn completed as the worker runs them.
-    expect(page.locator("#jobs-body tr[data-status=completed]")).to_have_count(25, timeout=90_000)
+    assert page.locator(".flash-success").inner_text() == "Enqueued 10 demo jobs."
+    # The list polls the API: all 10 rows turn completed as the worker runs them.
+    expect(page.locator("#jobs-body tr[data-status=completed]")).to_have_count(10, timeout=90_000)
     page.screenshot(path=str(ARTIFACTS / "batch-copies-completed.png"), full_page=True)
-    assert _completed(workspace) == 25
+    assert _completed(workspace) == 10
     page.context.close()
 
     phone = _login(browser, live_server, email, 390)
@@ -112,10 +112,10 @@ def test_enqueue_copies_then_one_job_per_pasted_line(browser: Any, live_server: 
     phone.locator("#enqueue-submit").click()
     phone.wait_for_url(re.compile(r".*/jobs\?type=demo$"))
     assert phone.locator(".flash-success").inner_text() == "Enqueued 3 demo jobs."
-    wait_for(lambda: _completed(workspace) == 28, 60, 0.2, "the pasted lines' jobs completed")
+    wait_for(lambda: _completed(workspace) == 13, 60, 0.2, "the pasted lines' jobs completed")
     with session_scope() as session:
         steps = Counter(session.scalars(select(Job.payload["steps"].as_integer())
                                         .where(Job.workspace_id == workspace)).all())
-    assert steps == {1: 26, 2: 1, 3: 1}  # 25 copies of steps=1, then one job per pasted line
+    assert steps == {1: 11, 2: 1, 3: 1}  # 10 copies of steps=1, then one job per pasted line
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390 + 1
     phone.context.close()

@@ -29,7 +29,7 @@ def test_the_batch_benchmark_runs_scaled_down(services, capsys: pytest.CaptureFi
                                  broker=replace(settings.broker, redis_url=redis_url)), {"TESTING": True})
     try:
         with scratch.app_context():
-            figures = batch_figures(Figure, singles=100, batched=3000, batch=1000, job_type="test_record")
+            figures = batch_figures(Figure, singles=50, batched=2000, batch=1000, job_type="test_record")
     finally:
         redis.Redis.from_url(redis_url).flushdb()
     print_table(figures)
