@@ -1,5 +1,6 @@
 """Benchmark phases on the web API and the tenant domain: API latency at 10k and 1M ledger rows,
-check_usage_limits over 10,000 projects, and the dashboard (bench/dashboard.py)."""
+check_usage_limits over 10,000 projects, the dashboard (bench/dashboard.py) and batch enqueue over HTTP
+(bench/batch_http.py)."""
 
 from __future__ import annotations
 
@@ -108,7 +109,9 @@ def quota_figures(figure: Any) -> list[Any]:
 
 
 def extra_figures(figure: Any, skip: Sequence[str] = ()) -> list[Any]:
+    from platform_jobs.bench.batch_http import batch_figures
     from platform_jobs.bench.dashboard import dashboard_figures
 
     dashboard = [] if "dashboard" in skip else dashboard_figures(figure)
-    return [*quota_figures(figure), *api_figures(figure), *dashboard]
+    batch = [] if "batch" in skip else batch_figures(figure)
+    return [*quota_figures(figure), *api_figures(figure), *dashboard, *batch]

@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency-rate", type=float, default=100)
     parser.add_argument("--latency-seconds", type=float, default=10)
     parser.add_argument("--skip", action="append", default=[],
-                        help="phase to skip: enqueue drain latency extra dashboard")
+                        help="phase to skip: enqueue drain latency extra dashboard batch")
     args = parser.parse_args(argv)
     settings = get_settings()
     try:

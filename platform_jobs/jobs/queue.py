@@ -226,23 +226,28 @@ def _authorized(requests: list[JobRequest]) -> tuple[list[JobRequest], list[list
     records: list[list[authority.AuditRecord]] = []
     with session_scope() as session:
         for request in requests:
-            if request.actor is None:
-                decided.append(request)
-                records.append([])
-                continue
-            job_type = get_job_type(request.type)
-            if not isinstance(request.payload, Mapping):
-                raise InvalidJob(f"payload must be a JSON object, got {type(request.payload).__name__}")
-            decision = authority.authorize(
-                session, request.actor, job_type.name, job_type.policy.access, request.payload,
-                workspace_id=_as_uuid(request.workspace_id, "workspace_id"),
-                project_id=_as_uuid(request.project_id, "project_id"),
-            )
-            decided.append(replace(request, workspace_id=decision.workspace_id, project_id=decision.project_id,
-                                   created_by=request.created_by or request.actor.created_by,
-                                   **_actor_flow(request, job_type.policy.concurrency, decision.workspace_id)))
-            records.append([replace(item, reason=request.reason) for item in decision.audit] + list(request.audit))
+            one, its_records = authorize_one(session, request)
+            decided.append(one)
+            records.append(its_records)
     return decided, records
+
+
+def authorize_one(session: Session, request: JobRequest) -> tuple[JobRequest, list[authority.AuditRecord]]:
+    """One request with its actor's authority applied, and its audit records (see :func:`_authorized`)."""
+    if request.actor is None:
+        return request, []
+    job_type = get_job_type(request.type)
+    if not isinstance(request.payload, Mapping):
+        raise InvalidJob(f"payload must be a JSON object, got {type(request.payload).__name__}")
+    decision = authority.authorize(
+        session, request.actor, job_type.name, job_type.policy.access, request.payload,
+        workspace_id=_as_uuid(request.workspace_id, "workspace_id"),
+        project_id=_as_uuid(request.project_id, "project_id"),
+    )
+    decided = replace(request, workspace_id=decision.workspace_id, project_id=decision.project_id,
+                      created_by=request.created_by or request.actor.created_by,
+                      **_actor_flow(request, job_type.policy.concurrency, decision.workspace_id))
+    return decided, [replace(item, reason=request.reason) for item in decision.audit] + list(request.audit)
 
 
 def enqueue_many(requests: Iterable[JobRequest]) -> list[str]:
@@ -255,6 +260,12 @@ def enqueue_batch(requests: Iterable[JobRequest]) -> list[Enqueued]:
     now = datetime.now(UTC)
     checked, audit_records = _authorized(list(requests))
     jobs = [build_job(request, now) for request in checked]
+    return enqueue_built(checked, jobs, audit_records)
+
+
+def enqueue_built(checked: Sequence[JobRequest], jobs: Sequence[new_rows.NewJob],
+                  audit_records: Sequence[Sequence[authority.AuditRecord]]) -> list[Enqueued]:
+    """Write and publish requests already authorized (:func:`authorize_one`) and built (:func:`build_job`)."""
     if flow_enqueue.needs_flow(checked):  # unique keys, dependencies: their own transaction
         return flow_enqueue.enqueue(checked, jobs, audit_records)
     if any(audit_records):

@@ -45,6 +45,7 @@ def _blueprints() -> list[Any]:
         audit_views,
         auth_views,
         backup_views,
+        batch_views,
         beat_views,
         bulk_views,
         health,
@@ -82,6 +83,7 @@ def _blueprints() -> list[Any]:
         notification_views.bp,
         webhook_views.bp,
         webhook_pages.bp,
+        batch_views.bp,
     ]
 
 

@@ -7,6 +7,7 @@ The API and the pages both go through here; the queue logic itself stays in
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from platform_jobs.db import session_scope
@@ -75,7 +76,7 @@ def check_target_workspace(principal: Principal, requested: uuid.UUID | None) ->
             raise ApiError(422, "unknown_workspace", f"no workspace with id {requested}")
 
 
-def enqueue_for(
+def job_request(
     principal: Principal,
     job_type: str,
     payload: dict[str, Any],
@@ -90,14 +91,21 @@ def enqueue_for(
     unique_key: str | None = None,
     unique_window: float | None = None,
     unique_states: list[str] | None = None,
-    depends_on: list[uuid.UUID] | None = None,
+    depends_on: Sequence[uuid.UUID | int] | None = None,
     on_parent_failure: str | None = None,
     reason: str | None = None,
-) -> Enqueued:
+    known_workspaces: set[uuid.UUID] | None = None,
+) -> JobRequest:
+    """One enqueue of ``principal``, its own checks passed (the queue core checks the rest).
+
+    ``known_workspaces``: target workspaces already checked in this batch (each is looked up once)."""
     if delay is not None and not 0 <= delay <= MAX_DELAY_SECONDS:
         raise ApiError(422, "invalid_job", f"delay must be from 0 to {MAX_DELAY_SECONDS} seconds")
-    check_target_workspace(principal, workspace_id)
-    return enqueue_batch([JobRequest(
+    if known_workspaces is None or workspace_id is None or workspace_id not in known_workspaces:
+        check_target_workspace(principal, workspace_id)
+        if known_workspaces is not None and workspace_id is not None:
+            known_workspaces.add(workspace_id)
+    return JobRequest(
         job_type,
         payload,
         delay=delay or None,
@@ -115,7 +123,12 @@ def enqueue_for(
         depends_on=depends_on or (),
         on_parent_failure=on_parent_failure,
         reason=reason,  # kept in the audit records of an operator's enqueue into another workspace
-    )])[0]
+    )
+
+
+def enqueue_for(principal: Principal, job_type: str, payload: dict[str, Any], **options: Any) -> Enqueued:
+    """One job (the options of :func:`job_request`)."""
+    return enqueue_batch([job_request(principal, job_type, payload, **options)])[0]
 
 
 def retry_for(principal: Principal, job_id: str, max_attempts: int | None = None,

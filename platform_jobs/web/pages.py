@@ -21,7 +21,7 @@ from platform_jobs.jobs.authority import may_start
 from platform_jobs.jobs.flow_enqueue import Enqueued
 from platform_jobs.jobs.registry import get_job_type, job_type_names
 from platform_jobs.jobs.states import JobStatus
-from platform_jobs.web import actions
+from platform_jobs.web import actions, batch_form
 from platform_jobs.web.auth import Principal, current_principal
 from platform_jobs.web.errors import ApiError, from_queue_error
 from platform_jobs.web.job_filters import filters_as_json
@@ -84,7 +84,7 @@ def _render_list(principal: Principal, form_state: dict[str, Any] | None = None,
         q=request.args.get("q") or "", applied_q=filters.search.text if filters.search else None,
         search_error=search_error,
         cursor=cursor, next_cursor=page.next_cursor, prev_cursor=page.prev_cursor,
-        bulk_filter=filters_as_json(filters),
+        bulk_filter=filters_as_json(filters), max_batch=batch_form.MAX_BATCH,
     ), (400 if search_error and status == 200 else status)
 
 
@@ -109,8 +109,8 @@ def _int_field(name: str) -> int | None:
         raise FormError(f"{name.replace('_', ' ')} must be a whole number") from None
 
 
-def _enqueue_from_form(principal: Principal, type_form: TypeForm) -> Enqueued:
-    payload = payload_from_form(type_form, request.form)
+def _form_options(principal: Principal) -> dict[str, Any]:
+    """The enqueue form's options (besides the payload), as actions.job_request takes them."""
     delay_text = (request.form.get("delay") or "").strip()
     try:
         delay = float(delay_text) if delay_text else None
@@ -123,10 +123,18 @@ def _enqueue_from_form(principal: Principal, type_form: TypeForm) -> Enqueued:
         workspace_id = uuid.UUID(workspace) if workspace else None
     except ValueError:
         raise FormError("project and workspace must be UUIDs") from None
-    return actions.enqueue_for(
-        principal, type_form.name, payload, delay=delay, max_attempts=_int_field("max_attempts"),
-        priority=_int_field("priority"), project_id=project_id, workspace_id=workspace_id,
-    )
+    return {"delay": delay, "max_attempts": _int_field("max_attempts"), "priority": _int_field("priority"),
+            "project_id": project_id, "workspace_id": workspace_id}
+
+
+def _enqueue_from_form(principal: Principal, type_form: TypeForm) -> Enqueued | list[Enqueued]:
+    """One job, or (copies, pasted lines: web/batch_form.py) all of many jobs."""
+    payload = payload_from_form(type_form, request.form)
+    options = _form_options(principal)
+    many = batch_form.many_of(type_form, request.form)
+    if many is not None:
+        return batch_form.enqueue_many(principal, type_form, payload, options, many)
+    return actions.enqueue_for(principal, type_form.name, payload, **options)
 
 
 @bp.post("/jobs")
@@ -151,6 +159,12 @@ def enqueue() -> Any:
     except ApiError as exc:
         flash(f"Not enqueued: {exc.message}", "error")
         return _render_list(principal, state, exc.status)
+    if isinstance(enqueued, list):
+        fresh = sum(not job.duplicate for job in enqueued)
+        flash(f"Enqueued {fresh} {type_form.name} jobs"
+              + (f" ({len(enqueued) - fresh} already existed: same unique key)." if fresh < len(enqueued) else "."),
+              "success")
+        return redirect(url_for("pages.jobs", type=type_form.name))
     if enqueued.duplicate:  # its unique key is held: the same job, not a second one
         flash(f"Not enqueued again: this {type_form.name} is already job {enqueued.id}.", "success")
     else:

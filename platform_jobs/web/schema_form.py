@@ -87,7 +87,8 @@ class FormError(ValueError):
     """A field of the enqueue form could not be read."""
 
 
-def _convert(spec: FormField, text: str) -> Any:
+def convert(spec: FormField, text: str) -> Any:
+    """A field's text as its kind's value (FormError naming the field)."""
     try:
         if spec.kind == "integer":
             return int(text)
@@ -130,5 +131,5 @@ def payload_from_form(type_form: TypeForm, form: Mapping[str, str]) -> dict[str,
     for spec in type_form.fields:
         text = (form.get(type_form.input_name(spec)) or "").strip()
         if text:
-            payload[spec.name] = _convert(spec, text)
+            payload[spec.name] = convert(spec, text)
     return payload

@@ -108,8 +108,21 @@
       if (option && max) max.placeholder = "default " + option.dataset.maxAttempts;
       const raw = document.getElementById("raw-payload");
       if (option && raw) raw.placeholder = option.dataset.example;
+      label();
+    };
+    // The button says how many jobs the form makes: copies times the pasted lines of the chosen type.
+    const submit = document.getElementById("enqueue-submit");
+    const copies = document.getElementById("copies");
+    const label = () => {
+      if (!submit) return;
+      const fieldset = document.querySelector('.type-fields[data-type="' + CSS.escape(select.value) + '"]');
+      const pasted = fieldset ? fieldset.querySelector("[data-per-line-values]") : null;
+      const lines = pasted ? pasted.value.split("\n").filter((line) => line.trim()).length : 0;
+      const count = Math.max(1, parseInt(copies && copies.value, 10) || 1) * Math.max(1, lines);
+      submit.textContent = count > 1 ? "Enqueue " + count + " jobs" : "Enqueue job";
     };
     select.addEventListener("change", sync);
+    document.getElementById("enqueue-form").addEventListener("input", label);
     sync();
   }
 

@@ -168,6 +168,30 @@ def test_a_foreign_id_answers_exactly_like_a_missing_one(
     assert (foreign.status_code, foreign.json) == (missing.status_code, missing.json)
 
 
+def test_a_batch_refuses_each_foreign_id_like_a_missing_one_and_writes_nothing(
+    client: FlaskClient, world: World, resources: Resources
+) -> None:
+    """POST /api/jobs/batch: every member-startable resource field, foreign in one batch and missing in
+    another, after a valid item; each offending index answers the same 404, and nothing is written."""
+    member_cases = [case for case in CASES if _role(case[0]) is Role.MEMBER]
+
+    def batch(ids: dict[ResourceKind, str] | None) -> Any:
+        items = [{"type": "demo", "delay": PARKED}] + [
+            {"type": job_type, "delay": PARKED,
+             "payload": _payload(job_type, field, ids[kind] if ids else MISSING[kind]())}
+            for job_type, field, kind in member_cases]
+        return client.post("/api/jobs/batch", json={"jobs": items}, headers=bearer(world.token_a))
+
+    before = _counts()
+    foreign, missing = batch(resources.foreign), batch(None)
+    assert foreign.status_code == missing.status_code == 422
+    assert foreign.json == missing.json
+    items = foreign.json["error"]["items"]
+    assert [item["index"] for item in items] == list(range(1, len(member_cases) + 1))
+    assert all((item["status"], item["code"]) == (404, "not_found") for item in items)
+    assert _counts() == before
+
+
 @pytest.mark.parametrize("job_type", [t.name for t in all_job_types()])
 def test_members_cannot_start_the_platforms_own_job_types(client: FlaskClient, world: World,
                                                           resources: Resources, job_type: str) -> None:
