@@ -52,7 +52,9 @@ def _blueprints() -> list[Any]:
         monitoring,
         pages,
         queues_views,
+        schedule_views,
         stats_views,
+        template_views,
         workers_views,
     )
 
@@ -70,6 +72,8 @@ def _blueprints() -> list[Any]:
         workers_views.bp,
         beat_views.bp,
         stats_views.bp,
+        template_views.bp,
+        schedule_views.bp,
     ]
 
 

@@ -96,7 +96,16 @@ def index() -> Any:
 @bp.get("/jobs")
 @login_required
 def jobs() -> Any:
-    return _render_list(_principal())
+    principal = _principal()
+    template = request.args.get("template")
+    if template:  # "Run from template": the enqueue form filled with the template's newest version
+        from platform_jobs.web.template_views import form_state
+
+        state = form_state(principal, template)
+        if state is None:
+            flash(f"No template named {template!r}.", "error")
+        return _render_list(principal, state)
+    return _render_list(principal)
 
 
 def _int_field(name: str) -> int | None:
@@ -123,6 +132,11 @@ def _enqueue_from_form(principal: Principal, type_form: TypeForm) -> Enqueued:
         workspace_id = uuid.UUID(workspace) if workspace else None
     except ValueError:
         raise FormError("project and workspace must be UUIDs") from None
+    if request.form.get("template"):  # filled from a template: the job records it (and the run is audited)
+        from platform_jobs.web.template_views import run_from_form
+
+        return run_from_form(principal, type_form.name, payload, delay=delay, max_attempts=_int_field("max_attempts"),
+                             priority=_int_field("priority"), project_id=project_id)
     return actions.enqueue_for(
         principal, type_form.name, payload, delay=delay, max_attempts=_int_field("max_attempts"),
         priority=_int_field("priority"), project_id=project_id, workspace_id=workspace_id,
