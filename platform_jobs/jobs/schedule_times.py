@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 from platform_jobs.errors import InvalidJob
 
@@ -92,10 +92,13 @@ def next_tick(spec: Spec, after: datetime) -> datetime:
     # Start an hour of wall time early: in a repeated hour the wall clock of ``after`` may be ahead of a
     # wall time whose (fold=0) instant is still to come.
     walls = croniter(spec.cron, _wall(after, zone) - timedelta(hours=1))
-    for _ in range(MAX_STEPS):
-        candidate = _placed(walls.get_next(datetime), zone)
-        if candidate > after:
-            return candidate
+    try:
+        for _ in range(MAX_STEPS):
+            candidate = _placed(walls.get_next(datetime), zone)
+            if candidate > after:
+                return candidate
+    except CroniterBadDateError:  # croniter's own search gave up (31 February)
+        pass
     raise InvalidJob(f"the cron expression {spec.cron!r} has no tick after {after.isoformat()}")
 
 
@@ -108,10 +111,13 @@ def latest_tick(spec: Spec, now: datetime, since: datetime) -> datetime | None:
         return tick if since <= tick <= now else None
     zone = spec.zone
     walls = croniter(spec.cron, _wall(now, zone) + timedelta(hours=1, microseconds=1))
-    for _ in range(MAX_STEPS):
-        candidate = _placed(walls.get_prev(datetime), zone)
-        if candidate < since:
-            return None
-        if candidate <= now:
-            return candidate
+    try:
+        for _ in range(MAX_STEPS):
+            candidate = _placed(walls.get_prev(datetime), zone)
+            if candidate < since:
+                return None
+            if candidate <= now:
+                return candidate
+    except CroniterBadDateError:
+        pass
     return None
