@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -120,7 +121,11 @@ def as_dict(schedule: JobSchedule, template_name: str) -> dict[str, Any]:
         "template": template_name, "template_version": schedule.template_version,
         "cron": schedule.cron, "every_seconds": schedule.every_seconds, "timezone": schedule.timezone,
         "describe": spec_of(schedule).describe(), "enabled": schedule.enabled,
-        "next_run_at": _when(schedule.next_run_at), "last_tick_at": _when(schedule.last_tick_at),
+        "next_run_at": _when(schedule.next_run_at),
+        # The next run on the schedule's own wall clock, e.g. "2026-03-29 03:30 CEST" (a DST day shows it).
+        "next_run_local": (schedule.next_run_at.astimezone(ZoneInfo(schedule.timezone)).strftime("%Y-%m-%d %H:%M %Z")
+                           if schedule.next_run_at else None),
+        "last_tick_at": _when(schedule.last_tick_at),
         "last_job_id": str(schedule.last_job_id) if schedule.last_job_id else None,
         "last_error": schedule.last_error, "created_by": schedule.created_by,
         "created_at": _when(schedule.created_at),
