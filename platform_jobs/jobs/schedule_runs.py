@@ -70,7 +70,7 @@ def _materialise(session: Session, schedule: JobSchedule, now: datetime) -> list
     try:
         with session.begin_nested():  # a refused enqueue rolls back its own writes only
             template = session.get(JobTemplate, schedule.template_id)
-            assert template is not None  # RESTRICT: a used template cannot be deleted
+            assert template is not None  # a template used by a schedule cannot be deleted
             version = templates.version_of(session, template, schedule.template_version)
             request = templates.run_request(
                 template, version, schedules.run_as(schedule), schedules.run_as(schedule).created_by,

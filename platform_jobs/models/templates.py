@@ -72,9 +72,9 @@ class JobSchedule(Base):
     workspace_id: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True), ForeignKey(f"{SCHEMA}.workspaces.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(64))
-    # A template used by a schedule cannot be deleted (RESTRICT): delete or move the schedule first.
-    template_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey(f"{SCHEMA}.job_templates.id", ondelete="RESTRICT"))
+    # A template used by a schedule cannot be deleted (NO ACTION, checked at the statement's end, so a
+    # workspace's deletion still cascades to both): delete the schedule first.
+    template_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey(f"{SCHEMA}.job_templates.id"))
     template_version: Mapped[int | None] = mapped_column(Integer)  # pinned; NULL: the newest at each tick
     cron: Mapped[str | None] = mapped_column(String(120))
     every_seconds: Mapped[int | None] = mapped_column(Integer)

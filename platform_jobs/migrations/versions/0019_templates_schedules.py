@@ -63,7 +63,7 @@ def upgrade() -> None:
                   sa.ForeignKey(f"{SCHEMA}.workspaces.id", ondelete="CASCADE"), nullable=False),
         sa.Column("name", sa.String(64), nullable=False),
         sa.Column("template_id", UUID(as_uuid=True),
-                  sa.ForeignKey(f"{SCHEMA}.job_templates.id", ondelete="RESTRICT"), nullable=False),
+                  sa.ForeignKey(f"{SCHEMA}.job_templates.id"), nullable=False),
         sa.Column("template_version", sa.Integer(), nullable=True),
         sa.Column("cron", sa.String(120), nullable=True),
         sa.Column("every_seconds", sa.Integer(), nullable=True),
