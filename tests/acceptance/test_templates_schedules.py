@@ -101,6 +101,7 @@ def test_create_edit_and_run_a_template_then_schedule_it(browser: Any, live_serv
     _shot(page, "templates-run-form.png")
     page.click("#enqueue-submit")
     page.wait_for_url(re.compile(r".*/jobs/[0-9a-f-]{36}$"))
+    expect(page.locator("#job-template")).to_have_text("nightly-demo v2")
     job = job_row(page.url.rsplit("/", 1)[1])
     assert job.created_by is not None and job.created_by["template"]["name"] == "nightly-demo"
     assert job.created_by["template"]["version"] == 2 and job.payload == {"steps": 2, "step_seconds": 0}
