@@ -100,13 +100,19 @@ def checked_config(session: Session, actor: authority.Actor, workspace_id: uuid.
 
 
 def find(session: Session, workspace_id: uuid.UUID | None, name: str, *, lock: bool = False) -> JobTemplate:
-    if workspace_id is None or not NAME_RE.match(name):
+    """The template ``name`` of ``workspace_id``; None (an operator who chose no workspace): of any workspace,
+    when only one has a template of that name."""
+    if not NAME_RE.match(name):
         raise TemplateNotFound(f"no template named {name!r}")
-    query = select(JobTemplate).where(JobTemplate.workspace_id == workspace_id, JobTemplate.name == name)
-    template = session.scalars(query.with_for_update() if lock else query).first()
-    if template is None:
+    query = select(JobTemplate).where(JobTemplate.name == name)
+    if workspace_id is not None:
+        query = query.where(JobTemplate.workspace_id == workspace_id)
+    found = list(session.scalars((query.with_for_update() if lock else query).limit(2)))
+    if not found:
         raise TemplateNotFound(f"no template named {name!r}")
-    return template
+    if len(found) > 1:
+        raise Conflict(f"several workspaces have a template named {name!r}: choose one with workspace_id")
+    return found[0]
 
 
 def version_of(session: Session, template: JobTemplate, version: int | None = None) -> JobTemplateVersion:

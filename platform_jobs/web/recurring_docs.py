@@ -89,12 +89,6 @@ def document_templates() -> None:
                                                                        "items": _ref("JobTemplateVersion")}}),
                                   **_errors(401, 404)}},
         },
-        "/api/templates/{name}/versions/{version}": {
-            "parameters": [_NAME, _param("version", "The version's number"), _WORKSPACE_QUERY],
-            "get": {"operationId": "getTemplateVersion", "summary": "One version (old ones stay readable)",
-                    "responses": {"200": _ok("The version", {"version": _ref("JobTemplateVersion")}),
-                                  **_errors(401, 404)}},
-        },
         "/api/templates/{name}/run": {
             "parameters": [_NAME, _WORKSPACE_QUERY],
             "post": {"operationId": "runTemplate",

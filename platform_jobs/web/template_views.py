@@ -120,16 +120,6 @@ def list_versions(name: str) -> Any:
         return ok({"versions": [templates.version_dict(row) for row in templates.versions(session, template)]})
 
 
-@bp.get("/api/templates/<name>/versions/<version>")
-@api_login_required
-def get_version(name: str, version: str) -> Any:
-    principal = require_principal()
-    number = int(version) if version.isdigit() and len(version) < 10 else 0
-    with session_scope() as session:
-        template = templates.find(session, read_scope(principal), name)
-        return ok({"version": templates.version_dict(templates.version_of(session, template, number))})
-
-
 def run(principal: Principal, name: str, *, version: Any = None, overrides: Any = None,
         options: dict[str, Any] | None = None, reason: str | None = None, workspace_id: Any = None) -> Enqueued:
     """One run of a template for ``principal`` (the API's and the enqueue form's): job and audit entry commit

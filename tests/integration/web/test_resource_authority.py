@@ -370,7 +370,7 @@ def test_templates_and_schedules_of_another_workspace_answer_like_missing_ones(c
     schedule_id = schedule.json["result"]["schedule"]["id"]
     routes = [("GET", f"/api/templates/{name}"), ("PUT", f"/api/templates/{name}"),
               ("DELETE", f"/api/templates/{name}"), ("GET", f"/api/templates/{name}/versions"),
-              ("GET", f"/api/templates/{name}/versions/1"), ("POST", f"/api/templates/{name}/run"),
+              ("POST", f"/api/templates/{name}/run"),
               ("GET", f"/api/schedules/{schedule_id}"), ("POST", f"/api/schedules/{schedule_id}/enable"),
               ("POST", f"/api/schedules/{schedule_id}/disable"), ("DELETE", f"/api/schedules/{schedule_id}")]
     body = {"payload": {"steps": 1}}
@@ -380,7 +380,7 @@ def test_templates_and_schedules_of_another_workspace_answer_like_missing_ones(c
                               method=method, json=body, headers=bearer(world.token_a))
         assert foreign.status_code == missing.status_code == 404, (method, path, foreign.json, missing.json)
         assert foreign.json["error"]["code"] == missing.json["error"]["code"]
-    for path in ("/api/schedules/not-a-uuid", f"/api/templates/{name}/versions/x", "/api/templates/BAD%20NAME"):
+    for path in ("/api/schedules/not-a-uuid", "/api/templates/BAD%20NAME"):
         assert client.get(path, headers=bearer(world.token_a)).status_code == 404
     assert client.get("/api/templates", headers=bearer(world.token_b)).json["result"]["templates"] == []
     assert client.get("/api/schedules", headers=bearer(world.token_b)).json["result"]["schedules"] == []
@@ -388,3 +388,6 @@ def test_templates_and_schedules_of_another_workspace_answer_like_missing_ones(c
     assert client.get(f"/api/schedules/{schedule_id}", headers=bearer(world.token_operator)).status_code == 200
     assert client.get(f"/api/templates/{name}?workspace_id={world.workspace_a}",
                       headers=bearer(world.token_operator)).status_code == 200
+    assert client.get(f"/api/templates/{name}", headers=bearer(world.token_operator)).status_code == 200
+    assert client.get(f"/api/templates/{name}?workspace_id={world.workspace_b}",
+                      headers=bearer(world.token_operator)).status_code == 404
