@@ -1,6 +1,6 @@
 """Templates and recurring schedules on their pages in headless Chromium: create a template, edit it into
 v2, run it from the jobs page's enqueue form (the job records template and version), create a schedule
-and see its next run, disable it; at desktop and phone widths."""
+and see its next run, disable it, delete both; at desktop and phone widths."""
 
 from __future__ import annotations
 
@@ -135,4 +135,17 @@ def test_create_edit_and_run_a_template_then_schedule_it(browser: Any, live_serv
         phone.locator(".scroll-x").count() > 0  # wide tables scroll inside their card
     _shot(phone, "templates-390px.png")
     phone.context.close()
+
+    # Deleting: the schedule first (a template in use answers 409 and stays), then the template.
+    page = _page(browser, live_server, member, 1280, blocked)
+    page.goto(f"{live_server.url}/templates")
+    page.locator("tr.template-row[data-name='nightly-demo']").get_by_role("button", name="Delete").click()
+    expect(page.locator("#toast")).to_contain_text("used by the schedules nightly")
+    page.goto(f"{live_server.url}/schedules")
+    page.locator("tr.schedule-row[data-name='nightly']").get_by_role("button", name="Delete").click()
+    expect(page.locator("tr.schedule-row")).to_have_count(0)
+    page.goto(f"{live_server.url}/templates")
+    page.locator("tr.template-row[data-name='nightly-demo']").get_by_role("button", name="Delete").click()
+    expect(page.locator("tr.template-row")).to_have_count(0)
+    page.context.close()
     assert blocked == []
