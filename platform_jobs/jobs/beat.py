@@ -10,6 +10,9 @@ The maintenance sweep runs here, in the beat process, not as a Celery task: a ta
 filled Flower's task list and the task events with sweeps. Only the beat holding the RedBeat lock
 ticks, so there is one sweeper; the sweep's own row locks (SKIP LOCKED) keep a second one (a former
 lock holder finishing its sweep, ``platform-jobs sweep`` by hand) harmless.
+
+Workspaces' recurring schedules (jobs/schedule_runs.py) are materialised here too, every second, by the
+lock holder; their exactly-once comes from a key per (schedule, tick) in Postgres, not from the lock.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import redis
 from redbeat import RedBeatScheduler
 from redbeat.schedulers import acquire_distributed_beat_lock, get_redis
 
+from platform_jobs.jobs import schedule_runs
 from platform_jobs.jobs.maintenance import sweep
 from platform_jobs.settings import get_settings
 
@@ -39,6 +43,7 @@ class PlatformBeatScheduler(RedBeatScheduler):
         self.sweep_interval = get_settings().runs.sweep_interval
         self._next_sweep = 0.0  # time.monotonic(); the first tick sweeps
         self._failed_sweeps = 0  # in a row: the traceback is logged once per streak
+        self._next_schedules = 0.0  # time.monotonic() of the next look at the recurring schedules
         super().__init__(*args, **kwargs)
 
     def setup_schedule(self) -> None:
@@ -85,7 +90,14 @@ class PlatformBeatScheduler(RedBeatScheduler):
             except Exception as again:
                 log.warning("beat: Redis still unavailable: %s", again)
             return float(self.max_interval)
-        return float(min(interval, self.sweep_when_due()))
+        return float(min(interval, self.sweep_when_due(), self.schedules_when_due()))
+
+    def schedules_when_due(self) -> float:
+        """Materialise the workspaces' due schedule ticks (every POLL_SECONDS); the seconds until the next look."""
+        if time.monotonic() >= self._next_schedules:
+            self._next_schedules = time.monotonic() + schedule_runs.POLL_SECONDS
+            schedule_runs.materialise_quietly()
+        return max(0.0, self._next_schedules - time.monotonic())
 
     def sweep_when_due(self) -> float:
         """Run the maintenance sweep if its time came; the seconds until the next one."""

@@ -11,6 +11,7 @@ from platform_jobs.models.outbound import Backup, WebhookAttempt, WebhookEndpoin
 from platform_jobs.models.outbox import JobOutboxEvent
 from platform_jobs.models.queues import QueuePause
 from platform_jobs.models.stats import JobStall, JobStatsMinute, JobStatsQuarter, JobStatsWatermark, JobTypeSteps
+from platform_jobs.models.templates import JobSchedule, JobTemplate, JobTemplateVersion, ScheduleRun
 from platform_jobs.models.tenants import (
     ApiKey,
     Notification,
@@ -37,5 +38,6 @@ __all__ = [
     "SCHEMA", "ApiToken", "Base", "Job", "JobDependency", "JobLog", "Membership", "RateLimitStart", "UsageBatch",
     "UsageEvent", "User",
     "Workspace",
+    "JobSchedule", "JobTemplate", "JobTemplateVersion", "ScheduleRun",
     "JobStall", "JobStatsMinute", "JobStatsQuarter", "JobStatsWatermark", "JobTypeSteps",
 ]

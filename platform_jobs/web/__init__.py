@@ -57,7 +57,9 @@ def _blueprints() -> list[Any]:
         project_pages,
         project_views,
         queues_views,
+        schedule_views,
         stats_views,
+        template_views,
         webhook_pages,
         webhook_views,
         workers_views,
@@ -84,6 +86,8 @@ def _blueprints() -> list[Any]:
         webhook_views.bp,
         webhook_pages.bp,
         batch_views.bp,
+        template_views.bp,
+        schedule_views.bp,
     ]
 
 

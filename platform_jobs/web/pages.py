@@ -96,7 +96,16 @@ def index() -> Any:
 @bp.get("/jobs")
 @login_required
 def jobs() -> Any:
-    return _render_list(_principal())
+    principal = _principal()
+    template = request.args.get("template")
+    if template:  # "Run from template": the enqueue form filled with the template's newest version
+        from platform_jobs.web.template_views import form_state
+
+        state = form_state(principal, template)
+        if state is None:
+            flash(f"No template named {template!r}.", "error")
+        return _render_list(principal, state)
+    return _render_list(principal)
 
 
 def _int_field(name: str) -> int | None:
@@ -131,6 +140,12 @@ def _enqueue_from_form(principal: Principal, type_form: TypeForm) -> Enqueued | 
     """One job, or (copies, pasted lines: web/batch_form.py) all of many jobs."""
     payload = payload_from_form(type_form, request.form)
     options = _form_options(principal)
+    if request.form.get("template"):  # filled from a template: the job records it (and the run is audited)
+        from platform_jobs.web.template_views import run_from_form
+
+        return run_from_form(principal, type_form.name, payload, delay=options["delay"],
+                             max_attempts=options["max_attempts"], priority=options["priority"],
+                             project_id=options["project_id"])
     many = batch_form.many_of(type_form, request.form)
     if many is not None:
         return batch_form.enqueue_many(principal, type_form, payload, options, many)

@@ -31,6 +31,7 @@ from platform_jobs.platform.webhook_secrets import encrypt_secret, generate_secr
 from platform_jobs.platform.webhooks import create_message
 from platform_jobs.web.openapi import openapi_document
 from tests.support.backups import notification, recorded_backup
+from tests.support.recurring import make_schedule, make_template
 from tests.support.tenants import new_project
 from tests.support.web import World, bearer, parked_job
 
@@ -124,6 +125,8 @@ FACTORIES: dict[tuple[str, str], Factory] = {
     ("/api/webhook-endpoints/", "id"): Factory(make_endpoint),
     ("", "message_id"): Factory(make_message, missing=lambda: f"msg_missing_{uuid.uuid4().hex[:12]}"),
     ("", "key_id"): Factory(make_key),
+    ("/api/templates/", "name"): Factory(make_template, missing=lambda: f"missing-{uuid.uuid4().hex[:8]}"),
+    ("", "schedule_id"): Factory(make_schedule),
 }
 # Parameters of platform-wide, operator-only routes (no workspace owns a queue or a worker): members get 403.
 PLATFORM_WIDE: dict[tuple[str, str], str] = {
