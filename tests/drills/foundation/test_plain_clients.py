@@ -85,6 +85,9 @@ def test_a_plain_flower_sees_the_workers_and_their_tasks(stack: Stack, services,
     assert any(name.startswith("flowerseen@") for name in workers)  # type: ignore[union-attr]
     job_id = enqueue_job("test_record", {"tag": "flower"})
     wait_status(job_id, "completed")
-    tasks = wait_for(lambda: (t := get("/api/tasks")) and job_id in t and t, 30, 0.5, "Flower to see the task")
+    # The task-succeeded event leaves with the ack, after the main process's flush of held acks (a few ms
+    # after the row is completed): wait for Flower to hear it.
+    tasks = wait_for(lambda: (t := get("/api/tasks")) and job_id in t and t[job_id]["state"] != "STARTED" and t,
+                     30, 0.5, "Flower to see the task finish")
     assert tasks[job_id]["state"] == "SUCCESS"  # type: ignore[index]
     assert os.environ.get("FLOWER_UNAUTHENTICATED_API") is None  # only the Flower process had it
