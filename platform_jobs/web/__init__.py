@@ -42,6 +42,7 @@ def _blueprints() -> list[Any]:
     """Every blueprint of the app; add a line here to mount a new one."""
     from platform_jobs.web import (
         api,
+        artifact_views,
         audit_views,
         auth_views,
         beat_views,
@@ -70,6 +71,7 @@ def _blueprints() -> list[Any]:
         workers_views.bp,
         beat_views.bp,
         stats_views.bp,
+        artifact_views.bp,
     ]
 
 
