@@ -132,9 +132,7 @@ class JobTask(Task):
         run = self.run_context
         if run is None:
             return
-        for line in lines:
-            self.lifecycle.tracker.keep_log(run.job_id, line)
-        self._write_kept_logs(run)
+        self._write_kept_logs(run, list(lines))  # not through the bounded outage buffer: all of them
         self.check_canceled()
 
     def attach(self, name: str, data: bytes | str | os.PathLike[str] | IO[bytes],
@@ -147,10 +145,10 @@ class JobTask(Task):
             return None
         return artifacts.attach(run, name, data, content_type)
 
-    def _write_kept_logs(self, run: RunContext) -> None:
-        """Write this run's log lines not yet written (kept while the ledger was unreachable)."""
+    def _write_kept_logs(self, run: RunContext, more: list[str] | None = None) -> None:
+        """Write this run's log lines not yet written (kept while the ledger was unreachable), then ``more``."""
         tracker = self.lifecycle.tracker
-        lines = tracker.take_logs(run.job_id)
+        lines = tracker.take_logs(run.job_id) + (more or [])
         if not lines:
             return
         try:
