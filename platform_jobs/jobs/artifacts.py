@@ -26,6 +26,7 @@ from typing import IO, BinaryIO
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from platform_jobs.blob_store import blob_store
 from platform_jobs.db import session_scope
 from platform_jobs.errors import Invalid
 from platform_jobs.jobs.context import RunContext
@@ -110,8 +111,6 @@ def new_key(job_id: uuid.UUID, name: str) -> str:
 def attach(run_context: RunContext, name: str, source: bytes | str | os.PathLike[str] | IO[bytes] | BinaryIO,
            content_type: str = "application/octet-stream") -> JobArtifact | None:
     """Store ``source`` as the artifact ``name`` of this run's job; None when the run no longer holds it."""
-    from platform_jobs.platform.blob_store import blob_store
-
     check_name(name)
     check_content_type(content_type)
     settings = get_settings().artifacts
@@ -149,8 +148,6 @@ def find(session: Session, job_id: uuid.UUID, name: str) -> JobArtifact | None:
 
 
 def open_artifact(artifact: JobArtifact) -> IO[bytes]:
-    from platform_jobs.platform.blob_store import blob_store
-
     return blob_store(artifact.backend).open(artifact.key)
 
 
@@ -161,8 +158,6 @@ def copy_to(artifact: JobArtifact, dest: IO[bytes]) -> None:
 
 def sweep_garbage() -> int:
     """Delete the stored files no artifact points to any more (pruned jobs, replaced artifacts)."""
-    from platform_jobs.platform.blob_store import blob_store
-
     total = 0
     while True:
         with session_scope() as session:

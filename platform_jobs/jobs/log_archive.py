@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from platform_jobs.blob_store import blob_store
 from platform_jobs.db import session_scope
 from platform_jobs.jobs.artifacts import LOG_ARCHIVE_NAME, find, new_key, open_artifact
 from platform_jobs.jobs.ledger import LOG_LINE_MAX_CHARS
@@ -135,8 +136,6 @@ def _write_archive(job_id: uuid.UUID, former: JobArtifact | None, dest: Path) ->
 
 def archive_job(job_id: uuid.UUID) -> bool:
     """Archive one finished job's log (False: another sweep holds it, or it is not final any more)."""
-    from platform_jobs.platform.blob_store import blob_store
-
     store = blob_store()
     with session_scope() as session:
         if run(session, "lock_log_archive", {"id": job_id}).first() is None:

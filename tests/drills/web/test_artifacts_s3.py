@@ -14,11 +14,11 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from platform_jobs.blob_store import S3BlobStore, StorageError
 from platform_jobs.db import session_scope
 from platform_jobs.jobs import artifacts, log_archive, sweep_queries
 from platform_jobs.jobs.states import JobStatus
-from platform_jobs.platform.blob_store import S3BlobStore
-from platform_jobs.platform.storage import StorageError
+from platform_jobs.platform.storage import BlobBackupStorage, StagedPart, get_backend
 from platform_jobs.settings import get_settings
 from tests.support.jobs import wait_status
 from tests.support.s3_server import S3Server
@@ -88,3 +88,28 @@ def test_an_unreachable_or_missing_bucket_is_a_storage_error(s3: S3Server, tmp_p
         store.put_file("k/a.txt", source, "text/plain")
     with pytest.raises(StorageError):
         store.open("k/a.txt")
+
+
+def test_backups_store_their_parts_and_manifest_in_the_same_s3_store(
+    s3: S3Server, env: Callable[..., dict[str, str]], tmp_path: Path
+) -> None:
+    bucket = f"backups-{uuid.uuid4().hex[:8]}"
+    s3.client().create_bucket(Bucket=bucket)
+    env(PJ_BACKUP_BACKEND="s3", **s3.env(bucket))
+    backend = get_backend()
+    assert isinstance(backend, BlobBackupStorage) and backend.name == "s3"
+    data = [b"first part " * 100, b"second part"]
+    parts = []
+    for index, content in enumerate(data, 1):
+        path = tmp_path / f"part-{index:04d}.dump"
+        path.write_bytes(content)
+        parts.append(StagedPart(index, path.name, path, len(content), hashlib.sha256(content).hexdigest()))
+    seen: list[tuple[int, int]] = []
+    stored = backend.store("p1/b1", parts, {"sha256": "total"}, lambda n, of: seen.append((n, of)))
+    assert seen == [(1, 2), (2, 2)] and stored.location == "backups/p1/b1"
+    assert _keys(s3, bucket) == ["backups/p1/b1/manifest.json", "backups/p1/b1/part-0001.dump",
+                                 "backups/p1/b1/part-0002.dump"]
+    manifest = get_backend("s3").fetch_manifest(stored.location)
+    assert manifest["sha256"] == "total" and [p["bytes"] for p in manifest["parts"]] == [1100, 11]
+    backend.fetch_part(stored.location, manifest["parts"][0], tmp_path / "back.dump")
+    assert (tmp_path / "back.dump").read_bytes() == data[0]

@@ -1,9 +1,10 @@
 """Stores of whole files by key: a local directory (the default) or an S3-compatible bucket.
 
-The lower layer under the stores of this package: job artifacts and archived logs keep their bytes here
-(jobs/artifacts.py), and a backend of platform/storage.py (backups: parts plus a manifest) is a layout on
-top of such a store. A key is a relative, slash-separated path made by our own code (never a user's text
-as it is); the local store still refuses one that would leave its root.
+The lowest layer of storage in this package, beside db.py (the queue core and the domain both build on it):
+job artifacts and archived logs keep their bytes here (jobs/artifacts.py, jobs/log_archive.py), and the
+backups' ``s3`` backend (platform/storage.py: parts plus a manifest) is a layout on top of such a store. A key
+is a relative, slash-separated path made by our own code (never a user's text as it is); the local store still
+refuses one that would leave its root.
 """
 
 from __future__ import annotations
@@ -15,8 +16,12 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from platform_jobs.platform.storage import StorageError
+from platform_jobs.errors import Unavailable
 from platform_jobs.settings import ArtifactSettings, get_settings
+
+
+class StorageError(Unavailable):
+    """The file store failed."""
 
 
 class BlobStore(Protocol):
@@ -75,7 +80,7 @@ class S3BlobStore:
 
     name = "s3"
 
-    def __init__(self, settings: ArtifactSettings) -> None:
+    def __init__(self, settings: ArtifactSettings, prefix: str | None = None) -> None:
         if not settings.s3_bucket:
             raise StorageError("the s3 artifact store needs PJ_S3_BUCKET")
         try:
@@ -83,7 +88,7 @@ class S3BlobStore:
         except ImportError:
             raise StorageError("the s3 artifact store needs boto3: pip install 'platform-jobs[s3]'") from None
         self.bucket = settings.s3_bucket
-        self.prefix = settings.s3_prefix
+        self.prefix = settings.s3_prefix if prefix is None else prefix
         self.client: Any = boto3.client(
             "s3", endpoint_url=settings.s3_endpoint_url, region_name=settings.s3_region,
             aws_access_key_id=settings.s3_access_key, aws_secret_access_key=settings.s3_secret_key,
