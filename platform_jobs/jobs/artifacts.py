@@ -13,6 +13,7 @@ to ``job_artifact_garbage``, which :func:`sweep_garbage` empties.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
 import re
@@ -72,17 +73,18 @@ def check_content_type(content_type: str) -> str:
 
 
 def stage(source: bytes | str | os.PathLike[str] | IO[bytes], max_bytes: int, directory: str | None = None) -> Staged:
-    """Copy ``source`` (bytes, a path, or a binary stream) to a temporary file, hashing and counting it."""
+    """Copy ``source`` (bytes, text as UTF-8, a path such as ``pathlib.Path``, or a binary stream) to a temporary
+    file, hashing and counting it."""
     digest, size = hashlib.sha256(), 0
     handle, name = tempfile.mkstemp(prefix="pj-artifact-", dir=directory)
     try:
         with os.fdopen(handle, "wb") as out:
             reader: IO[bytes]
-            if isinstance(source, bytes | bytearray | memoryview):
-                import io
-
+            if isinstance(source, str):
+                reader = io.BytesIO(source.encode("utf-8"))
+            elif isinstance(source, bytes | bytearray | memoryview):
                 reader = io.BytesIO(bytes(source))
-            elif isinstance(source, str | os.PathLike):
+            elif isinstance(source, os.PathLike):
                 reader = open(source, "rb")  # noqa: SIM115 (closed below)
             else:
                 reader = source

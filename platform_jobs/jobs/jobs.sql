@@ -701,7 +701,7 @@ WITH old AS (
 ), replaced AS (
     INSERT INTO control_plane.job_artifact_garbage (backend, key) SELECT backend, key FROM old
 )
-DELETE FROM control_plane.job_log_spill WHERE job_id = %(id)s AND EXISTS (SELECT 1 FROM put)
+DELETE FROM control_plane.job_log_spill WHERE job_id = %(id)s AND seq <= %(through)s AND EXISTS (SELECT 1 FROM put)
 
 -- name: lock_artifact_garbage
 -- moves: none

@@ -137,9 +137,9 @@ class JobTask(Task):
 
     def attach(self, name: str, data: bytes | str | os.PathLike[str] | IO[bytes],
                content_type: str = "application/octet-stream") -> JobArtifact | None:
-        """Store ``data`` (bytes, a file path or a binary stream) as the job's artifact ``name`` (the same name
-        again replaces it). Raises ArtifactTooLarge past PJ_ARTIFACT_MAX_BYTES, which fails the job with the
-        reason; returns None outside a claimed run, or when this run no longer holds the job."""
+        """Store ``data`` (bytes, text, a ``pathlib.Path`` or a binary stream) as the job's artifact ``name`` (the
+        same name again replaces it). Raises ArtifactTooLarge past PJ_ARTIFACT_MAX_BYTES, which fails the job
+        with the reason; returns None outside a claimed run, or when this run no longer holds the job."""
         run = self.run_context
         if run is None:
             return None

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from platform_jobs.errors import InvalidJob
+from platform_jobs.errors import Invalid, InvalidJob
 from platform_jobs.platform.processes import JobTaskLike, NotConfigured, check_exit, child_env, run_streaming
 from platform_jobs.settings import get_settings
 
@@ -158,10 +158,14 @@ def attach_outputs(task: JobTaskLike, output: Path) -> None:
     attach = getattr(task, "attach", None)
     if attach is None:  # a plain caller (a test's stand-in task) keeps no artifacts
         return
-    attach("build.log", output / "build.log", "text/plain; charset=utf-8")
-    manifest = output / MANIFEST_NAME
-    if manifest.is_file():
-        attach("build-manifest.json", manifest, "application/json")
+    for name, path, content_type in (("build.log", output / "build.log", "text/plain; charset=utf-8"),
+                                     ("build-manifest.json", output / MANIFEST_NAME, "application/json")):
+        if not path.is_file():
+            continue
+        try:
+            attach(name, path, content_type)
+        except Invalid as exc:  # too large: the build's own outcome stands (its log is in the job's log too)
+            task.log(f"{name} not attached: {exc}")
 
 
 def run_build(task: JobTaskLike, action: str, builder_id: str, variables: Any) -> dict[str, Any]:
