@@ -130,7 +130,8 @@ def sweep() -> SweepReport:
     report.stats = stats_sweep.run()
     report.logs_archived = log_archive.archive_finished()
     report.artifact_files_deleted = artifacts.sweep_garbage()
-    if report.reaped or report.republished or report.pruned or report.broker_was_reset:
+    if (report.reaped or report.republished or report.pruned or report.broker_was_reset or report.logs_archived
+            or report.artifact_files_deleted):
         log.info("maintenance sweep: %s", asdict(report))
     return report
 
