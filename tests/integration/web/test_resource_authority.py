@@ -16,16 +16,15 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from platform_jobs.db import session_scope
-from platform_jobs.jobs import artifacts
 from platform_jobs.jobs.authority import ResourceKind, Role
-from platform_jobs.jobs.context import RunContext
 from platform_jobs.jobs.registry import JobType, all_job_types
 from platform_jobs.jobs.states import JobStatus
 from platform_jobs.models import AuditEvent, Job, WebhookEndpoint
 from platform_jobs.platform.webhooks import create_message
+from tests.support.artifacts import attach_to
 from tests.support.jobs import job_row
 from tests.support.tenants import new_project
-from tests.support.web import World, bearer, force_state, form_csrf, login, parked_job
+from tests.support.web import World, bearer, form_csrf, login, parked_job
 
 # What each type needs besides its resource fields, so an allowed enqueue passes the payload schema.
 VALID_REST: dict[str, dict[str, Any]] = {
@@ -340,8 +339,7 @@ ARTIFACT_ROUTES = [("GET", "/api/jobs/{id}/artifacts"), ("GET", "/api/jobs/{id}/
 @pytest.mark.parametrize(("method", "route"), ARTIFACT_ROUTES)
 def test_a_jobs_artifacts_are_workspace_scoped(client: FlaskClient, world: World, method: str, route: str) -> None:
     job_id = parked_job(world.workspace_a, "demo")
-    force_state(job_id, JobStatus.RUNNING, attempts=1, worker="matrix:1")
-    assert artifacts.attach(RunContext(uuid.UUID(job_id), 1, 1, "matrix:1"), "out.txt", b"own", "text/plain")
+    attach_to(job_id, "out.txt", b"own")
 
     def call(path: str, **kwargs: Any) -> Any:
         response = client.open(path, method=method, **kwargs)
