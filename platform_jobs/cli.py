@@ -130,6 +130,7 @@ def dev(port: int, data_dir: str) -> None:
     env.update(dev_secret_env(env, data_path))
     stoppers = start_missing_services(env, data_path, persistent_redis=True)
     env.setdefault("PJ_SWEEP_INTERVAL", "2")
+    env.setdefault("PJ_ARTIFACT_DIR", str(data_path / "artifacts"))  # beside the embedded servers' data
     os.environ.update(env)
 
     from platform_jobs import migrate as migrations

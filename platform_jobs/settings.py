@@ -20,6 +20,7 @@ from platform_jobs.settings_sections import (
     INSECURE_SECRET_KEY,
     MIN_SECRET_KEY_LENGTH,
     AbuseSettings,
+    ArtifactSettings,
     BackupSettings,
     BrokerSettings,
     BuildSettings,
@@ -37,7 +38,8 @@ from platform_jobs.settings_sections import (
 )
 
 __all__ = [
-    "INSECURE_SECRET_KEY", "MIN_SECRET_KEY_LENGTH", "AbuseSettings", "BackupSettings", "BrokerSettings",
+    "INSECURE_SECRET_KEY", "MIN_SECRET_KEY_LENGTH", "AbuseSettings", "ArtifactSettings", "BackupSettings",
+    "BrokerSettings",
     "BuildSettings", "DatabaseSettings", "NotificationSettings", "RunSettings", "SecuritySettings", "Settings",
     "StatsSettings", "TenantSettings", "WebSettings", "WebhookSettings", "WorkerSettings", "add_settings_scope",
     "get_settings", "install_settings", "normalize_database_url", "require_secret_key", "scoped_settings",
@@ -61,6 +63,7 @@ class Settings:
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
     abuse: AbuseSettings = field(default_factory=AbuseSettings)
     stats: StatsSettings = field(default_factory=StatsSettings)
+    artifacts: ArtifactSettings = field(default_factory=ArtifactSettings)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -81,6 +84,7 @@ class Settings:
             notifications=NotificationSettings.from_env(env),
             abuse=AbuseSettings.from_env(env),
             stats=StatsSettings.from_env(env),
+            artifacts=ArtifactSettings.from_env(env),
         )
 
 

@@ -393,3 +393,40 @@ class StatsSettings:
             stall_alert_url=env.optional("PJ_STALL_ALERT_URL"),
             stall_alert_timeout=min(env.number("PJ_STALL_ALERT_TIMEOUT", 2.0), MAX_WEBHOOK_TIMEOUT),
         )
+
+
+@dataclass(frozen=True)
+class ArtifactSettings:
+    """Job artifacts and archived logs (issue 20): backend "local" (``dir``) or "s3" (any S3-compatible store)."""
+
+    backend: str = "local"
+    # The local store's root; ``platform-jobs dev`` puts it under its data directory.
+    dir: str = "var/artifacts"
+    # One artifact may be at most this big (an attach past it fails the job with the reason).
+    max_bytes: int = 100 * 1024 * 1024
+    # A signed download link (POST .../artifacts/<name>/link) works this long.
+    link_seconds: int = 300
+    # Move a finished job's whole log (lines trimmed past PJ_LOG_LINES_PER_JOB included) to the store as gzip.
+    archive_logs: bool = True
+    s3_endpoint_url: str | None = None
+    s3_bucket: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
+    s3_prefix: str = "artifacts/"
+
+    @classmethod
+    def from_env(cls, env: Env) -> ArtifactSettings:
+        return cls(
+            backend=env.text("PJ_ARTIFACT_BACKEND", "local").lower(),
+            dir=env.text("PJ_ARTIFACT_DIR", "var/artifacts"),
+            max_bytes=env.integer("PJ_ARTIFACT_MAX_BYTES", 100 * 1024 * 1024),
+            link_seconds=env.integer("PJ_ARTIFACT_LINK_SECONDS", 300),
+            archive_logs=env.flag("PJ_ARCHIVE_LOGS", True),
+            s3_endpoint_url=env.optional("PJ_S3_ENDPOINT_URL"),
+            s3_bucket=env.optional("PJ_S3_BUCKET"),
+            s3_region=env.text("PJ_S3_REGION", "us-east-1"),
+            s3_access_key=env.optional("PJ_S3_ACCESS_KEY"),
+            s3_secret_key=env.optional("PJ_S3_SECRET_KEY"),
+            s3_prefix=env.text("PJ_S3_PREFIX", "artifacts/"),
+        )

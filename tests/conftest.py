@@ -66,6 +66,8 @@ def start_services(config: pytest.Config) -> None:
     os.environ["REDIS_URL"] = _services.redis_url
     effects = Path(tempfile.mkdtemp(prefix="pj-effects-"))
     os.environ["PJ_TEST_EFFECTS_DIR"] = str(effects)
+    # Artifacts and archived logs of every process of the session (web, workers, beat) in one place.
+    os.environ.setdefault("PJ_ARTIFACT_DIR", tempfile.mkdtemp(prefix="pj-artifacts-"))
 
     from platform_jobs import migrate
     from platform_jobs.settings import Settings, install_settings

@@ -7,20 +7,17 @@ log lines carry the attempt that wrote them). Reading only here; the caller has 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from platform_jobs.db import session_scope
 from platform_jobs.jobs.ledger import LogEntry
 from platform_jobs.models import JobAttempt, JobLog
 
 MAX_LOG_PAGE = 1000
 ATTEMPT_LOG_LINES = 100  # the newest lines of each attempt shown with it
-DOWNLOAD_CHUNK = 2000  # lines read per query while streaming a whole log
 
 
 @dataclass(frozen=True)
@@ -85,19 +82,3 @@ def log_page(session: Session, job_id: uuid.UUID, before: int | None, limit: int
     lines = [LogEntry(row.seq, row.at, row.line, row.attempt) for row in reversed(rows)]
     return LogPage(lines, lines[0].seq if more and lines else None)
 
-
-def log_chunks(job_id: uuid.UUID) -> Iterator[list[LogEntry]]:
-    """The whole log in order, read ``DOWNLOAD_CHUNK`` lines at a time (keyset on seq), each chunk in its
-    own short session so a long download holds no transaction open."""
-    after = 0
-    while True:
-        with session_scope() as session:
-            rows = list(session.scalars(select(JobLog).where(JobLog.job_id == job_id, JobLog.seq > after)
-                                        .order_by(JobLog.seq).limit(DOWNLOAD_CHUNK)))
-            chunk = [LogEntry(row.seq, row.at, row.line, row.attempt) for row in rows]
-        if not chunk:
-            return
-        yield chunk
-        after = chunk[-1].seq
-        if len(chunk) < DOWNLOAD_CHUNK:
-            return

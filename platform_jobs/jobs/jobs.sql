@@ -261,7 +261,15 @@ INSERT INTO control_plane.job_logs (job_id, seq, line, attempt) VALUES (%(id)s, 
 
 -- name: trim_log
 -- moves: none
-DELETE FROM control_plane.job_logs WHERE job_id = %(id)s AND seq <= %(oldest_dropped)s
+-- The lines past the newest PJ_LOG_LINES_PER_JOB leave job_logs for the job's spill (migration 0020), in the
+-- same statement (no extra round trip): the sweep archives them with the rest once the job is final.
+WITH gone AS (
+    DELETE FROM control_plane.job_logs WHERE job_id = %(id)s AND seq <= %(oldest_dropped)s
+    RETURNING job_id, seq, at, line, attempt
+)
+INSERT INTO control_plane.job_log_spill (job_id, seq, at, line, attempt)
+SELECT job_id, seq, at, line, attempt FROM gone
+ON CONFLICT (job_id, seq) DO NOTHING
 
 -- name: log_tail
 -- moves: none
@@ -390,8 +398,17 @@ SELECT id FROM reaped
 
 -- name: prune_finished
 -- moves: none
-DELETE FROM control_plane.jobs
-WHERE status IN ('completed', 'failed', 'canceled') AND completed_at < now() - make_interval(secs => %(older_than)s)
+-- The artifacts of the pruned jobs cascade with them; their stored files are left to the sweep
+-- (job_artifact_garbage), written by this same statement.
+WITH pruned AS (
+    DELETE FROM control_plane.jobs
+    WHERE status IN ('completed', 'failed', 'canceled') AND completed_at < now() - make_interval(secs => %(older_than)s)
+    RETURNING id
+), garbage AS (
+    INSERT INTO control_plane.job_artifact_garbage (backend, key)
+    SELECT artifact.backend, artifact.key FROM control_plane.job_artifacts AS artifact JOIN pruned ON artifact.job_id = pruned.id
+)
+SELECT count(*) AS pruned FROM pruned
 
 -- ==== Unique jobs and dependencies ====
 -- jobs.unique and jobs.dependencies explain the rules; migration 0009 has the index and the trigger that
@@ -604,3 +621,92 @@ WHERE concurrency_key = (SELECT concurrency_key FROM control_plane.jobs WHERE id
   AND status = 'pending' AND published_at IS NULL AND waiting_for IS NULL
   AND (scheduled_at IS NULL OR scheduled_at <= now() + make_interval(secs => %(horizon)s))
   AND NOT EXISTS (SELECT 1 FROM control_plane.queue_pauses AS paused WHERE paused.queue = jobs.queue)
+
+-- ==== Artifacts and archived logs (migration 0020; jobs/artifacts.py, jobs/log_archive.py) ====
+
+-- name: insert_logs
+-- moves: none
+-- Many lines of one job in one statement (a run's kept lines, a handler's batch): numbered, tagged with
+-- %(attempt)s (else the job's current attempt). Returns the last line's number.
+WITH numbered AS (
+    UPDATE control_plane.jobs SET log_seq = log_seq + cardinality(%(lines)s::text[]) WHERE id = %(id)s
+    RETURNING log_seq, attempts
+), added AS (
+    INSERT INTO control_plane.job_logs (job_id, seq, line, attempt)
+    SELECT %(id)s, numbered.log_seq - cardinality(%(lines)s::text[]) + lines.ord, lines.line,
+           coalesce(%(attempt)s::int, numbered.attempts)
+    FROM numbered, unnest(%(lines)s::text[]) WITH ORDINALITY AS lines(line, ord)
+)
+SELECT log_seq FROM numbered
+
+-- name: attach_artifact
+-- moves: none
+-- A file the current run attached (named by job, attempt and worker: a late run attaches nothing). The same
+-- name again replaces it; the replaced file's key goes to the garbage the sweep deletes.
+WITH holder AS (
+    SELECT id FROM control_plane.jobs
+    WHERE id = %(id)s AND status = 'running' AND attempts = %(attempt)s AND worker = %(worker)s
+), old AS (
+    SELECT artifact.backend, artifact.key FROM control_plane.job_artifacts AS artifact
+    JOIN holder ON artifact.job_id = holder.id WHERE artifact.name = %(name)s
+), put AS (
+    INSERT INTO control_plane.job_artifacts (job_id, name, kind, content_type, size, sha256, backend, key, attempt)
+    SELECT id, %(name)s, 'file', %(content_type)s, %(size)s, %(sha256)s, %(backend)s, %(key)s, %(attempt)s FROM holder
+    ON CONFLICT (job_id, name) DO UPDATE
+    SET kind = 'file', content_type = excluded.content_type, size = excluded.size, sha256 = excluded.sha256,
+        backend = excluded.backend, key = excluded.key, attempt = excluded.attempt, lines = NULL,
+        log_through_seq = NULL, created_at = now()
+    RETURNING id
+), replaced AS (
+    INSERT INTO control_plane.job_artifact_garbage (backend, key)
+    SELECT old.backend, old.key FROM old WHERE EXISTS (SELECT 1 FROM put)
+)
+SELECT id FROM put
+
+-- name: logs_to_archive
+-- moves: none
+-- Finished jobs with spilled lines (a loose index scan of the spill's primary key: one probe per job).
+WITH RECURSIVE spilled(job_id) AS (
+    (SELECT job_id FROM control_plane.job_log_spill ORDER BY job_id LIMIT 1)
+    UNION ALL
+    SELECT (SELECT spill.job_id FROM control_plane.job_log_spill AS spill WHERE spill.job_id > spilled.job_id
+            ORDER BY spill.job_id LIMIT 1)
+    FROM spilled WHERE spilled.job_id IS NOT NULL
+)
+SELECT job.id FROM spilled JOIN control_plane.jobs AS job ON job.id = spilled.job_id
+WHERE job.status IN ('completed', 'failed', 'canceled')
+LIMIT %(limit)s
+
+-- name: lock_log_archive
+-- moves: none
+-- One archiver per job at a time (another sweep skips it); a job retried since is left for later.
+SELECT id FROM control_plane.jobs WHERE id = %(id)s AND status IN ('completed', 'failed', 'canceled')
+FOR UPDATE SKIP LOCKED
+
+-- name: put_log_archive
+-- moves: none
+-- The job's archived log (its whole log up to line %(through)s, gzip), replacing the former archive.
+WITH old AS (
+    SELECT backend, key FROM control_plane.job_artifacts WHERE job_id = %(id)s AND name = %(name)s
+), put AS (
+    INSERT INTO control_plane.job_artifacts (job_id, name, kind, content_type, size, sha256, backend, key, lines,
+                                             log_through_seq)
+    VALUES (%(id)s, %(name)s, 'log', 'application/gzip', %(size)s, %(sha256)s, %(backend)s, %(key)s, %(lines)s,
+            %(through)s)
+    ON CONFLICT (job_id, name) DO UPDATE
+    SET kind = 'log', content_type = excluded.content_type, size = excluded.size, sha256 = excluded.sha256,
+        backend = excluded.backend, key = excluded.key, attempt = NULL, lines = excluded.lines,
+        log_through_seq = excluded.log_through_seq, created_at = now()
+    RETURNING id
+), replaced AS (
+    INSERT INTO control_plane.job_artifact_garbage (backend, key) SELECT backend, key FROM old
+)
+DELETE FROM control_plane.job_log_spill WHERE job_id = %(id)s AND seq <= %(through)s AND EXISTS (SELECT 1 FROM put)
+
+-- name: lock_artifact_garbage
+-- moves: none
+SELECT id, backend, key FROM control_plane.job_artifact_garbage ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+
+-- name: delete_artifact_garbage
+-- moves: none
+DELETE FROM control_plane.job_artifact_garbage WHERE id = ANY(%(ids)s::bigint[])

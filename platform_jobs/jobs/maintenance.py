@@ -1,4 +1,5 @@
-"""The maintenance sweep, run by beat in its own process: reaper, dispatcher, republisher and pruning.
+"""The maintenance sweep, run by beat in its own process: reaper, dispatcher, republisher, pruning, and
+the archiving of finished jobs' logs and deletion of pruned artifacts' files.
 
 The ledger is the source of truth; these sweeps make the broker agree with it again after a
 crash, a long delay, or a Redis that lost its data.
@@ -17,7 +18,7 @@ from celery import shared_task
 from sqlalchemy.orm import Session
 
 from platform_jobs.db import session_scope
-from platform_jobs.jobs import handoff, new_rows, outbox, slots, stats_sweep, sweep_queries
+from platform_jobs.jobs import artifacts, handoff, log_archive, new_rows, outbox, slots, stats_sweep, sweep_queries
 from platform_jobs.jobs.ledger import JobToPublish
 from platform_jobs.jobs.queue import publish
 from platform_jobs.settings import get_settings
@@ -40,6 +41,8 @@ class SweepReport:
     broker_was_reset: bool = False
     flow_released: int = 0  # jobs given their slot or their rate-limit turn by the sweep's backstop
     stats: stats_sweep.StatsReport | None = None  # the dashboard's rollup and stall detection
+    logs_archived: int = 0  # finished jobs whose whole log went to the artifact store (jobs.log_archive)
+    artifact_files_deleted: int = 0  # stored files of pruned jobs and replaced artifacts
 
 
 def _broker_was_reset() -> bool:
@@ -125,7 +128,10 @@ def sweep() -> SweepReport:
         report.pruned = sweep_queries.prune_finished(session, timedelta(days=settings.runs.retention_days))
         outbox.prune_relayed(session, timedelta(days=settings.runs.retention_days))
     report.stats = stats_sweep.run()
-    if report.reaped or report.republished or report.pruned or report.broker_was_reset:
+    report.logs_archived = log_archive.archive_finished()
+    report.artifact_files_deleted = artifacts.sweep_garbage()
+    if (report.reaped or report.republished or report.pruned or report.broker_was_reset or report.logs_archived
+            or report.artifact_files_deleted):
         log.info("maintenance sweep: %s", asdict(report))
     return report
 

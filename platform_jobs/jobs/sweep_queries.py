@@ -47,4 +47,5 @@ def reap_expired_leases(session: Session, lease_seconds: float) -> dict[str, int
 
 
 def prune_finished(session: Session, older_than: timedelta) -> int:
-    return changed(session, "prune_finished", {"older_than": older_than.total_seconds()})
+    """Delete finished jobs past their retention; their artifacts' files are left to the garbage sweep."""
+    return int(run(session, "prune_finished", {"older_than": older_than.total_seconds()}).scalar_one())

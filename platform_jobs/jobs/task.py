@@ -13,19 +13,22 @@ Our outages are not the job's failures (docs/reliability.md, "Reliability II: ru
 from __future__ import annotations
 
 import logging
+import os
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import IO, Any, ClassVar
 
 from celery import Task
 from celery.exceptions import Ignore, Reject, Retry
 
 from platform_jobs.db import session_scope
 from platform_jobs.errors import JobCanceled
-from platform_jobs.jobs import ledger, new_rows
+from platform_jobs.jobs import artifacts, ledger, log_archive, new_rows
 from platform_jobs.jobs.context import RunContext, delivery_of, describe_error, describe_traceback, run_context
 from platform_jobs.jobs.lifecycle import LIFECYCLE, RunLifecycle
 from platform_jobs.jobs.outages import describe_outage, is_outage
+from platform_jobs.models import JobArtifact
 from platform_jobs.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -115,7 +118,8 @@ class JobTask(Task):
         self.check_canceled()
 
     def log(self, line: str) -> None:
-        """Append a line to the job's log (kept to the newest PJ_LOG_LINES_PER_JOB lines)."""
+        """Append a line to the job's log (the table keeps the newest PJ_LOG_LINES_PER_JOB lines; the rest are
+        archived when the job is final, jobs.log_archive)."""
         run = self.run_context
         if run is None:
             return
@@ -123,16 +127,34 @@ class JobTask(Task):
         self._write_kept_logs(run)
         self.check_canceled()
 
-    def _write_kept_logs(self, run: RunContext) -> None:
-        """Write this run's log lines not yet written (kept while the ledger was unreachable)."""
+    def log_lines(self, lines: Iterable[str]) -> None:
+        """Append many lines at once (one statement): a tool's output read in blocks, a big report."""
+        run = self.run_context
+        if run is None:
+            return
+        self._write_kept_logs(run, list(lines))  # not through the bounded outage buffer: all of them
+        self.check_canceled()
+
+    def attach(self, name: str, data: bytes | str | os.PathLike[str] | IO[bytes],
+               content_type: str = "application/octet-stream") -> JobArtifact | None:
+        """Store ``data`` (bytes, text, a ``pathlib.Path`` or a binary stream) as the job's artifact ``name`` (the
+        same name again replaces it). Raises ArtifactTooLarge past PJ_ARTIFACT_MAX_BYTES, which fails the job
+        with the reason; returns None outside a claimed run, or when this run no longer holds the job."""
+        run = self.run_context
+        if run is None:
+            return None
+        return artifacts.attach(run, name, data, content_type)
+
+    def _write_kept_logs(self, run: RunContext, more: list[str] | None = None) -> None:
+        """Write this run's log lines not yet written (kept while the ledger was unreachable), then ``more``."""
         tracker = self.lifecycle.tracker
-        lines = tracker.take_logs(run.job_id)
+        lines = tracker.take_logs(run.job_id) + (more or [])
         if not lines:
             return
         try:
             with session_scope(fast=True) as session:
-                for line in lines:
-                    ledger.append_log(session, run.job_id, line, get_settings().runs.log_lines_per_job, run.attempt)
+                log_archive.append_lines(session, run.job_id, lines, get_settings().runs.log_lines_per_job,
+                                         run.attempt)
         except Exception as exc:
             tracker.give_back_logs(run.job_id, lines)
             if not is_outage(exc):

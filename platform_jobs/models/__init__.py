@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from platform_jobs.models.artifacts import JobArtifact, JobArtifactGarbage, JobLogSpill
 from platform_jobs.models.attempts import JobAttempt
 from platform_jobs.models.audit import AuditEvent
 from platform_jobs.models.base import SCHEMA, Base
@@ -29,6 +30,7 @@ from platform_jobs.models.workspaces import Workspace
 __all__ = [
     "JobOutboxEvent",
     "JobAttempt",
+    "JobArtifact", "JobArtifactGarbage", "JobLogSpill",
     "AuditEvent",
     "QueuePause",
     "KeyReveal",

@@ -6,20 +6,26 @@ move the job's progress and step:
 
 - ``PHASE <pct> <step>``   e.g. ``PHASE 40 generating files`` (pct 0-100)
 - ``PHASE <n>/<m> <step>`` e.g. ``PHASE 2/5 installing``    (phase n of m has started)
+
+The job keeps two artifacts: ``build.log`` (the whole output) and ``build-manifest.json``, the manifest the
+builder wrote to ``$PJ_BUILD_OUTPUT/manifest.json`` if it wrote one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
 import shlex
 import subprocess
+import tempfile
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-from platform_jobs.errors import InvalidJob
+from platform_jobs.errors import Invalid, InvalidJob
 from platform_jobs.platform.processes import JobTaskLike, NotConfigured, check_exit, child_env, run_streaming
 from platform_jobs.settings import get_settings
 
@@ -33,6 +39,10 @@ PHASE_PATTERN = re.compile(r"^PHASE\s+(?:(\d{1,3})|(\d{1,4})/(\d{1,4}))\s+(.+?)\
 LIST_ACTIONS_TIMEOUT = 10.0
 LIST_ACTIONS_CACHE_SECONDS = 60.0
 MAX_VARIABLES_BYTES = 64 * 1024
+# The builder gets a directory of its own in this variable; the manifest of what it produced, if it
+# writes one there, is attached to the job (as is its whole output, build.log).
+OUTPUT_ENV = "PJ_BUILD_OUTPUT"
+MANIFEST_NAME = "manifest.json"
 
 _listed: dict[tuple[str, ...], tuple[float, tuple[str, ...]]] = {}
 
@@ -122,6 +132,42 @@ def build_argv(command: tuple[str, ...], action: str, builder_id: str, variables
     return [*command, action, builder_id, "--variables", json.dumps(dict(variables), separators=(",", ":"))]
 
 
+class BuildLog:
+    """The job's task, whose log lines are also written to the build log file (attached at the end)."""
+
+    def __init__(self, task: JobTaskLike, path: Path) -> None:
+        self.task = task
+        self.file = open(path, "w", encoding="utf-8")  # noqa: SIM115 (closed by close())
+
+    def log(self, line: str) -> None:
+        self.file.write(line + "\n")
+        self.task.log(line)
+
+    def progress(self, pct: int, step: str | None = None) -> None:
+        self.task.progress(pct, step)
+
+    def cancel_requested(self) -> bool:
+        return self.task.cancel_requested()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def attach_outputs(task: JobTaskLike, output: Path) -> None:
+    """Attach the build log, and the manifest the builder wrote to ``$PJ_BUILD_OUTPUT/manifest.json``."""
+    attach = getattr(task, "attach", None)
+    if attach is None:  # a plain caller (a test's stand-in task) keeps no artifacts
+        return
+    for name, path, content_type in (("build.log", output / "build.log", "text/plain; charset=utf-8"),
+                                     ("build-manifest.json", output / MANIFEST_NAME, "application/json")):
+        if not path.is_file():
+            continue
+        try:
+            attach(name, path, content_type)
+        except Invalid as exc:  # too large: the build's own outcome stands (its log is in the job's log too)
+            task.log(f"{name} not attached: {exc}")
+
+
 def run_build(task: JobTaskLike, action: str, builder_id: str, variables: Any) -> dict[str, Any]:
     """Run one builder action to its end; the exit code decides completed or failed."""
     settings = get_settings()
@@ -131,10 +177,20 @@ def run_build(task: JobTaskLike, action: str, builder_id: str, variables: Any) -
     argv = build_argv(settings.builds.builder_command, action, builder_id, parse_variables(variables))
     task.progress(0, f"{action}: starting")
     task.log(f"$ {shlex.join(argv[:-1])} '<{len(argv[-1])} bytes of JSON>'")
-    outcome = run_streaming(
-        task, argv, timeout=settings.builds.build_timeout, label=f"builder {action} {builder_id}",
-        parse_progress=parse_phase,
-    )
+    with tempfile.TemporaryDirectory(prefix="pj-build-") as output:
+        recorder = BuildLog(task, Path(output) / "build.log")
+        try:
+            outcome = run_streaming(
+                recorder, argv, timeout=settings.builds.build_timeout, label=f"builder {action} {builder_id}",
+                env={OUTPUT_ENV: output}, parse_progress=parse_phase,
+            )
+        except BaseException:
+            recorder.close()
+            with contextlib.suppress(Exception):  # the log of a timed-out build still matters; its error more
+                attach_outputs(task, Path(output))
+            raise
+        recorder.close()
+        attach_outputs(task, Path(output))  # before the exit code is judged: a failed build keeps its log
     check_exit(outcome, f"builder {action} {builder_id}")
     task.progress(100, "done")
     return {"action": action, "id": builder_id, "exit_code": outcome.returncode, "lines": outcome.lines,

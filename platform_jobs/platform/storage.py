@@ -1,4 +1,5 @@
-"""Where backups are kept: a local directory (the embedded default) or a Telegram chat.
+"""Where backups are kept: a local directory (the embedded default), a Telegram chat, or an S3-compatible bucket
+(``s3``: the artifact store's, platform_jobs/blob_store.py, under ``backups/``).
 
 A backup is a list of part files plus a JSON manifest (part names, sizes, SHA-256s, the total
 SHA-256, and for Telegram the ``file_id`` of every part), always stored last: a backup whose
@@ -10,19 +11,21 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from platform_jobs.errors import Unavailable
+from platform_jobs.blob_store import BlobStore, S3BlobStore
+from platform_jobs.blob_store import StorageError as StoreError
 from platform_jobs.settings import get_settings
 
 MANIFEST_NAME = "manifest.json"
 Progress = Callable[[int, int], None]  # (part number being stored, number of parts)
 
 
-class StorageError(Unavailable):
+class StorageError(StoreError):
     """The backup storage backend failed."""
 
 
@@ -102,6 +105,39 @@ class LocalStorage:
             raise StorageError(f"cannot read part {part['name']} at {location}: {exc}") from None
 
 
+class BlobBackupStorage:
+    """A backup as files of a blob store (``s3``: the artifact store's bucket, under ``backups/``):
+    ``<key>/part-0001.dump ... manifest.json``, the manifest stored last."""
+
+    part_bytes = 1 << 40  # one part: an S3 upload is multipart already
+
+    def __init__(self, blobs: BlobStore, prefix: str = "backups/") -> None:
+        self.blobs, self.prefix, self.name = blobs, prefix, blobs.name
+
+    def store(self, key: str, parts: list[StagedPart], manifest: dict[str, Any],
+              progress: Progress) -> StoredBackup:
+        location = f"{self.prefix}{key}"
+        records = []
+        for part in parts:
+            progress(part.index, len(parts))
+            self.blobs.put_file(f"{location}/{part.name}", part.path, "application/octet-stream")
+            records.append(part_record(part))
+        with tempfile.NamedTemporaryFile("w", suffix=".json") as handle:
+            json.dump({**manifest, "parts": records}, handle, indent=2)
+            handle.flush()
+            self.blobs.put_file(f"{location}/{MANIFEST_NAME}", Path(handle.name), "application/json")
+        return StoredBackup(location=location, parts=records)
+
+    def fetch_manifest(self, location: str) -> dict[str, Any]:
+        with self.blobs.open(f"{location}/{MANIFEST_NAME}") as handle:
+            manifest: dict[str, Any] = json.load(handle)
+        return manifest
+
+    def fetch_part(self, location: str, part: dict[str, Any], dest: Path) -> None:
+        with self.blobs.open(f"{location}/{part['name']}") as source, open(dest, "wb") as out:
+            shutil.copyfileobj(source, out, 1024 * 1024)
+
+
 def get_backend(name: str | None = None) -> StorageBackend:
     """The configured backend (PJ_BACKUP_BACKEND), or the one named (a backup's ``backend``)."""
     settings = get_settings()
@@ -115,4 +151,6 @@ def get_backend(name: str | None = None) -> StorageBackend:
             raise StorageError("the telegram backend needs PJ_TELEGRAM_BOT_TOKEN and PJ_TELEGRAM_CHAT_ID")
         return TelegramStorage(settings.backups.telegram_api_url, settings.backups.telegram_bot_token,
                                settings.backups.telegram_chat_id, settings.backups.telegram_part_bytes)
-    raise StorageError(f"unknown backup backend {name!r} (expected local or telegram)")
+    if name == "s3":
+        return BlobBackupStorage(S3BlobStore(settings.artifacts, prefix=""))
+    raise StorageError(f"unknown backup backend {name!r} (expected local, telegram or s3)")

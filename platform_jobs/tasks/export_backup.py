@@ -2,11 +2,12 @@
 
 See platform_jobs.platform.backups. Retried (3 attempts) when pg_dump, the storage or a database
 failed; an unknown project or a missing pg_dump is not retried. The owner is notified when a
-backup completes and when the last attempt failed.
+backup completes and when the last attempt failed. The backup's manifest is attached to the job.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -23,7 +24,7 @@ from platform_jobs.jobs.unique import UniqueRule
 from platform_jobs.models.tenants import Project
 from platform_jobs.platform.backups import BackupFailed, notify_failure
 from platform_jobs.platform.backups import export_backup as run_export
-from platform_jobs.platform.storage import StorageError
+from platform_jobs.platform.storage import StorageError, get_backend
 from platform_jobs.tasks import flow_defaults
 
 RETRYABLE = (BackupFailed, StorageError, OSError, OperationalError, psycopg.OperationalError)
@@ -57,11 +58,23 @@ POLICY = JobPolicy(queue="backups", max_attempts=3, autoretry_for=RETRYABLE, ret
 def export_backup(task: JobTask, project_id: str) -> dict[str, Any]:
     project = uuid.UUID(project_id)
     try:
-        return run_export(project, job_id=uuid.UUID(task.job_id), progress=task.progress,
-                          should_stop=task.cancel_requested)
+        result = run_export(project, job_id=uuid.UUID(task.job_id), progress=task.progress,
+                            should_stop=task.cancel_requested)
     except JobCanceled:
         raise
     except Exception as exc:
         if not isinstance(exc, RETRYABLE) or task.is_last_attempt:
             notify_failure(project, f"{type(exc).__name__}: {exc}")
         raise
+    attach_manifest(task, result)
+    return result
+
+
+def attach_manifest(task: JobTask, result: Mapping[str, Any]) -> None:
+    """Attach the stored backup's manifest (parts, sizes, checksums) to the job. The backup is complete
+    already: a manifest that cannot be read or attached is logged, and the job still completes."""
+    try:
+        manifest = get_backend(str(result["backend"])).fetch_manifest(str(result["location"]))
+        task.attach("backup-manifest.json", json.dumps(manifest, indent=2).encode(), "application/json")
+    except Exception as exc:
+        task.log(f"the backup's manifest was not attached: {type(exc).__name__}: {exc}")

@@ -42,6 +42,7 @@ def _blueprints() -> list[Any]:
     """Every blueprint of the app; add a line here to mount a new one."""
     from platform_jobs.web import (
         api,
+        artifact_views,
         audit_views,
         auth_views,
         backup_views,
@@ -88,6 +89,7 @@ def _blueprints() -> list[Any]:
         batch_views.bp,
         template_views.bp,
         schedule_views.bp,
+        artifact_views.bp,
     ]
 
 

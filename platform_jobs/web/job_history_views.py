@@ -1,5 +1,6 @@
 """A job's history in the API: its attempts (worker, times, outcome, error with traceback, own log lines),
-its log page by page (``before=<seq>``), and the whole log as a text download.
+its log page by page (``before=<seq>``), and the whole log as a text download (the archived part first,
+jobs/log_archive.py).
 
 Every route looks the job up through ``actions.ensure_visible``: another workspace's job answers 404
 exactly like a missing one.
@@ -7,14 +8,12 @@ exactly like a missing one.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 from flask import Blueprint, Response, stream_with_context
 
 from platform_jobs.db import session_scope
-from platform_jobs.jobs import attempts
+from platform_jobs.jobs import attempts, log_archive
 from platform_jobs.web import actions
 from platform_jobs.web.auth import api_login_required, require_principal
 from platform_jobs.web.errors import ok
@@ -49,17 +48,11 @@ def job_logs(job_id: str) -> Any:
     return ok({"logs": [log_line(entry) for entry in page.lines], "next_before": page.next_before})
 
 
-def _text_lines(job_uuid: uuid.UUID) -> Iterator[str]:
-    for chunk in attempts.log_chunks(job_uuid):
-        yield "".join(f"{entry.at.isoformat()} [attempt {entry.attempt if entry.attempt is not None else '?'}] "
-                      f"{entry.line}\n" for entry in chunk)
-
-
 @bp.get("/jobs/<job_id>/logs.txt")
 @api_login_required
 def job_log_download(job_id: str) -> Any:
     job_uuid = actions.ensure_visible(require_principal(), job_id)
-    response = Response(stream_with_context(_text_lines(job_uuid)), mimetype="text/plain")
+    response = Response(stream_with_context(log_archive.full_log_text(job_uuid)), mimetype="text/plain")
     response.headers["Content-Disposition"] = f'attachment; filename="job-{job_uuid}.log"'
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -141,7 +134,8 @@ register_paths({
         "parameters": [JOB_ID_PARAM],
         "get": {
             "operationId": "downloadJobLog",
-            "summary": "The whole log as a text file (streamed; one line per entry: time, attempt, text)",
+            "summary": ("The whole log as a text file, archived lines included (streamed; one line per entry: "
+                        "time, attempt, text)"),
             "responses": {"200": {"description": "The log", "content": {"text/plain": {"schema": {"type": "string"}}}},
                           **_errors(401, 404)},
         },

@@ -22,6 +22,7 @@ from platform_jobs.jobs.flow_enqueue import Enqueued
 from platform_jobs.jobs.registry import get_job_type, job_type_names
 from platform_jobs.jobs.states import JobStatus
 from platform_jobs.web import actions, batch_form
+from platform_jobs.web.artifact_views import visible_artifacts
 from platform_jobs.web.auth import Principal, current_principal
 from platform_jobs.web.errors import ApiError, from_queue_error
 from platform_jobs.web.job_filters import filters_as_json
@@ -202,6 +203,6 @@ def job_detail(job_id: str) -> Any:
         "pages/job.html", job={**job_summary(job, stalls.is_stalled(job)), "payload": job.payload, "result": job.result,
                                "waiting": waiting(wait), "attempt_history": tried},
         logs=[log_line(entry) for entry in logs], eta=estimate(eta), poll_ms=POLL_MS, final_poll_ms=FINAL_POLL_MS,
-        log_tail=LOG_TAIL,
+        log_tail=LOG_TAIL, artifacts=visible_artifacts(job.id),
         waiting_for=job.waiting_for if job.status is JobStatus.PENDING else None, **family,
     )

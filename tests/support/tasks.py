@@ -253,3 +253,21 @@ def rate_limited(task: JobTask, tag: str = "") -> str:
     """3 starts per second per tag."""
     record_effect(task.job_id, f"start attempt={task.attempt} t={time.time()}")
     return tag
+
+
+@job_task("test_artifacts", JobPolicy(max_attempts=1, access=Access()))
+def with_artifacts(task: JobTask, lines: int = 0, batch: int = 5000, files: dict[str, str] | None = None,
+                   big: int = 0) -> dict[str, Any]:
+    """Writes ``lines`` log lines (``batch`` per statement) and attaches ``files`` (name: text), then
+    ``big`` zero bytes as big.bin (to cross PJ_ARTIFACT_MAX_BYTES)."""
+    for start in range(0, lines, batch):
+        task.log_lines(artifact_log_line(n) for n in range(start, min(lines, start + batch)))
+    for name, content in (files or {}).items():
+        task.attach(name, content.encode(), "text/plain")
+    if big:
+        task.attach("big.bin", b"\0" * big)
+    return {"lines": lines, "files": sorted(files or {})}
+
+
+def artifact_log_line(n: int) -> str:
+    return f"line {n} " + "abcdefghijklmnopq"[: n % 17]

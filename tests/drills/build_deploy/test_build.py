@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import uuid
 from pathlib import Path
 
+from platform_jobs.db import session_scope
+from platform_jobs.jobs import artifacts
 from platform_jobs.jobs.queue import cancel_job, enqueue_job
+from platform_jobs.models import JobArtifact
 from tests.support.build_deploy import log_lines, read_pids
 from tests.support.build_tools import Tools, pid_alive
 from tests.support.jobs import job_row, wait_status
@@ -84,3 +89,26 @@ def test_cancel_kills_a_group_that_ignores_sigterm(
     cancel_job(job_id)
     wait_status(job_id, "canceled", timeout=30)  # after SIGTERM's grace period, SIGKILL
     assert not any(pid_alive(pid) for pid in pids), "no orphan may survive a cancel"
+
+
+def test_a_build_attaches_its_log_and_the_builders_manifest(tools: Tools, module_worker: CeleryProcess) -> None:
+    job_id = enqueue_job("build", {"action": "preview_apply", "id": "site-1", "variables": {"exit": 3}},
+                         max_attempts=1)
+    wait_status(job_id, "failed", timeout=30)  # a failed build keeps its log and manifest too
+    with session_scope() as session:
+        found = {artifact.name: artifact for artifact in artifacts.list_artifacts(session, uuid.UUID(job_id))}
+        session.expunge_all()
+    assert set(found) == {"build.log", "build-manifest.json"}
+    log_bytes, manifest_bytes = (_read(found[name]) for name in ("build.log", "build-manifest.json"))
+    assert log_bytes.decode().splitlines() == log_lines(job_id)[1:]  # every output line (not the "$ argv" one)
+    assert "last line" in log_bytes.decode() and found["build.log"].content_type.startswith("text/plain")
+    assert json.loads(manifest_bytes) == {"action": "preview_apply", "id": "site-1",
+                                          "files": [{"path": "app.js", "bytes": 42}]}
+    for artifact, data in ((found["build.log"], log_bytes), (found["build-manifest.json"], manifest_bytes)):
+        assert artifact.size == len(data) and artifact.sha256 == hashlib.sha256(data).hexdigest()
+        assert artifact.attempt == 1
+
+
+def _read(artifact: JobArtifact) -> bytes:
+    with artifacts.open_artifact(artifact) as stream:
+        return stream.read()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import uuid
@@ -13,6 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from platform_jobs.db import session_scope
+from platform_jobs.jobs import artifacts
 from platform_jobs.jobs.queue import enqueue_job
 from platform_jobs.models import Backup
 from platform_jobs.platform import pg_tools, restore
@@ -49,6 +51,13 @@ def test_local_backup_round_trip(stack: Any, env: Callable[..., dict[str, str]],
     assert backup.size_bytes and backup.size_bytes > 0 and len(backup.sha256 or "") == 64
     assert job.result["backup_id"] == str(backup.id) and job.progress == 100
     assert Path(backup.location or "").is_dir() and (Path(backup.location or "") / "manifest.json").exists()
+    with session_scope() as session:  # the job carries the backup's manifest as an artifact
+        attached = artifacts.find(session, uuid.UUID(job_id), "backup-manifest.json")
+        assert attached is not None and attached.content_type == "application/json"
+        with artifacts.open_artifact(attached) as stream:
+            manifest = json.load(stream)
+    assert manifest == json.loads((Path(backup.location or "") / "manifest.json").read_text())
+    assert manifest["sha256"] == backup.sha256
     [note] = notifications(project.id, "backup_completed")
     assert note.recipient_email == project.owner_email
 

@@ -93,6 +93,7 @@ NON_MOVING_UPDATES: dict[str, Scenario] = {
     "set_progress": Scenario(lambda i: {**run_ref(i), "progress": 40, "step": "s", "lease": 30.0}),
     "request_stop": Scenario(lambda i: {"id": i}),
     "next_log_seq": Scenario(lambda i: {"id": i}),
+    "insert_logs": Scenario(lambda i: {"id": i, "lines": ["a", "b"], "attempt": None}),
     "stop_running_older": Scenario(lambda i: SUPERSEDED_BY, KEYED),
     "release_due_rate_limited": Scenario(lambda i: {"horizon": 1.0},
                                          {"waiting_for": "'rate_limit'", "scheduled_at": PAST}),
@@ -202,8 +203,10 @@ def test_the_inserts_create_rows_in_their_declared_states(connection: Connection
 
 # Where the jobs tables may be written outside jobs.sql: nowhere in the system (the benchmark seeds and
 # truncates its own scratch database, the migrations create the tables).
-WRITE = re.compile(r"\b(update|insert|delete)\((Job|JobLog|JobAttempt|JOBS)\b"
-                   r"|(UPDATE|INSERT INTO|DELETE FROM)\s+control_plane\.job(s|_logs|_attempts)\b")
+WRITE = re.compile(r"\b(update|insert|delete)\((Job|JobLog|JobAttempt|JobArtifact|JobArtifactGarbage|JobLogSpill"
+                   r"|JOBS)\b"
+                   r"|(UPDATE|INSERT INTO|DELETE FROM)\s+control_plane\.job(s|_logs|_attempts|_artifacts|"
+                   r"_artifact_garbage|_log_spill)\b")
 
 
 def test_no_statement_on_the_jobs_tables_outside_jobs_sql() -> None:

@@ -21,6 +21,7 @@ from platform_jobs.jobs.registry import JobType, all_job_types
 from platform_jobs.jobs.states import JobStatus
 from platform_jobs.models import AuditEvent, Job, WebhookEndpoint
 from platform_jobs.platform.webhooks import create_message
+from tests.support.artifacts import attach_to
 from tests.support.backups import recorded_backup
 from tests.support.jobs import job_row
 from tests.support.tenants import new_project
@@ -359,6 +360,35 @@ def test_a_jobs_history_is_workspace_scoped(client: FlaskClient, world: World, r
     assert (foreign.status_code, foreign.json) == (missing.status_code, missing.json)
     assert client.get(route.format(id=job_id), headers=bearer(world.token_operator)).status_code == 200
     assert client.get(route.format(id=job_id)).status_code == 401
+
+
+ARTIFACT_ROUTES = [("GET", "/api/jobs/{id}/artifacts"), ("GET", "/api/jobs/{id}/artifacts/out.txt"),
+                   ("POST", "/api/jobs/{id}/artifacts/out.txt/link")]
+
+
+@pytest.mark.parametrize(("method", "route"), ARTIFACT_ROUTES)
+def test_a_jobs_artifacts_are_workspace_scoped(client: FlaskClient, world: World, method: str, route: str) -> None:
+    job_id = parked_job(world.workspace_a, "demo")
+    attach_to(job_id, "out.txt", b"own")
+
+    def call(path: str, **kwargs: Any) -> Any:
+        response = client.open(path, method=method, **kwargs)
+        response.get_data()  # a download streams: read it whole and let its request end, as a client does
+        response.close()
+        return response
+
+    own = call(route.format(id=job_id), headers=bearer(world.token_a))
+    assert own.status_code in (200, 201)
+    foreign = call(route.format(id=job_id), headers=bearer(world.token_b))
+    missing = call(route.format(id=uuid.uuid4()), headers=bearer(world.token_b))
+    assert foreign.status_code == 404 and foreign.json["error"]["code"] == "not_found"
+    assert (foreign.status_code, foreign.json) == (missing.status_code, missing.json)
+    assert call(route.format(id="not-a-uuid"), headers=bearer(world.token_a)).status_code == 404
+    assert call(route.format(id=job_id), headers=bearer(world.token_operator)).status_code in (200, 201)
+    assert call(route.format(id=job_id)).status_code == 401
+    if "out.txt" in route:  # an own job's missing artifact answers the same 404
+        other = call(route.format(id=job_id).replace("out.txt", "other.txt"), headers=bearer(world.token_a))
+        assert other.status_code == 404 and other.json["error"]["code"] == "not_found"
 
 
 @pytest.mark.parametrize(("method", "path"), [

@@ -30,6 +30,7 @@ from platform_jobs.platform.keys import issue_key
 from platform_jobs.platform.webhook_secrets import encrypt_secret, generate_secret
 from platform_jobs.platform.webhooks import create_message
 from platform_jobs.web.openapi import openapi_document
+from tests.support.artifacts import make_artifact
 from tests.support.backups import notification, recorded_backup
 from tests.support.recurring import make_schedule, make_template
 from tests.support.tenants import new_project
@@ -127,6 +128,7 @@ FACTORIES: dict[tuple[str, str], Factory] = {
     ("", "key_id"): Factory(make_key),
     ("/api/templates/", "name"): Factory(make_template, missing=lambda: f"missing-{uuid.uuid4().hex[:8]}"),
     ("", "schedule_id"): Factory(make_schedule),
+    ("/api/jobs/", "name"): Factory(make_artifact, missing=lambda: f"missing-{uuid.uuid4().hex[:8]}.txt"),
 }
 # Parameters of platform-wide, operator-only routes (no workspace owns a queue or a worker): members get 403.
 PLATFORM_WIDE: dict[tuple[str, str], str] = {
@@ -134,6 +136,19 @@ PLATFORM_WIDE: dict[tuple[str, str], str] = {
     ("/api/workers/", "hostname"): "w@h",
     ("/api/beat/entries/", "name"): "nothing",
 }
+
+
+# Parameters that are capabilities, not ids: an unguessable token that grants access by itself (a signed
+# artifact link works for anyone who holds it; a key reveal token is shown once to whoever rotated). No
+# workspace owns the token, so there is no "foreign" one: the matrix checks that an unknown token answers 404.
+CAPABILITIES: dict[tuple[str, str], str] = {
+    ("/api/artifact-links/", "token"): "a signed, short-lived download link",
+    ("/api/projects/", "token"): "a one-time key reveal token",
+}
+
+
+def is_capability(path: str, name: str) -> bool:
+    return any(param == name and path.startswith(prefix) for prefix, param in CAPABILITIES)
 
 
 def factory_for(path: str, name: str) -> tuple[str, Factory | None]:
@@ -213,7 +228,8 @@ def _document(app: Flask) -> dict[str, Any]:
 def test_every_path_parameter_has_a_factory(app: Flask) -> None:
     document = _document(app)
     missing = sorted({(path, name) for path in document["paths"] for name in PARAM.findall(path)
-                      if factory_for(path, name)[1] is None and platform_value(path, name) is None})
+                      if factory_for(path, name)[1] is None and platform_value(path, name) is None
+                      and not is_capability(path, name)})
     assert not missing, "\n\n".join(
         f"The route {path} has the path parameter {{{name}}}, and the cross-workspace matrix cannot make a "
         f"resource of another workspace for it, so it would escape the check that a foreign id answers 404.\n"
@@ -259,10 +275,11 @@ def test_a_foreign_id_answers_exactly_like_a_missing_one_on_every_documented_rou
     own_ids: dict[tuple[str, str], str] = {}
     foreign_ids: dict[tuple[str, str], str] = {}
     ops = [op for op in operations(document)
-           if all(factory_for(op.path, p)[1] or platform_value(op.path, p) for p in op.params)]
+           if all(factory_for(op.path, p)[1] or platform_value(op.path, p) or is_capability(op.path, p)
+                  for p in op.params)]
     for op in ops:  # make everything first, so the write check below sees only the requests
         for name in op.params:
-            if platform_value(op.path, name) is None:
+            if platform_value(op.path, name) is None and not is_capability(op.path, name):
                 own_ids[(op.path, name)] = made.get(name, world.workspace_a, op.path)
                 foreign_ids[(op.path, name)] = made.get(name, world.workspace_b, op.path)
     before = _counts()
@@ -274,6 +291,14 @@ def test_a_foreign_id_answers_exactly_like_a_missing_one_on_every_documented_rou
                                                               for p in op.params})
             if status != 403:
                 problems.append(f"{label}: a platform-wide route answered {status} to a member: {text}")
+            continue
+        if any(is_capability(op.path, p) for p in op.params):  # an unknown token (with A's own ids) is 404
+            ids = {p: "unknown-" + uuid.uuid4().hex if is_capability(op.path, p) else own_ids[(op.path, p)]
+                   for p in op.params}
+            status, text = _call(client, world.token_a, op, ids)
+            checked += 1
+            if status != 404:
+                problems.append(f"{label} with an unknown token: {status} {text} (expected 404)")
             continue
         own = {p: own_ids[(op.path, p)] for p in op.params}
         foreign = {p: foreign_ids[(op.path, p)] for p in op.params}
