@@ -139,10 +139,12 @@ class WorkerSettings:
     concurrency: int = 2
     # More modules with job types to load (comma-separated), e.g. a service's own tasks.
     extra_task_modules: tuple[str, ...] = ()
-    # Held acks (jobs.held_acks): a prefork worker's main process writes its children's outcomes in
-    # batches and acks each message once its outcome is durable. Off: each child writes its own outcome.
-    held_acks: bool = True
-    # A claim's commit waits for the WAL flush. Off: under held acks it is made durable by the main
+    # Held acks (jobs.held_acks): a prefork worker's children commit outcomes without waiting for the WAL
+    # flush, and the main process flushes once per batch before it acks. Off by default: on a small
+    # machine the main process is Celery's bottleneck, and the batch costs it more CPU than the children
+    # save (README, Benchmark); on for storage where a flush is slow.
+    held_acks: bool = False
+    # A claim's commit waits for the WAL flush. Off (only under held acks): it is made durable by the main
     # process's next flush, or by Postgres's WAL writer within wal_writer_delay (200 ms); a Postgres
     # crash inside that window forgets the claim, so that run does not count as an attempt (README,
     # "What each guarantee costs").
@@ -158,7 +160,7 @@ class WorkerSettings:
     def from_env(cls, env: Env) -> WorkerSettings:
         return cls(concurrency=env.integer("PJ_WORKER_CONCURRENCY", 2),
                    extra_task_modules=env.names("PJ_EXTRA_TASK_MODULES"),
-                   held_acks=env.flag("PJ_HELD_ACKS", True),
+                   held_acks=env.flag("PJ_HELD_ACKS", False),
                    durable_claims=env.flag("PJ_DURABLE_CLAIMS", True),
                    pause_sync_interval=env.number("PJ_PAUSE_SYNC_INTERVAL", 5.0),
                    inspect_timeout=env.number("PJ_INSPECT_TIMEOUT", 1.0),

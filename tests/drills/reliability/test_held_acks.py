@@ -48,7 +48,7 @@ def _unacked_job_ids() -> set[str]:
 
 
 def test_sigkill_of_the_main_process_with_acks_held_loses_nothing_and_writes_no_outcome_twice(stack, capsys) -> None:
-    worker = stack.worker(concurrency=2, env={SLOW_FLUSH_VARIABLE: "60"})
+    worker = stack.worker(concurrency=2, env={SLOW_FLUSH_VARIABLE: "60", "PJ_HELD_ACKS": "1"})
     ids = [str(i) for i in enqueue_many([JobRequest("test_idempotent", {"seconds": 0.05}) for _ in range(JOBS)])]
     wait_for(lambda: len(_completed(ids)) >= JOBS // 2, 60, 0.05, "half the outcomes committed, acks held")
     held = _completed(ids)
@@ -60,7 +60,7 @@ def test_sigkill_of_the_main_process_with_acks_held_loses_nothing_and_writes_no_
     time.sleep(1.0)
     worker.kill_group()  # then whatever of its children is left (the host is gone)
     started = time.monotonic()
-    successor = stack.worker(concurrency=2)
+    successor = stack.worker(concurrency=2, env={"PJ_HELD_ACKS": "1"})
     for job_id in ids:
         wait_status(job_id, "completed", timeout=8 + 30)  # visibility timeout, then the runs
     recovered = time.monotonic() - started
