@@ -4,11 +4,9 @@ the "Backup completed" notification and marks it read and unread again."""
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,19 +14,14 @@ import pytest
 from platform_jobs.db import session_scope
 from platform_jobs.models import Backup
 from platform_jobs.web import users
+from tests.support.browser import ARGS, ARTIFACTS, CHROMIUM, skip_without_chromium
 from tests.support.outbound import make_project
-from tests.support.stack import PROJECT_ROOT, Stack
+from tests.support.stack import Stack
 from tests.support.web import PASSWORD, LiveServer
-
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = PROJECT_ROOT / "test-artifacts"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run", "--disable-sync"]
 
 pytestmark = pytest.mark.browser
 
-if not Path(CHROMIUM).exists() and not os.environ.get("CI"):
-    pytest.skip(f"{CHROMIUM} is not installed", allow_module_level=True)
+skip_without_chromium()
 
 
 @pytest.fixture(scope="module")

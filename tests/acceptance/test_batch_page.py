@@ -3,12 +3,9 @@ line at phone width, each batch run by a real worker and shown live in the list.
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,36 +14,13 @@ from sqlalchemy import func, select
 from platform_jobs.db import session_scope
 from platform_jobs.models import Job
 from platform_jobs.web import users
-from tests.support.stack import PROJECT_ROOT, Stack, wait_for
+from tests.support.browser import ARTIFACTS, skip_without_chromium
+from tests.support.stack import Stack, wait_for
 from tests.support.web import PASSWORD, LiveServer
-
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = PROJECT_ROOT / "test-artifacts"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run", "--disable-sync"]
 
 pytestmark = pytest.mark.browser
 
-if not Path(CHROMIUM).exists() and not os.environ.get("CI"):
-    pytest.skip(f"{CHROMIUM} is not installed", allow_module_level=True)
-
-
-@pytest.fixture(scope="module")
-def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    stack = Stack(tmp_path_factory.mktemp("batch-page-stack"))
-    stack.worker(concurrency=2)
-    yield stack
-    stack.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
+skip_without_chromium()
 
 
 @pytest.fixture

@@ -6,11 +6,9 @@ ledger's own insert, in one COPY)."""
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,40 +18,18 @@ from platform_jobs.db import session_scope
 from platform_jobs.jobs.states import JobStatus
 from platform_jobs.models import AuditEvent, Job
 from platform_jobs.web import users
+from tests.support.browser import ARTIFACTS, skip_without_chromium
 from tests.support.console import seed_jobs
 from tests.support.jobs import job_row, wait_status
-from tests.support.stack import PROJECT_ROOT, Stack, wait_for
+from tests.support.stack import Stack, wait_for
 from tests.support.web import PASSWORD, LiveServer
 
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = PROJECT_ROOT / "test-artifacts"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run", "--disable-sync"]
 PAGE = 50
 CSP_REPORT = "Content Security Policy"
 
 pytestmark = pytest.mark.browser
 
-if not Path(CHROMIUM).exists() and not os.environ.get("CI"):
-    pytest.skip(f"{CHROMIUM} is not installed", allow_module_level=True)
-
-
-@pytest.fixture(scope="module")
-def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    stack = Stack(tmp_path_factory.mktemp("console-stack"))
-    stack.worker(concurrency=2)
-    yield stack
-    stack.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
+skip_without_chromium()
 
 
 @pytest.fixture

@@ -3,11 +3,8 @@ stalled run shows on it and under the jobs list's stalled filter."""
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,27 +13,14 @@ from sqlalchemy import text
 from platform_jobs.db import session_scope
 from platform_jobs.jobs.queue import enqueue_job
 from platform_jobs.web import users
+from tests.support.browser import ARGS, ARTIFACTS, CHROMIUM, skip_without_chromium
 from tests.support.jobs import wait_status
-from tests.support.stack import PROJECT_ROOT, Stack
+from tests.support.stack import Stack
 from tests.support.web import PASSWORD, LiveServer
-
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = PROJECT_ROOT / "test-artifacts"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run", "--disable-sync"]
 
 pytestmark = pytest.mark.browser
 
-if not Path(CHROMIUM).exists() and not os.environ.get("CI"):
-    pytest.skip(f"{CHROMIUM} is not installed", allow_module_level=True)
-
-
-@pytest.fixture(scope="module")
-def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    stack = Stack(tmp_path_factory.mktemp("dashboard-stack"))
-    stack.worker(concurrency=2)
-    yield stack
-    stack.close()
+skip_without_chromium()
 
 
 def _stalled_run(workspace_id: uuid.UUID) -> str:

@@ -17,8 +17,8 @@ from tests.acceptance.test_browser import _shot, _wait_text
 from tests.support.jobs import wait_status
 from tests.support.web import LiveServer
 
-browser, worker, operator_email, csp_violations, page = (shared.browser, shared.worker, shared.operator_email,
-                                                         shared.csp_violations, shared.page)
+# (browser and worker come from tests/acceptance/conftest.py)
+operator_email, csp_violations, page = shared.operator_email, shared.csp_violations, shared.page
 
 
 def test_artifacts_on_the_job_page_download_and_link(page: Any, live_server: LiveServer, tmp_path: Path) -> None:

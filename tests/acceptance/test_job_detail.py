@@ -17,8 +17,8 @@ from tests.acceptance.test_browser import _enqueue_demo, _shot, _wait_text
 from tests.support.web import LiveServer, parked_job
 
 # The browser page tests' fixtures (one worker and one browser for this module, a logged-in operator's page).
-browser, worker, operator_email, csp_violations, page = (shared.browser, shared.worker, shared.operator_email,
-                                                         shared.csp_violations, shared.page)
+# (browser and worker come from tests/acceptance/conftest.py)
+operator_email, csp_violations, page = shared.operator_email, shared.csp_violations, shared.page
 
 
 def _narrow_fits(page: Any) -> None:

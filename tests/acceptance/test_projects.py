@@ -17,8 +17,8 @@ from tests.support.projects import provisioned_in, role_can_login
 from tests.support.usage import add_events
 from tests.support.web import LiveServer
 
-browser, worker, operator_email, csp_violations, page = (shared.browser, shared.worker, shared.operator_email,
-                                                         shared.csp_violations, shared.page)
+# (browser and worker come from tests/acceptance/conftest.py)
+operator_email, csp_violations, page = shared.operator_email, shared.csp_violations, shared.page
 
 
 def _project() -> uuid.UUID:

@@ -5,12 +5,9 @@ and see its next run, disable it, delete both; at desktop and phone widths."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import uuid
-from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,30 +15,15 @@ import pytest
 
 from platform_jobs.db import session_scope
 from platform_jobs.web import users
+from tests.support.browser import ARTIFACTS, skip_without_chromium
 from tests.support.jobs import job_row
-from tests.support.stack import PROJECT_ROOT
 from tests.support.web import PASSWORD, LiveServer
 
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = PROJECT_ROOT / "test-artifacts"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run", "--disable-sync"]
 CSP_REPORT = "Content Security Policy"
 
 pytestmark = pytest.mark.browser
 
-if not Path(CHROMIUM).exists() and not os.environ.get("CI"):
-    pytest.skip(f"{CHROMIUM} is not installed", allow_module_level=True)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
+skip_without_chromium()
 
 
 @pytest.fixture

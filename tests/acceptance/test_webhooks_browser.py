@@ -23,7 +23,8 @@ from platform_jobs.db import session_scope
 from platform_jobs.models import Notification, WebhookEndpoint
 from platform_jobs.settings import get_settings
 from platform_jobs.web import create_app, users
-from tests.acceptance.test_browser import ARTIFACTS, CSP_REPORT, browser  # noqa: F401
+from tests.acceptance.test_browser import CSP_REPORT
+from tests.support.browser import ARTIFACTS
 from tests.support.outbound import OUTBOUND_ENV
 from tests.support.outbound_servers import Receiver, Reply
 from tests.support.stack import Stack, wait_for
