@@ -319,9 +319,12 @@ RETURNING id, type, payload, priority, queue, scheduled_at, concurrency_key
 -- The dispatcher: pending jobs not in the broker and due within the horizon, locked against other sweeps.
 -- Jobs of a paused queue (control_plane.queue_pauses, migration 0013) are skipped here and in every
 -- statement below that selects jobs to publish: they stay pending until their queue is resumed.
+-- Only jobs of the types this process knows (%(types)s): a job whose message cannot be built here must not
+-- take the batch's places, or fail the whole sweep, on every run (it waits for a process that knows it).
 SELECT id, type, payload, priority, queue, scheduled_at FROM control_plane.jobs
 WHERE status = 'pending' AND published_at IS NULL AND waiting_for IS NULL
   AND (scheduled_at IS NULL OR scheduled_at <= now() + make_interval(secs => %(horizon)s))
+  AND type = ANY(%(types)s::text[])
   AND NOT EXISTS (SELECT 1 FROM control_plane.queue_pauses AS paused WHERE paused.queue = jobs.queue)
 ORDER BY scheduled_at NULLS FIRST
 LIMIT %(limit)s
@@ -341,6 +344,7 @@ FOR UPDATE SKIP LOCKED
 -- before this transaction), whose message may be lost.
 SELECT id, type, payload, priority, queue, scheduled_at FROM control_plane.jobs
 WHERE status = 'pending' AND published_at < now() - make_interval(secs => %(older_than)s)
+  AND type = ANY(%(types)s::text[])
   AND NOT EXISTS (SELECT 1 FROM control_plane.queue_pauses AS paused WHERE paused.queue = jobs.queue)
 ORDER BY published_at
 LIMIT %(limit)s

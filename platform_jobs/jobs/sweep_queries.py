@@ -13,13 +13,14 @@ from datetime import timedelta
 from sqlalchemy.orm import Session
 
 from platform_jobs.jobs.ledger import JobToPublish, jobs_to_publish
+from platform_jobs.jobs.registry import job_type_names
 from platform_jobs.jobs.statements import changed, run
 
 
 def lock_due_unpublished(session: Session, horizon: timedelta, limit: int) -> list[JobToPublish]:
     """Pending jobs not in the broker and due within ``horizon``; locked against other sweeps."""
     return jobs_to_publish(run(session, "lock_due_unpublished",
-                               {"horizon": horizon.total_seconds(), "limit": limit}))
+                               {"horizon": horizon.total_seconds(), "limit": limit, "types": job_type_names()}))
 
 
 def lock_unpublished(session: Session, job_ids: Sequence[uuid.UUID]) -> list[JobToPublish]:
@@ -30,7 +31,8 @@ def lock_unpublished(session: Session, job_ids: Sequence[uuid.UUID]) -> list[Job
 def lock_stale_published(session: Session, older_than: timedelta | None, limit: int) -> list[JobToPublish]:
     """Pending jobs published long ago (or at all, with ``older_than=None``) whose message may be lost."""
     seconds = older_than.total_seconds() if older_than is not None else 0.0
-    return jobs_to_publish(run(session, "lock_stale_published", {"older_than": seconds, "limit": limit}))
+    return jobs_to_publish(run(session, "lock_stale_published",
+                               {"older_than": seconds, "limit": limit, "types": job_type_names()}))
 
 
 def reap_expired_leases(session: Session, lease_seconds: float) -> dict[str, int]:
