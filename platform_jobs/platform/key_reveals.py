@@ -1,4 +1,4 @@
-"""One-time reveal of a rotated API key to the caller who asked for the rotation.
+"""One-time reveal of a new API key (rotated, or a project's first) to the caller who asked for it.
 
 The rotation is a job, so its answer cannot carry the key. Instead the rotate request makes a reveal
 token (32 random bytes) and answers it to the caller only; the job's payload carries the token's X25519
@@ -130,10 +130,11 @@ def store(session: Session, public_hex: str, project_id: uuid.UUID, role: str, v
     """The job's part: the new key, sealed to the requester's public key."""
     now = datetime.now(UTC)
     sealed = seal(public_hex, plaintext, _aad(project_id, role, version))
-    values = {"version": version, "prefix": prefix, "sealed": sealed}
+    # The reveal's window starts when the key exists (a provisioning may wait for its retries first).
+    values = {"version": version, "prefix": prefix, "sealed": sealed, "expires_at": _expiry(now)}
     session.execute(
         insert(KeyReveal).values(public_key=public_hex, project_id=project_id, role=role, created_at=now,
-                                 expires_at=_expiry(now), **values)
+                                 **values)
         # Only the row this rotation was asked with, and only once: a payload naming someone else's
         # public key (another project's, or a reveal already filled) changes nothing.
         .on_conflict_do_update(index_elements=["public_key"], set_=values,

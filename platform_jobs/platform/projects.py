@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from platform_jobs.db import session_scope
 from platform_jobs.errors import PlatformJobsError
 from platform_jobs.models import Project, ProjectStatus
-from platform_jobs.platform import keys, services, tenant_db
+from platform_jobs.platform import key_reveals, keys, services, tenant_db
 from platform_jobs.platform.notifications import notify
 
 SLUG_RE = re.compile(r"^[a-z][a-z0-9-]{2,39}$")
@@ -34,6 +34,9 @@ STEP_NAMES = tuple(name for name, _ in STEPS)
 Reporter = Callable[[int, str, bool | None], None]
 # Called after each step's effect with the step's name (tests use it to interrupt a run there).
 FaultHook = Callable[[str], None]
+# {role: hex X25519 public key of the requester's reveal token}: those first keys are sealed to the
+# requester (platform/key_reveals.py) instead of being emailed.
+RevealKeys = dict[str, str]
 
 
 class ProjectError(PlatformJobsError):
@@ -74,29 +77,48 @@ def _load(session: Session, project_id: uuid.UUID) -> Project:
     return project
 
 
-def _issue_credentials(session: Session, project: Project, report: ProvisionReport) -> bool:
-    """API keys and the database password, revealed once to the owner by email, never stored."""
+def _issue_credentials(session: Session, project: Project, report: ProvisionReport,
+                       reveal_keys: RevealKeys | None = None) -> bool:
+    """API keys and the database password, never stored in plaintext: a key whose role has a reveal key
+    is sealed to the requester (shown once by ``GET …/keys/reveal/<token>``), any other secret is
+    emailed to the owner once.
+
+    Idempotent under retries: the project row's lock and ``has_keys`` make a second run issue nothing,
+    and the keys, their sealed reveals and the notification commit together or not at all."""
     session.get(Project, project.id, with_for_update=True)
     if keys.has_keys(session, project.id):
         return False
     issued = [keys.issue_key(session, project.id, role) for role in keys.KEY_ROLES]
     password = secrets.token_urlsafe(24)
     tenant_db.set_role_password(project.role_name, password)
-    lines = [f"{key.role} key (version {key.version}): {key.plaintext}" for key in issued]
+    sealed = reveal_keys or {}
+    lines = []
+    for key in issued:
+        if key.role in sealed:
+            key_reveals.store(session, sealed[key.role], project.id, key.role, key.version, key.prefix,
+                              key.plaintext)
+        else:
+            lines.append(f"{key.role} key (version {key.version}): {key.plaintext}")
+    if sealed:
+        key_reveals.purge_expired(session)
     lines.append(f"database: {project.db_name} schema: {project.schema_name} "
                  f"user: {project.role_name} password: {password}")
+    shown = [key.role for key in issued if key.role in sealed]
     notify(
         session, recipient=project.owner_email, kind="project_ready",
         subject=f"Project {project.name} is ready",
         body=f"Project {project.name} ({project.slug}) is provisioned. Key prefixes: "
-             + ", ".join(f"{key.role} {key.prefix}" for key in issued) + ".",
+             + ", ".join(f"{key.role} {key.prefix}" for key in issued) + "."
+             + (f" The {', '.join(shown)} key(s) are shown once to whoever asked for the provisioning."
+                if shown else ""),
         workspace_id=project.workspace_id, project_id=project.id, secret="\n".join(lines),
     )
     report.key_prefixes = {key.role: key.prefix for key in issued}
     return True
 
 
-def _run_step(step: str, project: Project, session: Session, report: ProvisionReport) -> bool:
+def _run_step(step: str, project: Project, session: Session, report: ProvisionReport,
+              reveal_keys: RevealKeys | None) -> bool:
     if step == "database":
         return tenant_db.ensure_database(project.db_name)
     if step == "schema":
@@ -106,12 +128,12 @@ def _run_step(step: str, project: Project, session: Session, report: ProvisionRe
     if step in services.SERVICES:
         return services.register(session, project, step)[1]
     if step == "keys":
-        return _issue_credentials(session, project, report)
+        return _issue_credentials(session, project, report, reveal_keys)
     raise ValueError(step)
 
 
 def provision(project_id: uuid.UUID, report_progress: Reporter | None = None,
-              fault: FaultHook | None = None) -> ProvisionReport:
+              fault: FaultHook | None = None, reveal_keys: RevealKeys | None = None) -> ProvisionReport:
     """Bring the project to ``active``; safe to call again after any failure."""
     report = ProvisionReport(project_id=str(project_id))
     with session_scope() as session:
@@ -124,7 +146,7 @@ def provision(project_id: uuid.UUID, report_progress: Reporter | None = None,
             report_progress(previous, step, None)
         with session_scope() as session:
             project = _load(session, project_id)
-            changed = _run_step(step, project, session, report)
+            changed = _run_step(step, project, session, report, reveal_keys)
             (report.done if changed else report.skipped).append(step)
             if fault is not None:
                 fault(step)  # after the step's effect: the re-run must find it done

@@ -3,6 +3,11 @@
 Up to 3 attempts, ``PJ_PROVISION_RETRY_SECONDS`` (5 minutes) apart. A 5-minute wait is longer than
 ``PJ_MAX_BROKER_DELAY`` in most setups, so the retry waits in ``jobs.scheduled_at`` and the dispatcher
 publishes it when due. Every step checks what already exists, so a retry completes without duplicates.
+
+With ``reveal_keys`` (``{role: public key}``, which ``POST /api/jobs`` and the enqueue page add for a
+member's or operator's provisioning, web/first_keys.py) the first API keys are sealed to the requester's
+reveal tokens and shown once by ``GET /api/projects/<id>/keys/reveal/<token>``, as a rotation's are;
+without it (plain ``.delay()``) they are emailed to the owner once, as before.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from platform_jobs.jobs.registry import JobPolicy, job_task
 from platform_jobs.jobs.task import JobTask
 from platform_jobs.jobs.unique import UniqueRule
 from platform_jobs.models import ProjectStatus
+from platform_jobs.platform import keys
 from platform_jobs.platform.projects import ProjectError, mark, provision
 from platform_jobs.settings import get_settings
 from platform_jobs.tasks import flow_defaults
@@ -23,7 +29,16 @@ from platform_jobs.tasks import flow_defaults
 UUID_PATTERN = "^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$"
 SCHEMA = {
     "type": "object",
-    "properties": {"project_id": {"type": "string", "pattern": UUID_PATTERN}},
+    "properties": {
+        "project_id": {"type": "string", "pattern": UUID_PATTERN},
+        # Hex X25519 public keys of the requester's reveal tokens, per key role (they cannot open a key).
+        "reveal_keys": {
+            "type": "object",
+            "description": "leave empty: the API and this page make the reveal tokens and show the keys once",
+            "properties": {role: {"type": "string", "pattern": "^[0-9a-f]{64}$"} for role in keys.KEY_ROLES},
+            "additionalProperties": False,
+        },
+    },
     "required": ["project_id"],
     "additionalProperties": False,
 }
@@ -35,7 +50,8 @@ ACCESS = Access(resources={"project_id": ResourceKind.PROJECT})
 @job_task("provision_project", JobPolicy(queue="tenants", max_attempts=3, autoretry_for=(), payload_schema=SCHEMA,
                                          access=ACCESS, concurrency=flow_defaults.ONE_PER_PROJECT,
                                          unique=UniqueRule("provision_project:{project_id}")))
-def provision_project(task: JobTask, project_id: str) -> dict[str, Any]:
+def provision_project(task: JobTask, project_id: str,
+                      reveal_keys: dict[str, str] | None = None) -> dict[str, Any]:
     settings = get_settings()
     project_uuid = uuid.UUID(project_id)
 
@@ -46,7 +62,7 @@ def provision_project(task: JobTask, project_id: str) -> dict[str, Any]:
             task.log(f"{step}: {'done' if changed else 'already done'}")
 
     try:
-        report = provision(project_uuid, progress)
+        report = provision(project_uuid, progress, reveal_keys=reveal_keys)
     except (JobCanceled, ProjectError):
         raise
     except Exception as exc:
@@ -58,5 +74,6 @@ def provision_project(task: JobTask, project_id: str) -> dict[str, Any]:
             raise
         raise task.retry(exc=exc, countdown=settings.tenants.provision_retry_seconds) from exc
     task.progress(100, "active")
+    revealed = sorted(reveal_keys or ()) if "keys" in report.done else []
     return {"project_id": project_id, "done": report.done, "skipped": report.skipped,
-            "key_prefixes": report.key_prefixes}
+            "key_prefixes": report.key_prefixes, "revealed_to_requester": revealed}

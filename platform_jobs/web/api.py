@@ -9,7 +9,7 @@ from flask import Blueprint, request
 from platform_jobs.db import session_scope
 from platform_jobs.jobs import attempts, queries, stalls
 from platform_jobs.jobs.queue import enqueue_batch
-from platform_jobs.web import actions
+from platform_jobs.web import actions, first_keys
 from platform_jobs.web.auth import api_login_required, require_principal
 from platform_jobs.web.enqueue_body import job_request, reason_of
 from platform_jobs.web.errors import ApiError, ok
@@ -57,11 +57,15 @@ def _cursor_param() -> str | None:
 @bp.post("/jobs")
 @api_login_required
 def create_job() -> Any:
-    enqueued = enqueue_batch([job_request(require_principal(), json_body())])[0]
+    # A provisioning's first keys are sealed to reveal tokens that only this answer carries (first_keys.py).
+    job, pending = first_keys.prepare(job_request(require_principal(), json_body()))
+    enqueued = enqueue_batch([job])[0]
     # A duplicate of a unique key: the existing job, 200 instead of 202.
     response, status = (ok({"id": enqueued.id, "duplicate": True}, 200) if enqueued.duplicate
-                        else ok({"id": enqueued.id}, 202))
+                        else ok({"id": enqueued.id, **(first_keys.finish(pending, enqueued) or {})}, 202))
     response.headers["Location"] = f"/api/jobs/{enqueued.id}"
+    if pending is not None:
+        response.headers["Cache-Control"] = "no-store"
     return response, status
 
 

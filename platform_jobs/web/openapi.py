@@ -113,8 +113,20 @@ PATHS: dict[str, Any] = {
                     "headers": {"Location": {"schema": {"type": "string"}, "description": "The job's URL"}},
                 },
                 "202": {
-                    **_success("Enqueued", {"type": "object", "required": ["id"],
-                                            "properties": {"id": {"type": "string", "format": "uuid"}}}),
+                    **_success("Enqueued. A provision_project whose payload has no reveal_keys also answers "
+                               "the reveal tokens of the project's first API keys, one per role: each "
+                               "reveal_url answers its key once when the job has issued it (README, "
+                               "'A project's first keys')",
+                               {"type": "object", "required": ["id"],
+                                "properties": {
+                                    "id": {"type": "string", "format": "uuid"},
+                                    "project_id": {"type": "string", "format": "uuid"},
+                                    "reveal": {"type": "array", "items": {
+                                        "type": "object", "required": ["role", "reveal_token", "reveal_url"],
+                                        "properties": {"role": {"type": "string"},
+                                                       "reveal_token": {"type": "string"},
+                                                       "reveal_url": {"type": "string"}}}},
+                                    "reveal_expires_in": {"type": "integer"}}}),
                     "headers": {"Location": {"schema": {"type": "string"}, "description": "The job's URL"}},
                     "links": {
                         name: {"operationId": operation, "parameters": {"job_id": "$response.body#/result/id"}}

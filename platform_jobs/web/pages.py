@@ -21,7 +21,7 @@ from platform_jobs.jobs.authority import may_start
 from platform_jobs.jobs.flow_enqueue import Enqueued
 from platform_jobs.jobs.registry import get_job_type, job_type_names
 from platform_jobs.jobs.states import JobStatus
-from platform_jobs.web import actions, batch_form
+from platform_jobs.web import actions, batch_form, first_keys
 from platform_jobs.web.artifact_views import visible_artifacts
 from platform_jobs.web.auth import Principal, current_principal
 from platform_jobs.web.errors import ApiError, from_queue_error
@@ -137,8 +137,10 @@ def _form_options(principal: Principal) -> dict[str, Any]:
             "project_id": project_id, "workspace_id": workspace_id}
 
 
-def _enqueue_from_form(principal: Principal, type_form: TypeForm) -> Enqueued | list[Enqueued]:
-    """One job, or (copies, pasted lines: web/batch_form.py) all of many jobs."""
+def _enqueue_from_form(principal: Principal,
+                       type_form: TypeForm) -> tuple[Enqueued | list[Enqueued], dict[str, Any] | None]:
+    """One job, or (copies, pasted lines: web/batch_form.py) all of many jobs; and the caller's reveals
+    of a provisioning's first keys (web/first_keys.py), if any."""
     payload = payload_from_form(type_form, request.form)
     options = _form_options(principal)
     if request.form.get("template"):  # filled from a template: the job records it (and the run is audited)
@@ -146,11 +148,11 @@ def _enqueue_from_form(principal: Principal, type_form: TypeForm) -> Enqueued | 
 
         return run_from_form(principal, type_form.name, payload, delay=options["delay"],
                              max_attempts=options["max_attempts"], priority=options["priority"],
-                             project_id=options["project_id"])
+                             project_id=options["project_id"]), None
     many = batch_form.many_of(type_form, request.form)
     if many is not None:
-        return batch_form.enqueue_many(principal, type_form, payload, options, many)
-    return actions.enqueue_for(principal, type_form.name, payload, **options)
+        return batch_form.enqueue_many(principal, type_form, payload, options, many), None
+    return first_keys.enqueue_for(principal, type_form.name, payload, **options)
 
 
 @bp.post("/jobs")
@@ -164,7 +166,7 @@ def enqueue() -> Any:
         flash(f"Choose a job type (unknown: {chosen!r}).", "error")
         return _render_list(principal, state, 422)
     try:
-        enqueued = _enqueue_from_form(principal, type_form)
+        enqueued, reveal = _enqueue_from_form(principal, type_form)
     except FormError as exc:
         flash(f"Not enqueued: {exc}", "error")
         return _render_list(principal, state, 400)
@@ -185,6 +187,10 @@ def enqueue() -> Any:
         flash(f"Not enqueued again: this {type_form.name} is already job {enqueued.id}.", "success")
     else:
         flash(f"Enqueued {type_form.name} job {enqueued.id}.", "success")
+    if reveal is not None:  # the project's page shows its first keys once the job has issued them
+        flash("The project's first API keys will be shown once on this page when provisioning is done.", "success")
+        return redirect(url_for("project_pages.project_page", project_id=reveal["project_id"],
+                                _anchor=first_keys.page_fragment(enqueued.id, reveal)))
     return redirect(url_for("pages.job_detail", job_id=enqueued.id))
 
 

@@ -3,6 +3,7 @@ shown once, suspend and unsuspend with the tenant role (pg_roles.rolcanlogin) an
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -14,6 +15,7 @@ from platform_jobs.web import users
 from tests.acceptance import test_browser as shared
 from tests.acceptance.test_browser import _shot, _wait_text
 from tests.support.projects import provisioned_in, role_can_login
+from tests.support.tenants import new_project
 from tests.support.usage import add_events
 from tests.support.web import LiveServer
 
@@ -63,6 +65,30 @@ def test_rotate_a_key_and_see_it_once(page: Any, live_server: LiveServer) -> Non
     _wait_text(page, "#project-status", "active")
     assert page.locator("#reveal").is_hidden() and plaintext not in page.content()
     assert page.locator(f"#keys-body tr[data-prefix='{plaintext[:12]}']").count() == 1
+
+
+def test_provision_from_the_enqueue_page_and_see_the_first_keys_once(page: Any, live_server: LiveServer) -> None:
+    with session_scope() as session:
+        workspace = users.get_or_create_workspace(session, f"first-keys-{uuid.uuid4().hex[:6]}").id
+    project = new_project(workspace)
+    page.select_option("#job-type", "provision_project")
+    page.locator("fieldset[data-type=provision_project] [name='payload.provision_project.project_id']").fill(
+        str(project))
+    page.click("#enqueue-submit")
+    page.wait_for_url(re.compile(rf".*/projects/{project}(#.*)?$"))
+    page.locator("#first-key-service_role").wait_for(timeout=60_000)
+    assert "#" not in page.url  # the tokens left the address bar (and its history entry) at once
+    plaintexts = {}
+    for role in ("anon", "service_role"):
+        plaintexts[role] = page.input_value(f"#first-key-{role}")
+        verified = verify_key(plaintexts[role])
+        assert verified is not None and verified.project_id == project and verified.role == role
+    _wait_text(page, "#project-status", "active")
+    _shot(page, "project-first-keys-revealed.png")
+    page.reload()
+    _wait_text(page, "#project-status", "active")
+    assert page.locator("#first-keys").is_hidden()
+    assert all(plaintext not in page.content() for plaintext in plaintexts.values())
 
 
 def test_suspend_and_unsuspend_and_the_role_and_keys_follow(page: Any, live_server: LiveServer) -> None:

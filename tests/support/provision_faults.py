@@ -25,7 +25,8 @@ class InjectedFault(RuntimeError):
 
 
 def _provision_with_faults(project_id: uuid.UUID, report_progress: projects.Reporter | None = None,
-                           fault: projects.FaultHook | None = None) -> Any:
+                           fault: projects.FaultHook | None = None,
+                           reveal_keys: projects.RevealKeys | None = None) -> Any:
     step = os.environ.get(STEP_VARIABLE)
     failing_attempts = int(os.environ.get(ATTEMPTS_VARIABLE) or 1)
     attempt = current_task.attempt
@@ -36,7 +37,7 @@ def _provision_with_faults(project_id: uuid.UUID, report_progress: projects.Repo
         if name == step and attempt <= failing_attempts:
             raise InjectedFault(f"injected failure after step {name} (attempt {attempt})")
 
-    return projects.provision(project_id, report_progress, inject)
+    return projects.provision(project_id, report_progress, inject, reveal_keys=reveal_keys)
 
 
 def install() -> None:

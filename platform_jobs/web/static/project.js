@@ -154,6 +154,56 @@
     }
   }
 
+  /* After "enqueue provision_project" the enqueue page sends us here with the reveal tokens in the URL
+     fragment (#reveal=<job id>:<role>.<token>,…), which never reaches a server; it is dropped from the
+     address bar at once, then each first key is fetched once when the job has issued them. */
+  async function revealFirstKeys() {
+    const match = /^#reveal=([0-9a-fA-F-]+):([A-Za-z0-9_.,-]+)$/.exec(location.hash);
+    if (!match) return;
+    history.replaceState(null, "", location.pathname + location.search);
+    const items = match[2].split(",").map((part) => {
+      const dot = part.indexOf(".");
+      return { role: part.slice(0, dot), token: part.slice(dot + 1) };
+    });
+    const status = document.getElementById("first-keys-status");
+    const list = document.getElementById("first-keys-list");
+    document.getElementById("first-keys").hidden = false;
+    status.textContent = "Provisioning…";
+    try {
+      for (let i = 0; i < 900; i += 1) {
+        const job = (await PJ.api("GET", "/api/jobs/" + match[1])).job;
+        if (job.status === "completed") break;
+        if (job.status === "failed" || job.status === "canceled") throw new Error("the provisioning job " + job.status);
+        status.textContent = "Provisioning… (job " + job.status + ")";
+        await sleep(1000);
+      }
+      for (const item of items) {
+        const key = await PJ.api("GET", "/api/projects/" + root.dataset.projectId + "/keys/reveal/" + item.token);
+        item.token = null;
+        const id = "first-key-" + key.role;
+        const row = el("p", "first-key");
+        const label = el("label", "", key.role + " key, version " + key.version);
+        label.htmlFor = id;
+        const input = el("input", "mono reveal-key");
+        input.id = id;
+        input.readOnly = true;
+        input.value = key.key;
+        input.dataset.role = key.role;
+        row.append(label, " ", input);
+        list.append(row);
+      }
+      status.textContent = "Provisioned.";
+      poll();
+    } catch (e) {
+      status.textContent = "Could not show the first keys: " + e.message;
+    }
+  }
+
+  function hideFirstKeys() {
+    document.getElementById("first-keys-list").replaceChildren();
+    document.getElementById("first-keys").hidden = true;
+  }
+
   function hideReveal() {
     document.getElementById("reveal-key").value = "";
     document.getElementById("reveal").hidden = true;
@@ -197,6 +247,8 @@
     render(initial.project);
     document.getElementById("rotate-form").addEventListener("submit", rotate);
     document.getElementById("reveal-done").addEventListener("click", hideReveal);
+    document.getElementById("first-keys-done").addEventListener("click", hideFirstKeys);
+    revealFirstKeys();
     document.getElementById("reveal-copy").addEventListener("click", () => {
       const input = document.getElementById("reveal-key");
       input.select();
