@@ -10,7 +10,7 @@ import pytest
 
 from platform_jobs.db import session_scope
 from platform_jobs.web import users
-from tests.support.browser import ARTIFACTS, skip_without_chromium
+from tests.support.browser import ARTIFACTS, CSP_REPORT, skip_without_chromium
 from tests.support.jobs import job_row, wait_status
 from tests.support.stack import Stack
 from tests.support.web import PASSWORD, LiveServer
@@ -30,7 +30,6 @@ def operator_email() -> str:
     return email
 
 
-CSP_REPORT = "Content Security Policy"  # Chromium's console error for anything the policy blocked
 
 
 @pytest.fixture

@@ -18,14 +18,13 @@ from platform_jobs.db import session_scope
 from platform_jobs.jobs.states import JobStatus
 from platform_jobs.models import AuditEvent, Job
 from platform_jobs.web import users
-from tests.support.browser import ARTIFACTS, skip_without_chromium
+from tests.support.browser import ARTIFACTS, logged_in_page, skip_without_chromium
 from tests.support.console import seed_jobs
 from tests.support.jobs import job_row, wait_status
 from tests.support.stack import Stack, wait_for
 from tests.support.web import PASSWORD, LiveServer
 
 PAGE = 50
-CSP_REPORT = "Content Security Policy"
 
 pytestmark = pytest.mark.browser
 
@@ -43,19 +42,8 @@ def member() -> tuple[str, uuid.UUID]:
 
 @pytest.fixture
 def page(browser: Any, live_server: LiveServer, member: tuple[str, uuid.UUID], worker: Stack) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    blocked: list[str] = []
-    page.on("console", lambda message: blocked.append(message.text) if CSP_REPORT in message.text else None)
-    page.set_default_timeout(20_000)
-    page.goto(f"{live_server.url}/login")
-    page.fill("input[name=email]", member[0])
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/jobs$"))
-    yield page
-    context.close()
-    assert blocked == []  # every page ran under the Content-Security-Policy without being blocked
+    with logged_in_page(browser, live_server.url, member[0], PASSWORD) as page:
+        yield page
 
 
 def _shot(page: Any, name: str) -> None:

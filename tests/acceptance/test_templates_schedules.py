@@ -15,11 +15,9 @@ import pytest
 
 from platform_jobs.db import session_scope
 from platform_jobs.web import users
-from tests.support.browser import ARTIFACTS, skip_without_chromium
+from tests.support.browser import ARTIFACTS, CSP_REPORT, skip_without_chromium
 from tests.support.jobs import job_row
 from tests.support.web import PASSWORD, LiveServer
-
-CSP_REPORT = "Content Security Policy"
 
 pytestmark = pytest.mark.browser
 

@@ -23,8 +23,7 @@ from platform_jobs.db import session_scope
 from platform_jobs.models import Notification, WebhookEndpoint
 from platform_jobs.settings import get_settings
 from platform_jobs.web import create_app, users
-from tests.acceptance.test_browser import CSP_REPORT
-from tests.support.browser import ARTIFACTS
+from tests.support.browser import ARTIFACTS, logged_in_page
 from tests.support.outbound import OUTBOUND_ENV
 from tests.support.outbound_servers import Receiver, Reply
 from tests.support.stack import Stack, wait_for
@@ -71,19 +70,8 @@ def member() -> tuple[str, uuid.UUID]:
 
 @pytest.fixture
 def page(browser: Any, server: LiveServer, member: tuple[str, uuid.UUID], worker: Stack) -> Iterator[Any]:  # noqa: F811
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    blocked: list[str] = []
-    page.on("console", lambda message: blocked.append(message.text) if CSP_REPORT in message.text else None)
-    page.set_default_timeout(20_000)
-    page.goto(f"{server.url}/login")
-    page.fill("input[name=email]", member[0])
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/jobs$"))
-    yield page
-    context.close()
-    assert blocked == []
+    with logged_in_page(browser, server.url, member[0], PASSWORD) as page:
+        yield page
 
 
 def _shot(page: Any, name: str) -> None:
