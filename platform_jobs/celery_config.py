@@ -8,6 +8,7 @@ from celery.schedules import crontab
 from kombu import Queue
 from kombu.transport.redis import Channel
 
+from platform_jobs import redis_topology
 from platform_jobs.settings import Settings
 
 # Family queues: one slow webhook endpoint or a long build never starves the others.
@@ -35,6 +36,8 @@ def broker_transport_options(settings: Settings) -> dict[str, Any]:
         # nothing of ours reach the workers, and a plain client's priority lists (steps 0/3/6/9) are among ours.
         "priority_steps": list(range(10)),
         "queue_order_strategy": "priority",
+        # A Sentinel-managed Redis: the master's name (and the sentinels' password), as kombu wants them.
+        **redis_topology.sentinel_transport_options(settings.broker),
     }
     if settings.broker.visibility_timeout < 60:
         # Short visibility timeouts (crash drills): look for expired unacked messages every second
@@ -59,11 +62,13 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
 
 def celery_config(settings: Settings) -> dict[str, Any]:
     """The Celery configuration of an app built from ``settings`` (``app.config_from_object`` takes it)."""
+    redbeat_url, redbeat_options = redis_topology.redbeat_redis(settings.broker)
     return {
         "broker_url": settings.broker.redis_url,
-        # kombu's Redis transport with a worker-killing defect worked around (see platform_jobs/jobs/broker.py);
-        # the URL stays redis://, so plain Celery clients of the same broker need nothing of ours.
-        "broker_transport": "platform_jobs.jobs.broker:Transport",
+        # kombu's Redis (or Sentinel) transport with a worker-killing defect worked around (see
+        # platform_jobs/jobs/broker.py); the URL stays redis:// (sentinel://), so plain Celery clients of the
+        # same broker need nothing of ours.
+        "broker_transport": redis_topology.broker_transport(settings.broker),
         "broker_connection_retry_on_startup": True,
         "broker_transport_options": broker_transport_options(settings),
         # Postgres (control_plane.jobs) is the result store; Celery keeps none.
@@ -92,9 +97,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "imports": CORE_IMPORTS,
         "include": [JOB_TASK_PACKAGE, *settings.worker.extra_task_modules],
         "beat_scheduler": "platform_jobs.jobs.beat:PlatformBeatScheduler",
-        "redbeat_redis_url": settings.broker.redis_url,
+        "redbeat_redis_url": redbeat_url,
         "redbeat_key_prefix": "platform_jobs:redbeat",
-        "redbeat_redis_options": {},
+        "redbeat_redis_options": redbeat_options,
         "redbeat_lock_timeout": max(10, int(settings.runs.sweep_interval * 5)),
         "beat_max_loop_interval": min(5, settings.runs.sweep_interval),
         "beat_schedule": beat_schedule(settings),

@@ -26,7 +26,7 @@ main.add_command(jobs_group)
 
 @main.command()
 def migrate() -> None:
-    """Apply the Alembic migrations to DATABASE_URL."""
+    """Apply the Alembic migrations to PJ_MIGRATION_DATABASE_URL (default: DATABASE_URL)."""
     from sqlalchemy.exc import OperationalError
 
     from platform_jobs import migrate as migrations
@@ -258,8 +258,9 @@ def bench(ctx: click.Context, data_dir: str | None, json_path: str, postgres_adm
         env.update(dev_secret_env(env, None))  # the benchmark's throwaway stack
         from platform_jobs import migrate as migrations
         from platform_jobs.settings import normalize_database_url
+        from platform_jobs.settings_sections import BrokerSettings
 
-        scratch.mark(normalize_database_url(env["DATABASE_URL"]), env["REDIS_URL"])
+        scratch.mark(normalize_database_url(env["DATABASE_URL"]), BrokerSettings(redis_url=env["REDIS_URL"]))
         migrations.upgrade(env["DATABASE_URL"])
         subprocess.run([sys.executable, "-m", "platform_jobs.bench.runner", "--json", json_path, *ctx.args],
                        env=env, check=True)

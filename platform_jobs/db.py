@@ -11,6 +11,12 @@ Two flavours of connection:
   attempt: a new job's row (its message carries everything needed to recreate it, which the claim
   does), progress, logs and heartbeats. Not the claim: a claim lost in a crash let the job run again
   under the same attempt number (docs/reliability.md, "Reliability II: run state").
+
+Behind a transaction pooler (PJ_DATABASE_POOLER=transaction, :mod:`platform_jobs.pooling`) no statement is
+prepared on the server and ``synchronous_commit = off`` is set per transaction (``SET LOCAL``), never per
+connection. An autocommit statement has no transaction to scope it to, so there a fast one-statement write
+runs as a short transaction of its own (BEGIN, SET LOCAL, the statement, COMMIT: three more round trips, still
+several times cheaper than waiting for the WAL flush), and only its retry commits durably in autocommit.
 """
 
 from __future__ import annotations
@@ -18,13 +24,15 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from platform_jobs import pooling
 from platform_jobs.settings import get_settings
+from platform_jobs.settings_sections import DatabaseSettings
 
 T = TypeVar("T")
 
@@ -32,13 +40,16 @@ T = TypeVar("T")
 class Database:
     """The engines and session factories of one database in this process, made lazily after fork."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, options: DatabaseSettings | None = None) -> None:
         self.url = url
+        # The pooler mode and pool sizes; None: those of the settings in effect when an engine is made.
+        self.options = options
         self._pid: int | None = None
         self._engines: dict[tuple[bool, bool], Engine] = {}
         self._factories: dict[bool, sessionmaker[Session]] = {}
 
     def _new_engine(self, fast: bool, ping: bool) -> Engine:
+        options = self.options or get_settings().database
         engine = create_engine(
             self.url,
             # Sessions check a pooled connection before use (one short round trip), so a Postgres restart
@@ -46,21 +57,21 @@ class Database:
             # check and replaces a dead connection on failure instead (execute_autocommit).
             pool_pre_ping=ping,
             # The unpinged engines serve only autocommit_connection(): autocommit for the engine's whole
-            # life, instead of switching it on and off at every checkout.
-            **({} if ping else {"isolation_level": "AUTOCOMMIT"}),
-            pool_size=5,
-            max_overflow=10,
+            # life, instead of switching it on and off at every checkout (except the fast one behind a
+            # transaction pooler, whose writes are short transactions, see above).
+            **({} if ping or (fast and options.behind_transaction_pooler) else {"isolation_level": "AUTOCOMMIT"}),
+            pool_size=options.pool_size,
+            max_overflow=options.max_overflow,
             pool_recycle=1800,
-            connect_args={"connect_timeout": 5},
+            connect_args=pooling.connect_args(options),
         )
-        if fast:
-            @event.listens_for(engine, "connect")
-            def _async_commit(dbapi_connection: Any, _record: Any) -> None:
-                with dbapi_connection.cursor() as cursor:
-                    cursor.execute("SET synchronous_commit = off")
-                dbapi_connection.commit()
-
+        if fast and not options.behind_transaction_pooler:
+            pooling.async_commit_per_connection(engine)  # else per transaction: session() and autocommit_connection()
         return engine
+
+    @property
+    def behind_transaction_pooler(self) -> bool:
+        return (self.options or get_settings().database).behind_transaction_pooler
 
     def engine(self, fast: bool = False, ping: bool = True) -> Engine:
         """This process's engine; a forked child never reuses its parent's connections."""
@@ -73,7 +84,10 @@ class Database:
         if (fast, ping) not in self._engines:
             self._engines[(fast, ping)] = self._new_engine(fast, ping)
             if ping:
-                self._factories[fast] = sessionmaker(self._engines[(fast, ping)], expire_on_commit=False)
+                factory = sessionmaker(self._engines[(fast, ping)], expire_on_commit=False)
+                if fast and self.behind_transaction_pooler:
+                    pooling.async_commit_per_transaction(factory)
+                self._factories[fast] = factory
         return self._engines[(fast, ping)]
 
     def session(self, fast: bool = False) -> Session:
@@ -91,11 +105,12 @@ class Database:
 _databases: dict[str, Database] = {}
 
 
-def database_for(url: str) -> Database:
-    """The process's one :class:`Database` of ``url`` (a SQLAlchemy URL)."""
+def database_for(url: str, options: DatabaseSettings | None = None) -> Database:
+    """The process's one :class:`Database` of ``url`` (a SQLAlchemy URL); ``options``: its pooler mode and
+    pool sizes (default: those of the settings in effect)."""
     database = _databases.get(url)
     if database is None:
-        database = _databases.setdefault(url, Database(url))
+        database = _databases.setdefault(url, Database(url, options))
     return database
 
 
@@ -119,8 +134,15 @@ def reset_engine() -> None:
 @contextmanager
 def autocommit_connection(fast: bool = True) -> Iterator[Connection]:
     """A pooled connection in autocommit mode: one statement, one round trip (``fast``: the commit
-    does not wait for the WAL flush)."""
-    with get_engine(fast=fast, ping=False).connect() as connection:
+    does not wait for the WAL flush; behind a transaction pooler a fast connection is a short transaction
+    instead, committed when the block ends, see above)."""
+    database = current_database()
+    if fast and database.behind_transaction_pooler:
+        with database.engine(fast=True, ping=False).begin() as connection:
+            pooling.async_commit_this_transaction(connection)
+            yield connection
+        return
+    with database.engine(fast=fast, ping=False).connect() as connection:
         yield connection
 
 
@@ -134,7 +156,10 @@ def execute_autocommit(work: Callable[[Connection], T], *, fast: bool = True) ->
     except DBAPIError as exc:
         if not exc.connection_invalidated:
             raise
-    with autocommit_connection(fast) as connection:
+    # Behind a transaction pooler the fast first run was a transaction; the retry runs in autocommit
+    # (durably), the mode ``work`` is written for: after a first run that did commit, one statement may
+    # fail (a duplicate id) and the next still run.
+    with autocommit_connection(fast and not current_database().behind_transaction_pooler) as connection:
         return work(connection)
 
 

@@ -13,7 +13,9 @@ from typing import Any
 
 from celery import Celery
 
+from platform_jobs import redis_topology
 from platform_jobs.celery_config import celery_config
+from platform_jobs.jobs.broker import install_sentinel_alias
 from platform_jobs.settings import Settings, install_settings, scoped_settings
 
 
@@ -42,16 +44,19 @@ def create_celery(settings: Settings, *, main: bool = True) -> JobsCelery:
     it is Celery's current app, and it sends the jobs of this process. ``main=False``: one more app
     (a web app's with other settings, a test's), which changes nothing process-wide but the hooks.
     """
-    from platform_jobs.jobs import pause_consumer, worker_overview
+    from platform_jobs.jobs import host_identity, pause_consumer, worker_overview
     from platform_jobs.jobs.mirror import connect_hooks
     from platform_jobs.jobs.worker import connect_worker_hooks
 
     global _main
+    if redis_topology.is_sentinel(settings.broker.redis_url):
+        install_sentinel_alias()  # kombu's failover switches keep our Sentinel transport (jobs/broker.py)
     app = JobsCelery("platform_jobs", settings=settings, set_as_current=main)
     app.config_from_object(celery_config(settings))
     connect_hooks()  # idempotent (dispatch_uid): every app of the process shares the receivers
     connect_worker_hooks()
     pause_consumer.install(app)  # its workers stop consuming paused queues
+    host_identity.install(app)  # and announce their machine: a hostname shared by two turns the same-host takeover off
     worker_overview.install()  # and answer the workers page in one broadcast
     if main:
         install_settings(settings)

@@ -13,7 +13,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
+from platform_jobs import redis_topology
 from platform_jobs.migrate import alembic_config
+from platform_jobs.pooling import connect_args
 from platform_jobs.settings import get_settings
 
 
@@ -43,7 +45,7 @@ def database_problem(url: str | None = None) -> str | None:
     A throwaway connection: a worker's main process checks before it forks its pool, and must not
     leave pooled connections for the children to inherit."""
     url = url or get_settings().database.sqlalchemy_url
-    engine = create_engine(url, poolclass=NullPool, connect_args={"connect_timeout": 5})
+    engine = create_engine(url, poolclass=NullPool, connect_args=connect_args(get_settings().database))
     try:
         with engine.connect() as connection:
             has_jobs = inspect(connection).has_table("jobs", schema="control_plane")
@@ -67,13 +69,13 @@ def database_problem(url: str | None = None) -> str | None:
 
 
 def redis_problem() -> str | None:
-    url = get_settings().broker.redis_url
+    broker = get_settings().broker
     try:
-        client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        client = redis_topology.client(broker, socket_timeout=2, socket_connect_timeout=2)
         try:
             client.ping()
         finally:
             client.close()
     except redis.RedisError as exc:
-        return f"cannot reach Redis at {_safe_url(url)}: {exc}"
+        return f"cannot reach Redis at {redis_topology.display_url(broker)}: {exc}"
     return None

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/platform_jobs"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_SENTINEL_MASTER = "mymaster"  # the name sentinel.conf's `sentinel monitor` gives the master
 DEFAULT_OUTBOX_CONSUMERS = ("platform_jobs.platform.job_events:deliver_job_events",)
 # The key the settings fall back to when SECRET_KEY is unset; processes refuse to start with it
 # (see ``platform_jobs.settings.require_secret_key``) unless PJ_ALLOW_INSECURE_SECRET marks a development run.
@@ -20,6 +21,8 @@ INSECURE_SECRET_KEY = "dev-insecure-change-me"
 MIN_SECRET_KEY_LENGTH = 32
 # Webhook deliveries are cut off after this many seconds, whatever is configured.
 MAX_WEBHOOK_TIMEOUT = 15.0
+# PJ_DATABASE_POOLER: no pooler, or a pooler in transaction mode (PgBouncer's pool_mode = transaction).
+POOLER_MODES = ("none", "transaction")
 
 
 class Env:
@@ -69,14 +72,49 @@ class DatabaseSettings:
     """The control-plane database (the ledger and the domain)."""
 
     url: str = DEFAULT_DATABASE_URL
+    # What stands between the processes and Postgres (docs/scale/pooler.md): "none", or "transaction" for a
+    # pooler in transaction mode (PgBouncer's pool_mode = transaction). With "transaction", no connection
+    # prepares statements on the server and none keeps session state (synchronous_commit is set per
+    # transaction instead), since consecutive transactions of one client may run on different servers.
+    pooler: str = "none"
+    # Where `platform-jobs migrate` connects; a direct (unpooled) URL when DATABASE_URL goes through a pooler.
+    # None: DATABASE_URL.
+    migration_url: str | None = None
+    # Connections each engine keeps open (an engine per flavour and process, see platform_jobs.db), and how
+    # many more it may open under a burst. Behind a pooler these are client connections to the pooler.
+    pool_size: int = 5
+    max_overflow: int = 10
+    # lock_timeout of the migrations (migrations/env.py): a DDL statement that cannot get its lock within
+    # this many seconds fails instead of waiting, because while it waits every writer of that table queues
+    # behind it. The migration is then simply run again (docs/scale/ledger.md). 0 waits forever.
+    migration_lock_timeout: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.pooler not in POOLER_MODES:
+            raise ValueError(f"PJ_DATABASE_POOLER must be one of {', '.join(POOLER_MODES)}, not {self.pooler!r}")
 
     @property
     def sqlalchemy_url(self) -> str:
         return normalize_database_url(self.url)
 
+    @property
+    def migration_sqlalchemy_url(self) -> str:
+        return normalize_database_url(self.migration_url or self.url)
+
+    @property
+    def behind_transaction_pooler(self) -> bool:
+        return self.pooler == "transaction"
+
     @classmethod
     def from_env(cls, env: Env) -> DatabaseSettings:
-        return cls(url=env.text("DATABASE_URL", DEFAULT_DATABASE_URL))
+        return cls(
+            url=env.text("DATABASE_URL", DEFAULT_DATABASE_URL),
+            pooler=env.text("PJ_DATABASE_POOLER", "none").strip().lower(),
+            migration_url=env.optional("PJ_MIGRATION_DATABASE_URL"),
+            pool_size=env.integer("PJ_DATABASE_POOL_SIZE", 5),
+            max_overflow=env.integer("PJ_DATABASE_MAX_OVERFLOW", 10),
+            migration_lock_timeout=env.number("PJ_MIGRATION_LOCK_TIMEOUT", 5.0),
+        )
 
 
 @dataclass(frozen=True)
@@ -91,6 +129,10 @@ class BrokerSettings:
     max_delay: int = 1800
     # Seconds to wait for a TCP connection to Redis; publishers try twice, then leave the job to the sweep.
     connect_timeout: float = 0.4
+    # A Sentinel-managed Redis (REDIS_URL "sentinel://host:port;sentinel://host:port..."): the master's
+    # name, and the sentinels' own password if they have one (platform_jobs/redis_topology.py).
+    sentinel_master: str = DEFAULT_SENTINEL_MASTER
+    sentinel_password: str | None = None
 
     @classmethod
     def from_env(cls, env: Env) -> BrokerSettings:
@@ -100,6 +142,8 @@ class BrokerSettings:
             visibility_timeout=visibility_timeout,
             max_delay=env.integer("PJ_MAX_BROKER_DELAY", max(1, visibility_timeout // 2)),
             connect_timeout=env.number("PJ_BROKER_CONNECT_TIMEOUT", 0.4),
+            sentinel_master=env.text("PJ_REDIS_SENTINEL_MASTER", DEFAULT_SENTINEL_MASTER),
+            sentinel_password=env.optional("PJ_REDIS_SENTINEL_PASSWORD"),
         )
 
 
@@ -115,6 +159,11 @@ class RunSettings:
     # the claim lets only one delivery run).
     republish_after: int = 3600
     retention_days: int = 30
+    # Pruning finished jobs past retention (jobs.sweep_queries.prune_finished): rows deleted per batch
+    # (each batch its own short transaction, with its children cascading) and the time one sweep may
+    # spend on it, so a backlog of millions is worked off over many sweeps and never delays the reaper.
+    prune_batch: int = 5000
+    prune_budget_seconds: float = 2.0
     log_lines_per_job: int = 1000
     # Who turns job events (control_plane.job_outbox) into work, as "module:function"; the queue core
     # never imports the domain, it calls these by name (platform_jobs.jobs.outbox).
@@ -127,6 +176,8 @@ class RunSettings:
             sweep_interval=env.number("PJ_SWEEP_INTERVAL", 5.0),
             republish_after=env.integer("PJ_REPUBLISH_AFTER", broker.visibility_timeout),
             retention_days=env.integer("PJ_RETENTION_DAYS", 30),
+            prune_batch=env.integer("PJ_PRUNE_BATCH", 5000),
+            prune_budget_seconds=env.number("PJ_PRUNE_BUDGET_SECONDS", 2.0),
             log_lines_per_job=env.integer("PJ_LOG_LINES_PER_JOB", 1000),
             outbox_consumers=env.names("PJ_OUTBOX_CONSUMERS", DEFAULT_OUTBOX_CONSUMERS),
         )

@@ -20,9 +20,16 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
   echo "$WANT" > "$STAMP"
 fi
 
-if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
-  echo "installing Debian's chromium for the browser tests"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+# Debian packages the tests drive as real processes: chromium (page tests), pgbouncer (the transaction
+# pooler drills) and faketime (a worker host whose clock is off). Installed when missing, as root on a
+# Debian-like machine; the tests that need one skip with a reason where it cannot be installed.
+MISSING=()
+[ -x /usr/bin/chromium ] || MISSING+=(chromium)
+[ -x /usr/sbin/pgbouncer ] || MISSING+=(pgbouncer)
+command -v faketime >/dev/null 2>&1 || MISSING+=(faketime)
+if [ "${#MISSING[@]}" -gt 0 ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
+  echo "installing Debian's ${MISSING[*]} for the tests"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${MISSING[@]}" >/dev/null
 fi
 
 "$VENV/bin/ruff" check platform_jobs tests celeryconfig.py

@@ -9,6 +9,7 @@ from functools import lru_cache
 
 import redis
 
+from platform_jobs import redis_topology
 from platform_jobs.settings import get_settings
 
 COUNT_KEY = "bench:count:{run}"
@@ -18,7 +19,7 @@ TIMES_KEY = "bench:times:{run}"
 
 @lru_cache(maxsize=1)
 def client() -> redis.Redis:
-    return redis.Redis.from_url(get_settings().broker.redis_url)
+    return redis_topology.client(get_settings().broker)
 
 
 def touch(run: str, enqueued_at: float | None, job_id: str | None) -> None:

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import click
 from sqlalchemy import text
 
-from platform_jobs.bench import drain, pgfigures, scratch, workers
+from platform_jobs.bench import capacity, drain, ledger_bench, pgfigures, scratch, workers
 from platform_jobs.bench.bare_app import bare_noop
 from platform_jobs.bench.figure import Figure, percentile
 from platform_jobs.bench.probe import TIMES_KEY
@@ -164,16 +164,32 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--drain-n", type=int, default=5000)
     parser.add_argument("--drain-concurrency", type=int, action="append", default=None,
                         help="also drain with this many worker processes (default: 4 and 8)")
+    parser.add_argument("--pooler", choices=("none", "pgbouncer"), default="none",
+                        help="pgbouncer: also drain through a PgBouncer in transaction mode started before the "
+                             "bench's Postgres, beside a direct drain (docs/scale/pooler.md)")
+    parser.add_argument("--pooler-concurrency", type=int, action="append", default=None,
+                        help=f"worker processes of the pooler drains (default {workers.CONCURRENCY}; repeatable)")
+    parser.add_argument("--pooler-rounds", type=int, default=2,
+                        help="runs of each pooler drain, in alternating order; the best of each is reported")
     parser.add_argument("--latency-rate", type=float, default=100)
     parser.add_argument("--latency-seconds", type=float, default=10)
+    parser.add_argument("--capacity-n", type=int, default=3000, help="jobs of the capacity phase's drain")
+    parser.add_argument("--capacity-seconds", type=float, default=10,
+                        help="seconds of each pgbench run of the capacity phase's Postgres ceiling")
     parser.add_argument("--skip", action="append", default=[],
-                        help="phase to skip: enqueue drain latency extra dashboard batch")
+                        help="phase to skip: enqueue drain latency capacity extra dashboard batch")
+    parser.add_argument("--only", choices=["ledger"], default=None,
+                        help="run only this phase: ledger (the big-ledger bench, bench/ledger_bench.py)")
+    ledger_bench.add_arguments(parser)
     args = parser.parse_args(argv)
     settings = get_settings()
     try:
-        scratch.require_scratch(settings.database.sqlalchemy_url, settings.broker.redis_url)
+        scratch.require_scratch(settings.database.sqlalchemy_url, settings.broker)
     except scratch.NotScratch as exc:
         raise SystemExit(str(exc)) from None
+    if args.only == "ledger":
+        ledger_bench.run_from_args(args)
+        return
     log_dir = Path(tempfile.mkdtemp(prefix="pj-bench-"))
     _reset_ledger()
     figures: list[Figure] = []
@@ -184,8 +200,18 @@ def main(argv: list[str] | None = None) -> None:
     if "drain" not in args.skip:
         concurrencies = [4, 8] if args.drain_concurrency is None else [c for c in args.drain_concurrency if c]
         figures += drain_figures(args.drain_n, log_dir, min(args.drain_n, 2000), concurrencies)
+    if args.pooler == "pgbouncer":
+        from platform_jobs.bench.pooler_drain import pooler_figures
+
+        figures += pooler_figures(args.drain_n, log_dir, args.pooler_concurrency or [workers.CONCURRENCY],
+                                  args.pooler_rounds)
+        _reset_ledger()
     if "latency" not in args.skip:
         figures += latencies(args.latency_rate, args.latency_seconds, log_dir)
+    if "capacity" not in args.skip:
+        figures += capacity.capacity_figures(args.capacity_n, args.capacity_seconds, log_dir,
+                                             lambda items, label: _progress(items, label, len(items)))
+        _reset_ledger()
     if "extra" not in args.skip:
         from platform_jobs.bench.extra import extra_figures
 

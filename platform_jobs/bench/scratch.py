@@ -7,11 +7,12 @@ DATABASE_URL / REDIS_URL left in a production container's environment is never w
 
 from __future__ import annotations
 
-import redis
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from platform_jobs import redis_topology
 from platform_jobs.errors import Forbidden
+from platform_jobs.settings_sections import BrokerSettings
 
 DATABASE_MARK = "platform_jobs bench scratch database"
 REDIS_MARK_KEY = "platform_jobs:bench:scratch"
@@ -25,7 +26,7 @@ def _database_name(database_url: str) -> str:
     return make_url(database_url).database or "postgres"
 
 
-def mark(database_url: str, redis_url: str) -> None:
+def mark(database_url: str, broker: BrokerSettings) -> None:
     """Mark a database created by the bench and a Redis it started as scratch (call on nothing else)."""
     engine = create_engine(database_url)
     try:
@@ -34,14 +35,14 @@ def mark(database_url: str, redis_url: str) -> None:
             connection.execute(text(f"COMMENT ON DATABASE \"{name}\" IS '{DATABASE_MARK}'"))
     finally:
         engine.dispose()
-    client = redis.Redis.from_url(redis_url)
+    client = redis_topology.client(broker)
     try:
         client.set(REDIS_MARK_KEY, "1")
     finally:
         client.close()
 
 
-def require_scratch(database_url: str, redis_url: str) -> None:
+def require_scratch(database_url: str, broker: BrokerSettings) -> None:
     """Raise NotScratch unless both servers carry the bench's mark."""
     engine = create_engine(database_url)
     try:
@@ -50,7 +51,7 @@ def require_scratch(database_url: str, redis_url: str) -> None:
                 "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = current_database()"))
     finally:
         engine.dispose()
-    client = redis.Redis.from_url(redis_url)
+    client = redis_topology.client(broker)
     try:
         redis_marked = bool(client.exists(REDIS_MARK_KEY))
     finally:

@@ -11,10 +11,13 @@ from typing import Any
 
 from celery import Celery
 
+from platform_jobs import redis_topology
 from platform_jobs.bench.probe import touch
 from platform_jobs.settings import get_settings
 
 app = Celery("stock", broker=get_settings().broker.redis_url)
+# A Sentinel-managed broker: the master's name, which any plain client of one sets (nothing for redis://).
+app.conf.broker_transport_options = redis_topology.sentinel_transport_options(get_settings().broker)
 QUEUE: str = app.conf.task_default_queue  # "celery"
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import psutil
 import redis
 
+from platform_jobs import redis_topology
 from platform_jobs.bench.probe import COUNT_KEY, FIRST_KEY
 from platform_jobs.celery_config import PLAIN_CLIENT_QUEUE as STOCK_QUEUE
 from platform_jobs.celery_config import priority_list
@@ -54,7 +55,7 @@ def tree_cpu_seconds(pid: int) -> float:
 
 
 def redis_client() -> redis.Redis:
-    return redis.Redis.from_url(get_settings().broker.redis_url)
+    return redis_topology.client(get_settings().broker)
 
 
 def purge_queues() -> None:

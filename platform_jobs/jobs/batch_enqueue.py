@@ -16,14 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from platform_jobs.db import session_scope
 from platform_jobs.errors import InvalidJob, PlatformJobsError, ResourceNotFound
-from platform_jobs.jobs import authority, dependencies, new_rows, queue, unique
+from platform_jobs.jobs import authority, db_clock, dependencies, new_rows, queue, unique
 from platform_jobs.jobs.flow_enqueue import Enqueued
 from platform_jobs.jobs.queue import JobRequest
 from platform_jobs.jobs.registry import get_job_type
@@ -92,7 +91,7 @@ def check(requests: Sequence[JobRequest | None], problems: Sequence[Problem] = (
     found = list(problems)
     checked = Checked()
     parents: dict[int, tuple[dependencies.Parents, JobRequest]] = {}
-    now = datetime.now(UTC)
+    now = db_clock.db_now()
     with session_scope() as session:
         for index, request in enumerate(requests):
             if request is None:

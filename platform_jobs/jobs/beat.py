@@ -83,14 +83,26 @@ class PlatformBeatScheduler(RedBeatScheduler):
                 self.setup_schedule()
             # RedBeat's tick extends the lock first: past it, this beat is the lock holder.
             interval = float(super().tick(min=min, **kwargs))
-        except (redis.exceptions.LockError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-            log.warning("beat: lost Redis state (%s); taking the lock again", exc)
-            try:
-                acquire_distributed_beat_lock(sender=SimpleNamespace(scheduler=self))
-            except Exception as again:
-                log.warning("beat: Redis still unavailable: %s", again)
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            if self.lock is not None:
+                # Our lock may have survived (a Sentinel failover promotes a replica that holds it): the
+                # next tick extends it with our token, or takes it again if it is gone. Taking it now
+                # with a new token would wait for our own lock to expire.
+                log.warning("beat: Redis unavailable (%s); trying again", exc)
+                return float(self.max_interval)
+            self._take_lock_again(exc)
+            return float(self.max_interval)
+        except redis.exceptions.LockError as exc:
+            self._take_lock_again(exc)
             return float(self.max_interval)
         return float(min(interval, self.sweep_when_due(), self.schedules_when_due()))
+
+    def _take_lock_again(self, exc: Exception) -> None:
+        log.warning("beat: lost Redis state (%s); taking the lock again", exc)
+        try:
+            acquire_distributed_beat_lock(sender=SimpleNamespace(scheduler=self))
+        except Exception as again:
+            log.warning("beat: Redis still unavailable: %s", again)
 
     def schedules_when_due(self) -> float:
         """Materialise the workspaces' due schedule ticks (every POLL_SECONDS); the seconds until the next look."""

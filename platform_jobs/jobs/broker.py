@@ -15,12 +15,19 @@ The fix: a channel whose transport is detached raises redis' ``ConnectionError``
 caller in kombu and Celery already treats as "the broker is gone": the close is abandoned, the worker
 reconnects. The message that could not be restored stays in Redis' unacked hash (restored after the
 visibility timeout) or vanished with a Redis that lost its data (the ledger's sweep republishes it).
+
+A Sentinel-managed Redis (``sentinel://`` URLs, platform_jobs/redis_topology.py) gets the same fix in
+:class:`SentinelTransport`. Kombu switches a connection to the next URL of a ``;``-separated list on
+every connection error (``Connection.maybe_switch_next``) and then takes the transport from that URL's
+scheme, not from ``broker_transport``: :func:`install_sentinel_alias` makes the ``sentinel`` scheme name
+ours in this process, so the fix survives the switches of a failover.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from kombu import transport as kombu_transports
 from kombu.transport import redis as kombu_redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
@@ -36,3 +43,19 @@ class Channel(kombu_redis.Channel):
 
 class Transport(kombu_redis.Transport):
     Channel = Channel
+
+
+class SentinelChannel(Channel, kombu_redis.SentinelChannel):
+    """kombu's Sentinel channel (the master found through the sentinels) with the fix above."""
+
+
+class SentinelTransport(kombu_redis.SentinelTransport):
+    Channel = SentinelChannel
+
+
+SENTINEL_TRANSPORT = f"{__name__}:SentinelTransport"
+
+
+def install_sentinel_alias() -> None:
+    """Make kombu resolve the ``sentinel`` scheme to :class:`SentinelTransport` in this process (idempotent)."""
+    kombu_transports.TRANSPORT_ALIASES["sentinel"] = SENTINEL_TRANSPORT

@@ -64,13 +64,15 @@ WHERE id = ANY(%(ids)s::uuid[]) AND status = 'pending'
 -- The hot path of every run: a pending job with attempts left becomes this worker's (never one held back
 -- by flow control: a stray message of a job waiting for its slot is refused). Its concurrency key says
 -- whether its end must publish the job its slot goes to.
--- The attempt row (worker "host:pid", start) is opened in the same statement.
+-- The attempt row (worker "host:pid", start) is opened in the same statement. A job not yet due by
+-- Postgres' clock (a message that came early: a copy kombu restored, a sender's clock ahead) is left to
+-- the slow path, which publishes it again for its time (docs/scale/hosts.md).
 WITH claimed AS (
     UPDATE control_plane.jobs
     SET status = 'running', attempts = attempts + 1, started_at = now(), updated_at = now(),
         lease_expires_at = now() + make_interval(secs => %(lease)s), worker = %(worker)s
     WHERE id = %(id)s AND status = 'pending' AND cancel_requested_at IS NULL AND attempts < max_attempts
-      AND waiting_for IS NULL
+      AND waiting_for IS NULL AND (scheduled_at IS NULL OR scheduled_at <= now() + interval '250 milliseconds')
     RETURNING id, attempts, max_attempts, project_id, has_children, concurrency_key, worker
 ), opened AS (
     INSERT INTO control_plane.job_attempts (job_id, attempt, worker, started_at)
@@ -82,9 +84,12 @@ SELECT attempts, max_attempts, project_id, has_children, concurrency_key FROM cl
 -- moves: none
 -- The claim's slow path: the row, locked, with whether its lease lapsed (not within one lease of a
 -- Postgres start: every lease lapses during our own outage, and their workers still run them).
+-- A pending job not due yet (more than the claim's 250 ms early) says so, with what republishing it needs.
 SELECT status, attempts, max_attempts, worker, cancel_requested_at, waiting_for, concurrency_key,
        (lease_expires_at < now()
-        AND pg_postmaster_start_time() < now() - make_interval(secs => %(lease)s)) AS lease_expired
+        AND pg_postmaster_start_time() < now() - make_interval(secs => %(lease)s)) AS lease_expired,
+       coalesce(scheduled_at > now() + interval '250 milliseconds', false) AS not_due,
+       id, type, payload, priority, queue, scheduled_at
 FROM control_plane.jobs WHERE id = %(id)s
 FOR UPDATE
 
@@ -180,11 +185,13 @@ SELECT id FROM ended
 
 -- name: retry_run
 -- moves: running -> pending
--- The run failed and the job runs again at %(retry_at)s; published now or left to the dispatcher. Its
--- attempt row is closed as retried, with the error and its traceback.
+-- The run failed and the job runs again %(delay)s seconds from now by Postgres' clock (never a host's:
+-- docs/scale/hosts.md; NULL: at once); published now or left to the dispatcher. Its attempt row is closed
+-- as retried, with the error and its traceback.
 WITH retried AS (
     UPDATE control_plane.jobs
-    SET status = 'pending', last_error = %(error)s, scheduled_at = %(retry_at)s,
+    SET status = 'pending', last_error = %(error)s,
+        scheduled_at = now() + make_interval(secs => %(delay)s::float8),
         published_at = CASE WHEN %(published)s THEN now() ELSE NULL END,
         lease_expires_at = NULL, worker = NULL, updated_at = now()
     WHERE id = %(id)s AND status = 'running' AND attempts = %(attempt)s AND worker = %(worker)s
@@ -200,10 +207,12 @@ SELECT id FROM retried
 -- name: release_run
 -- moves: running -> pending
 -- The run was interrupted by our outage (ledger or broker): the job goes back with its attempt returned
--- (its attempt row is closed as released: the next run counts the same attempt number again).
+-- (its attempt row is closed as released: the next run counts the same attempt number again); it is due
+-- %(delay)s seconds from now by Postgres' clock.
 WITH released AS (
     UPDATE control_plane.jobs
-    SET status = 'pending', attempts = attempts - 1, last_error = %(error)s, scheduled_at = %(retry_at)s,
+    SET status = 'pending', attempts = attempts - 1, last_error = %(error)s,
+        scheduled_at = now() + make_interval(secs => %(delay)s::float8),
         published_at = NULL, lease_expires_at = NULL, worker = NULL, updated_at = now()
     WHERE id = %(id)s AND status = 'running' AND attempts = %(attempt)s AND worker = %(worker)s
     RETURNING id
@@ -350,6 +359,24 @@ ORDER BY published_at
 LIMIT %(limit)s
 FOR UPDATE SKIP LOCKED
 
+-- name: lock_published_between
+-- moves: none
+-- The republisher after the broker's server changed (a failover): pending jobs published in
+-- [%(since)s, %(until)s), whose message may have been in the replication gap. The upper bound leaves out
+-- what this republish itself stamps, so the caller can page through until nothing is left.
+SELECT id, type, payload, priority, queue, scheduled_at FROM control_plane.jobs
+WHERE status = 'pending' AND published_at >= %(since)s AND published_at < %(until)s
+  AND type = ANY(%(types)s::text[])
+  AND NOT EXISTS (SELECT 1 FROM control_plane.queue_pauses AS paused WHERE paused.queue = jobs.queue)
+ORDER BY published_at
+LIMIT %(limit)s
+FOR UPDATE SKIP LOCKED
+
+-- name: ledger_now
+-- moves: none
+-- The one clock every time comparison of the ledger uses.
+SELECT now()
+
 -- name: reap_canceled
 -- moves: running -> canceled
 -- The reaper (lease lapsed, not within one lease of a Postgres start): a lost run that was asked to stop.
@@ -402,12 +429,21 @@ SELECT id FROM reaped
 
 -- name: prune_finished
 -- moves: none
--- The artifacts of the pruned jobs cascade with them; their stored files are left to the sweep
--- (job_artifact_garbage), written by this same statement.
-WITH pruned AS (
-    DELETE FROM control_plane.jobs
+-- One bounded batch, oldest first (ix_jobs_finished_at): the sweep runs batches, each in its own short
+-- transaction, until none is left or its time budget is spent (maintenance.prune_expired), so no
+-- transaction holds many row locks or runs long. SKIP LOCKED: a row someone holds (a retry of a failed
+-- job, a concurrent sweep) is left for a later batch instead of waited for. The children (attempts, logs,
+-- spilled logs, artifacts, dependencies) cascade through their job_id indexes; the artifacts' stored files
+-- are left to the sweep (job_artifact_garbage), written by this same statement.
+WITH doomed AS (
+    SELECT id FROM control_plane.jobs
     WHERE status IN ('completed', 'failed', 'canceled') AND completed_at < now() - make_interval(secs => %(older_than)s)
-    RETURNING id
+    ORDER BY completed_at
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+), pruned AS (
+    DELETE FROM control_plane.jobs AS job USING doomed WHERE job.id = doomed.id
+    RETURNING job.id
 ), garbage AS (
     INSERT INTO control_plane.job_artifact_garbage (backend, key)
     SELECT artifact.backend, artifact.key FROM control_plane.job_artifacts AS artifact JOIN pruned ON artifact.job_id = pruned.id

@@ -69,6 +69,7 @@ class ClaimOutcome(enum.Enum):
     MISSING = "missing"  # no row: the caller records one and claims again
     EXHAUSTED = "exhausted"  # no attempts left: the job was marked failed
     CANCELED = "canceled"  # a cancel was requested before it ran: marked canceled
+    NOT_DUE = "not due"  # pending, due later by Postgres' clock: the message came early (Claim.republish)
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ class Claim:
     project_id: uuid.UUID | None = None
     slot_key: str | None = None  # the job's concurrency key: its final state frees a slot
     has_children: bool = False  # some job depends on this one: its outcome releases or cancels them
+    republish: JobToPublish | None = None  # NOT_DUE: the job, to publish again for its scheduled_at
 
 
 def try_claim(connection: Connection | Session, job_id: uuid.UUID, worker: str, lease_seconds: float) -> Claim | None:
@@ -120,6 +122,8 @@ def _claim_slow_path(
     )
     if (current.status != JobStatus.PENDING and not orphaned) or current.waiting_for is not None:
         return Claim(ClaimOutcome.SKIP)  # finished, running elsewhere, or held back by flow control
+    if current.status == JobStatus.PENDING and current.not_due and current.cancel_requested_at is None:
+        return Claim(ClaimOutcome.NOT_DUE, republish=jobs_to_publish([current])[0])
     if current.cancel_requested_at is not None:
         changed(session, "cancel_unclaimed", {"id": job_id, "reason": "canceled before it ran"})
         return Claim(ClaimOutcome.CANCELED, slot_key=current.concurrency_key)
@@ -175,24 +179,26 @@ def finish_run_on_host(session: Session, job_id: uuid.UUID, status: JobStatus, e
                    {"id": job_id, "status": status.value, "error": clip_error(error), "host": host}) == 1
 
 
-def release_run(session: Connection | Session, ref: RunRef, reason: str, retry_at: datetime | None) -> bool:
+def release_run(session: Connection | Session, ref: RunRef, reason: str, delay: float | None) -> bool:
     """A run interrupted by our outage (ledger or broker unreachable) hands the job back and returns its
-    attempt: the next claim counts the same attempt number again. Published by the dispatcher."""
+    attempt: the next claim counts the same attempt number again. Published by the dispatcher once due,
+    ``delay`` seconds from now by Postgres' clock."""
     return changed(session, "release_run",
-                   {**ref.params(), "error": clip_error(reason), "retry_at": retry_at}) == 1
+                   {**ref.params(), "error": clip_error(reason), "delay": delay}) == 1
 
 
 def mark_retry(
     session: Connection | Session,
     ref: RunRef,
     error: str,
-    retry_at: datetime | None,
+    delay: float | None,
     published: bool,
     traceback: str | None = None,
 ) -> bool:
-    """A run failed and will run again at ``retry_at`` (its attempt closes as retried, with its traceback)."""
+    """A run failed and will run again ``delay`` seconds from now by Postgres' clock (None: at once; its
+    attempt closes as retried, with its traceback)."""
     return changed(session, "retry_run", {
-        **ref.params(), "error": clip_error(error), "retry_at": retry_at, "published": published,
+        **ref.params(), "error": clip_error(error), "delay": delay, "published": published,
         "traceback": clip_traceback(traceback),
     }) == 1
 

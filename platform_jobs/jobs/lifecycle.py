@@ -22,13 +22,16 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from celery import Task, signals
 from celery.exceptions import Reject
+from sqlalchemy import Connection
+from sqlalchemy.orm import Session
 
 from platform_jobs.db import execute_autocommit, session_scope
 from platform_jobs.errors import JobCanceled
@@ -88,12 +91,15 @@ def after_final(run: RunContext, *, events: bool = True) -> Callable[[], None] |
     return follow_up
 
 
-def retry_time(reason: Any) -> datetime | None:
-    """When a Celery ``Retry`` runs again (its ``when``: seconds from now, or a datetime)."""
+def retry_delay(reason: Any) -> float | None:
+    """In how many seconds a Celery ``Retry`` runs again (its ``when``: seconds from now, or a datetime of
+    this host's clock); the ledger adds them to Postgres' clock."""
     when = getattr(reason, "when", None)
     if isinstance(when, (int, float)):
-        return datetime.now(UTC) + timedelta(seconds=when)
-    return when if isinstance(when, datetime) else None
+        return max(0.0, float(when))
+    if isinstance(when, datetime):
+        return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return None
 
 
 class RunLifecycle:
@@ -202,6 +208,10 @@ class RunLifecycle:
             return RunContext(job_id, claim.attempt, claim.max_attempts, owner, claim.project_id,
                               has_children=claim.has_children, slot_key=claim.slot_key)
         log.info("job %s not run: %s", job_id, claim.outcome.value)
+        if claim.republish is not None:  # it came early (by Postgres' clock): sent again for its time
+            from platform_jobs.jobs.queue import publish  # queue imports the hooks' module (mirror)
+
+            publish([claim.republish])
         if claim.slot_key is not None:  # the claim just made it final: the job its slot went to is sent
             handoff.publish_released_quietly(claim.slot_key)
         if claim.outcome is ledger.ClaimOutcome.EXHAUSTED:
@@ -212,21 +222,23 @@ class RunLifecycle:
 
     # -- a run's retry: written once, by the run, before its message leaves ---------------------------
 
-    def write_retry(self, delivery: Delivery, error: str, retry_at: datetime | None,
+    def write_retry(self, delivery: Delivery, error: str, delay: float | None,
                     traceback: str | None = None) -> None:
-        """The retry whose message is published next: durable now, so the next delivery finds the job
-        pending (not still running) and claims it. Raises when the ledger cannot be written."""
+        """The retry whose message is published next, due ``delay`` seconds from now by Postgres' clock:
+        durable now, so the next delivery finds the job pending (not still running) and claims it. Raises
+        when the ledger cannot be written."""
         run = delivery.run
         assert run is not None
         with session_scope() as session:
-            ledger.mark_retry(session, run.ref, error, retry_at, True, traceback)
+            ledger.mark_retry(session, run.ref, error, delay, True, traceback)
         delivery.retry_recorded = True
 
-    def keep_retry(self, delivery: Delivery, error: str, retry_at: datetime | None, *, try_now: bool = True,
+    def keep_retry(self, delivery: Delivery, error: str, delay: float | None, *, try_now: bool = True,
                    traceback: str | None = None) -> None:
         """A retry no message is sent for (a delay too long for the broker, a ledger that could not
         record it, a ``Retry`` raised by the handler itself): written unpublished, now or once Postgres
-        answers (run-guarded), and the dispatcher publishes the job when it is due."""
+        answers (run-guarded), and the dispatcher publishes the job when it is due (``delay`` seconds from
+        now by Postgres' clock; a late write counts the time it waited, on this host's monotonic clock)."""
         run = delivery.run
         assert run is not None
         delivery.retry_recorded = True
@@ -234,12 +246,18 @@ class RunLifecycle:
         if try_now:
             try:
                 with session_scope() as session:
-                    ledger.mark_retry(session, ref, error, retry_at, False, traceback)
+                    ledger.mark_retry(session, ref, error, delay, False, traceback)
                 return
             except Exception as exc:
                 log.warning("could not record retry of job %s now (%s); will retry", run.job_id, exc)
-        # Run-guarded: if the job was handed back or claimed meanwhile, the late retry changes nothing.
-        self.tracker.defer(lambda session: ledger.mark_retry(session, ref, error, retry_at, False, traceback))
+        due = time.monotonic() + (delay or 0.0)
+
+        def late_retry(session: Connection | Session) -> object:
+            # Run-guarded: if the job was handed back or claimed meanwhile, the late retry changes nothing.
+            left = max(0.0, due - time.monotonic()) if delay is not None else None
+            return ledger.mark_retry(session, ref, error, left, False, traceback)
+
+        self.tracker.defer(late_retry)
 
     @_never_raise
     def on_retry(self, sender: Task | None = None, request: Any = None, reason: Any = None, einfo: Any = None,
@@ -249,7 +267,7 @@ class RunLifecycle:
         delivery = delivery_of(request) if request is not None else None
         if delivery is None or delivery.run is None or delivery.retry_recorded:
             return
-        self.keep_retry(delivery, describe_error(getattr(reason, "exc", None)), retry_time(reason),
+        self.keep_retry(delivery, describe_error(getattr(reason, "exc", None)), retry_delay(reason),
                         traceback=getattr(einfo, "traceback", None))
 
     # -- a run's end --------------------------------------------------------------------------------------
@@ -276,8 +294,7 @@ class RunLifecycle:
         someone else has moved since)."""
         reason = f"run interrupted by an outage ({describe_outage(exc)}); requeued, the attempt does not count"
         log.warning("job %s attempt %s: %s", run.job_id, run.attempt, reason)
-        retry_at = datetime.now(UTC) + timedelta(seconds=RELEASE_DELAY_SECONDS)
-        self._write_outcome(run, ledger.release_run, reason, retry_at)
+        self._write_outcome(run, ledger.release_run, reason, RELEASE_DELAY_SECONDS)
 
     @_never_raise
     def on_success(self, sender: Task | None = None, result: Any = None, **_: Any) -> None:

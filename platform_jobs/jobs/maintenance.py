@@ -9,16 +9,27 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from celery import shared_task
 from sqlalchemy.orm import Session
 
 from platform_jobs.db import session_scope
-from platform_jobs.jobs import artifacts, handoff, log_archive, new_rows, outbox, slots, stats_sweep, sweep_queries
+from platform_jobs.jobs import (
+    artifacts,
+    broker_identity,
+    handoff,
+    log_archive,
+    new_rows,
+    outbox,
+    slots,
+    stats_sweep,
+    sweep_queries,
+)
 from platform_jobs.jobs.ledger import JobToPublish
 from platform_jobs.jobs.queue import publish
 from platform_jobs.settings import get_settings
@@ -26,9 +37,6 @@ from platform_jobs.settings import get_settings
 log = logging.getLogger(__name__)
 
 BATCH = 1000
-# A key the sweep keeps in Redis; when it is gone, Redis lost its data (flush or restart without
-# persistence) and every pending job is published again at once.
-BROKER_EPOCH_KEY = "platform_jobs:broker-epoch"
 
 
 @dataclass
@@ -39,20 +47,12 @@ class SweepReport:
     republished: int = 0
     pruned: int = 0
     broker_was_reset: bool = False
+    broker_changed: bool = False  # another Redis server than at the last sweep (failover or restart)
+    failover_republished: int = 0  # pending jobs published again because their message may be lost with it
     flow_released: int = 0  # jobs given their slot or their rate-limit turn by the sweep's backstop
     stats: stats_sweep.StatsReport | None = None  # the dashboard's rollup and stall detection
     logs_archived: int = 0  # finished jobs whose whole log went to the artifact store (jobs.log_archive)
     artifact_files_deleted: int = 0  # stored files of pruned jobs and replaced artifacts
-
-
-def _broker_was_reset() -> bool:
-    from platform_jobs.factory import current_celery
-
-    app = current_celery()
-
-    with app.connection_for_write() as connection:
-        client = connection.default_channel.client
-        return bool(client.set(BROKER_EPOCH_KEY, "1", nx=True))
 
 
 def dispatch_due(horizon_seconds: float | None = None) -> int:
@@ -106,6 +106,65 @@ def republish_stale(everything: bool = False) -> int:
     return len(jobs)
 
 
+def republish_published_between(since: datetime, until: datetime) -> int:
+    """Publish again every pending job published in [since, until) (duplicates are refused by the claim)."""
+    total = 0
+    while True:
+        with session_scope() as session:
+            jobs = sweep_queries.lock_published_between(session, since, until, BATCH)
+            if not jobs:
+                return total
+            new_rows.set_published(session, [job.id for job in jobs], published=True)  # now(): past ``until``
+            session.flush()
+            if publish(jobs, mark_failed=False):
+                raise RuntimeError("the broker refused republished jobs; they are tried again next sweep")
+        total += len(jobs)
+
+
+def _check_broker(report: SweepReport) -> None:
+    """Read the broker's epoch and identity; after a change of server, publish again what it may have lost
+    (jobs/broker_identity.py); then leave this sweep's marker. A broker out of reach is left for later."""
+    from platform_jobs.factory import current_celery
+
+    with current_celery().connection_for_write() as connection:
+        try:
+            client = connection.default_channel.client  # the master's, when Sentinel-managed
+            state = broker_identity.read(client)
+        except Exception as exc:
+            log.warning("could not read the broker epoch: %s", exc)
+            return
+        report.broker_was_reset = state.was_reset
+        with session_scope() as session:
+            now = sweep_queries.ledger_now(session)
+        since = state.lost_since()
+        if since is not None:
+            report.broker_changed = True
+            log.warning("broker: another Redis server answers (run_id %s, was %s): publishing again the pending "
+                        "jobs published since %s", state.run_id, state.previous_run_id, since.isoformat())
+            report.failover_republished = republish_published_between(since, now)
+        if state.run_id is None:
+            return
+        try:
+            broker_identity.mark(client, state.run_id, now)
+        except Exception as exc:
+            log.warning("could not mark the broker: %s", exc)
+
+
+def prune_expired(older_than: timedelta, batch: int, budget_seconds: float) -> int:
+    """Prune finished jobs past retention in batches of ``batch``, each committed on its own, until none is
+    left or ``budget_seconds`` have passed (the rest waits for the next sweep). Bounded so that a backlog
+    (the first sweep after raising retention, a day of a million rows) never holds locks for long, never
+    grows one huge transaction, and never keeps the next sweep's reaper waiting."""
+    deadline = time.monotonic() + budget_seconds
+    total = 0
+    while True:
+        with session_scope() as session:
+            pruned = sweep_queries.prune_finished(session, older_than, batch)
+        total += pruned
+        if pruned < batch or time.monotonic() >= deadline:
+            return total
+
+
 def sweep() -> SweepReport:
     settings = get_settings()
     report = SweepReport()
@@ -114,24 +173,22 @@ def sweep() -> SweepReport:
         report.reaped = sum(counts.values())
     # Jobs the reaper failed have their events in the outbox now; so may runs a crash interrupted.
     report.events_relayed = outbox.relay_quietly()
-    try:
-        report.broker_was_reset = _broker_was_reset()
-    except Exception as exc:
-        log.warning("could not read the broker epoch: %s", exc)
+    _check_broker(report)
     # Republish before dispatching: after a broker reset "everything" means the jobs published before
     # this sweep. Dispatching first made the jobs it had just published (e.g. those whose publish failed
     # while Redis was down) look stale, and each was published twice.
     report.republished = republish_stale(everything=report.broker_was_reset)
     report.flow_released = slots.sweep(timedelta(seconds=settings.runs.sweep_interval))
     report.dispatched = dispatch_due()
+    report.pruned = prune_expired(timedelta(days=settings.runs.retention_days), settings.runs.prune_batch,
+                                  settings.runs.prune_budget_seconds)
     with session_scope() as session:
-        report.pruned = sweep_queries.prune_finished(session, timedelta(days=settings.runs.retention_days))
         outbox.prune_relayed(session, timedelta(days=settings.runs.retention_days))
     report.stats = stats_sweep.run()
     report.logs_archived = log_archive.archive_finished()
     report.artifact_files_deleted = artifacts.sweep_garbage()
     if (report.reaped or report.republished or report.pruned or report.broker_was_reset or report.logs_archived
-            or report.artifact_files_deleted):
+            or report.artifact_files_deleted or report.broker_changed):
         log.info("maintenance sweep: %s", asdict(report))
     return report
 

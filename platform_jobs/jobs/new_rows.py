@@ -9,13 +9,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from psycopg.types.json import Jsonb
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
+from platform_jobs.jobs import db_clock
 from platform_jobs.jobs.flow_rules import Flow
 from platform_jobs.jobs.ledger import clip_error
 from platform_jobs.jobs.statements import copy_rows, run
@@ -65,7 +66,7 @@ def insert_one(connection: Connection | Session, job: NewJob) -> None:
     if job.flow is not None:
         _insert_flow_jobs(connection, [job])
         return
-    run(connection, "insert_job", _new_row_params(job, datetime.now(UTC)))
+    run(connection, "insert_job", _new_row_params(job, db_clock.db_now()))
 
 
 def insert_jobs(connection: Connection | Session, jobs: Sequence[NewJob]) -> None:
@@ -75,7 +76,7 @@ def insert_jobs(connection: Connection | Session, jobs: Sequence[NewJob]) -> Non
         _insert_flow_jobs(connection, [job for job in jobs if job.flow is not None])
     if not plain:
         return
-    now = datetime.now(UTC)
+    now = db_clock.db_now()
     copy_rows(connection, "insert_jobs", (
         (job.id, job.type, Jsonb(job.payload), "pending", job.max_attempts, job.priority, job.queue,
          job.scheduled_at, now if job.published else None, job.workspace_id, job.project_id,
@@ -85,7 +86,7 @@ def insert_jobs(connection: Connection | Session, jobs: Sequence[NewJob]) -> Non
 
 def row_arrays(jobs: Sequence[NewJob]) -> dict[str, list[Any]]:
     """The rows of ``jobs`` as arrays, one per column (unique.insert's parameters)."""
-    rows = [_new_row_params(job, datetime.now(UTC)) for job in jobs]
+    rows = [_new_row_params(job, db_clock.db_now()) for job in jobs]
     return {plural: [row[column] for row in rows] for column, plural in _ARRAYS.items()}
 
 

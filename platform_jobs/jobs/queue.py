@@ -10,7 +10,7 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
@@ -23,6 +23,7 @@ from platform_jobs.jobs import (
     audit,
     authority,
     bulk_publish,
+    db_clock,
     dependencies,
     flow_enqueue,
     flow_rules,
@@ -177,7 +178,7 @@ def publish(jobs: Sequence[new_rows.NewJob | Any], *, mark_failed: bool = True) 
     from platform_jobs.factory import current_celery
 
     app = current_celery()
-    now = datetime.now(UTC)
+    now = db_clock.earliest_now()  # an eta unless surely due: a message never runs before its time
     if len(jobs) > 1 and bulk_publish.SUPPORTED:
         failed = bulk_publish.publish_many(app, jobs, now)
     else:
@@ -257,7 +258,7 @@ def enqueue_many(requests: Iterable[JobRequest]) -> list[str]:
 
 def enqueue_batch(requests: Iterable[JobRequest]) -> list[Enqueued]:
     """:func:`enqueue_many`, saying for each request whether it was a duplicate (an existing job's id)."""
-    now = datetime.now(UTC)
+    now = db_clock.db_now()
     checked, audit_records = _authorized(list(requests))
     jobs = [build_job(request, now) for request in checked]
     return enqueue_built(checked, jobs, audit_records)

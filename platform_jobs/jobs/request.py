@@ -10,12 +10,19 @@ job. So the revoked-id memory is never consulted for jobs: a job's id is forgott
 arrives, and Celery's own check then only sees expiry and stamped-header revokes. ``cancel_job`` no
 longer broadcasts revokes; this also covers revokes sent by others (``celery control revoke``,
 Flower) and ids a worker learned through mingle.
+
+A message's ``eta`` is a time of Postgres' clock (jobs.db_clock): the request hands Celery's timer the
+same moment on this host's wall clock, so a host whose clock is off runs a delayed message on time.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from celery.worker import state as worker_state
 from celery.worker.request import Request
+
+from platform_jobs.jobs import db_clock
 
 
 class LedgerRequest(Request):
@@ -23,3 +30,9 @@ class LedgerRequest(Request):
         if not self._already_revoked:
             worker_state.revoked.discard(self.id)
         return bool(super().revoked())
+
+    @property
+    def eta(self) -> datetime | None:
+        """The message's eta (Postgres' time) on this host's clock, which Celery's timer compares it with."""
+        eta = super().eta
+        return db_clock.to_local(eta) if isinstance(eta, datetime) else eta

@@ -62,7 +62,17 @@ def worker_name(pid: int | None = None) -> str:
 
 
 def is_dead_worker(worker: str | None) -> bool:
-    """True when ``worker`` ("host:pid") ran on this host and its process is gone."""
+    """True when ``worker`` ("host:pid") ran on this host and its process is gone, and no other machine uses
+    this hostname (``jobs/host_identity.py``: then only the lease may end the run)."""
+    if not _owner_process_is_gone(worker):
+        return False
+    from platform_jobs.jobs import host_identity
+
+    return not host_identity.hostname_is_shared()
+
+
+def _owner_process_is_gone(worker: str | None) -> bool:
+    """True when ``worker`` ("host:pid") ran on this host and that pid is gone (or a zombie) here."""
     if not worker or ":" not in worker:
         return False
     host, _, pid_text = worker.rpartition(":")

@@ -12,11 +12,10 @@ messages. No dependencies: templates have none.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
-from platform_jobs.jobs import audit, flow_enqueue, new_rows, queue, unique
+from platform_jobs.jobs import audit, db_clock, flow_enqueue, new_rows, queue, unique
 from platform_jobs.jobs.flow_enqueue import Enqueued
 from platform_jobs.jobs.registry import get_job_type
 
@@ -24,7 +23,7 @@ from platform_jobs.jobs.registry import get_job_type
 def insert(session: Session, requests: Sequence[queue.JobRequest]) -> tuple[list[new_rows.NewJob], list[Enqueued]]:
     """Check, validate and insert ``requests`` in ``session`` (not committed); the new rows (to publish after
     the commit) and each request's answer (a duplicate of a unique key answers the holder's id)."""
-    now = datetime.now(UTC)
+    now = db_clock.db_now()
     checked, records = queue._authorized(list(requests))
     jobs = [queue.build_job(request, now) for request in checked]
     if not flow_enqueue.needs_flow(checked):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -35,6 +35,18 @@ def lock_stale_published(session: Session, older_than: timedelta | None, limit: 
                                {"older_than": seconds, "limit": limit, "types": job_type_names()}))
 
 
+def lock_published_between(session: Session, since: datetime, until: datetime, limit: int) -> list[JobToPublish]:
+    """Pending jobs published in [since, until): their message may be lost with a replaced broker."""
+    return jobs_to_publish(run(session, "lock_published_between",
+                               {"since": since, "until": until, "limit": limit, "types": job_type_names()}))
+
+
+def ledger_now(session: Session) -> datetime:
+    """Postgres' ``now()``: the clock of every time comparison."""
+    moment: datetime = run(session, "ledger_now").scalar_one()
+    return moment
+
+
 def reap_expired_leases(session: Session, lease_seconds: float) -> dict[str, int]:
     """Running jobs whose worker stopped heartbeating: cancel, fail or hand back to pending.
 
@@ -48,6 +60,12 @@ def reap_expired_leases(session: Session, lease_seconds: float) -> dict[str, int
     }
 
 
-def prune_finished(session: Session, older_than: timedelta) -> int:
-    """Delete finished jobs past their retention; their artifacts' files are left to the garbage sweep."""
-    return int(run(session, "prune_finished", {"older_than": older_than.total_seconds()}).scalar_one())
+PRUNE_BATCH = 5000  # the default batch (PJ_PRUNE_BATCH): a few hundred ms of deletes with their cascades
+
+
+def prune_finished(session: Session, older_than: timedelta, limit: int = PRUNE_BATCH) -> int:
+    """Delete up to ``limit`` finished jobs past their retention, oldest first; their artifacts' files are
+    left to the garbage sweep. A return below ``limit`` means nothing is left to prune (but rows locked by
+    someone else, skipped for now)."""
+    return int(run(session, "prune_finished",
+                   {"older_than": older_than.total_seconds(), "limit": int(limit)}).scalar_one())

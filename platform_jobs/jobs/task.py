@@ -24,7 +24,7 @@ from celery.exceptions import Ignore, Reject, Retry
 
 from platform_jobs.db import session_scope
 from platform_jobs.errors import JobCanceled
-from platform_jobs.jobs import artifacts, ledger, log_archive, new_rows
+from platform_jobs.jobs import artifacts, db_clock, ledger, log_archive, new_rows
 from platform_jobs.jobs.context import RunContext, delivery_of, describe_error, describe_traceback, run_context
 from platform_jobs.jobs.lifecycle import LIFECYCLE, RunLifecycle
 from platform_jobs.jobs.outages import describe_outage, is_outage
@@ -201,29 +201,33 @@ class JobTask(Task):
         error, traceback = describe_error(exc), describe_traceback(exc)
         delay = countdown if countdown is not None else self.default_retry_delay
         if eta is not None:
+            # The handler's eta is of this host's clock; as a delay it means the same on Postgres' clock.
             delay = (eta - datetime.now(UTC)).total_seconds()
+        delay = max(0.0, float(delay)) if delay is not None else None
         if delay is not None and delay > get_settings().broker.max_delay:
             if not retries_left and exc is not None:
                 raise exc
-            # Too long to wait in Redis: recorded unpublished with its scheduled_at; the dispatcher
-            # publishes it when due.
-            when = datetime.now(UTC) + timedelta(seconds=delay)
-            self.lifecycle.keep_retry(delivery, error, when, traceback=traceback)
-            raise Retry(exc=exc, when=when)
+            # Too long to wait in Redis: recorded unpublished, due ``delay`` seconds from now by Postgres'
+            # clock; the dispatcher publishes it when due.
+            self.lifecycle.keep_retry(delivery, error, delay, traceback=traceback)
+            raise Retry(exc=exc, when=delay)
         if retries_left:
             # Record the retry before its message is published, so the next delivery finds the job
             # pending (not still running) and claims it.
-            retry_at = eta or datetime.now(UTC) + timedelta(seconds=delay or 0)
             try:
-                self.lifecycle.write_retry(delivery, error, retry_at, traceback)
+                self.lifecycle.write_retry(delivery, error, delay, traceback)
             except Exception as ledger_error:
                 if not is_outage(ledger_error):
                     raise
                 # The ledger is down: the retry is kept (run-guarded) until it lands, and the
                 # dispatcher publishes the job when it is due. Still the job's own retry.
                 log.warning("job %s: retry not recorded now (%s); kept", run.job_id, describe_outage(ledger_error))
-                self.lifecycle.keep_retry(delivery, error, retry_at, try_now=False, traceback=traceback)
-                raise Retry(exc=exc, when=retry_at) from None
+                self.lifecycle.keep_retry(delivery, error, delay, try_now=False, traceback=traceback)
+                raise Retry(exc=exc, when=delay) from None
+        # The message's eta is a time of Postgres' clock, as every worker reads it (jobs.request): a host
+        # whose clock is off neither delays nor hastens the retry.
+        eta = db_clock.db_now() + timedelta(seconds=delay) if delay and retries_left else None
+        countdown = None if eta is not None else 0
         try:
             return super().retry(
                 args=args, kwargs=kwargs, exc=exc, throw=throw, eta=eta, countdown=countdown,

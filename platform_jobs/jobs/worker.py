@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 from platform_jobs.db import get_engine
 from platform_jobs.errors import InsecureSecretKey
 from platform_jobs.health import database_problem
+from platform_jobs.jobs import db_clock
 from platform_jobs.settings import get_settings, require_secret_key
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ def _refuse_insecure_secret_key(**_: Any) -> None:
 
 def _fresh_connections(**_: Any) -> None:
     get_engine()  # a new engine in each pool process, never the parent's sockets
+    db_clock.warm()  # this host's offset to Postgres' clock, before the first job needs it
 
 
 def _log_shutdown(sig: str | None = None, how: str | None = None, **_: Any) -> None:
@@ -64,6 +66,7 @@ _HOOKS = (
     (signals.worker_init, _refuse_without_ledger, "pj_check_database"),
     (signals.worker_init, _refuse_insecure_secret_key, "pj_worker_init"),
     (signals.worker_process_init, _fresh_connections, "pj_process_init"),
+    (signals.worker_ready, db_clock.warm, "pj_clock"),  # the main process converts messages' etas
     (signals.worker_shutting_down, _log_shutdown, "pj_shutting_down"),
 )
 

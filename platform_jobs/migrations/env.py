@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import create_engine, pool, text
 
 from platform_jobs.models import SCHEMA, Base
+from platform_jobs.pooling import psycopg_options
 from platform_jobs.settings import get_settings
 
 config = context.config
@@ -17,9 +18,16 @@ def include_name(name: str | None, type_: str, parent_names: object) -> bool:
 
 
 def run_migrations_online() -> None:
-    url = config.attributes.get("database_url") or get_settings().database.sqlalchemy_url
-    engine = create_engine(url, poolclass=pool.NullPool)
+    # PJ_MIGRATION_DATABASE_URL: a direct connection when DATABASE_URL goes through a pooler (a migration is
+    # one long transaction of DDL, and its version check must see the same session throughout).
+    database = get_settings().database
+    url = config.attributes.get("database_url") or database.migration_sqlalchemy_url
+    engine = create_engine(url, poolclass=pool.NullPool, connect_args=psycopg_options(database))
     with engine.connect() as connection:
+        # A DDL statement waiting for its lock makes every later writer of the table wait behind it: it
+        # gives up after the lock timeout instead, and the migration is run again (docs/scale/ledger.md).
+        lock_timeout_ms = int(database.migration_lock_timeout * 1000)
+        connection.execute(text(f"SET lock_timeout = {lock_timeout_ms}"))
         connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
         connection.commit()
         context.configure(
@@ -29,6 +37,9 @@ def run_migrations_online() -> None:
             include_schemas=True,
             include_name=include_name,
             compare_type=True,
+            # Each revision commits on its own: a revision that gave up on a lock leaves the earlier ones
+            # done, and a revision with an autocommit block (CREATE INDEX CONCURRENTLY) starts clean.
+            transaction_per_migration=True,
         )
         with context.begin_transaction():
             context.run_migrations()

@@ -52,6 +52,15 @@ class Job(Base):
         Index("ix_jobs_status_created", "status", text("created_at DESC"), text("id DESC")),
         Index("ix_jobs_created", text("created_at DESC"), text("id DESC")),
         Index("ix_jobs_workspace_created", "workspace_id", text("created_at DESC"), text("id DESC")),
+        # A workspace member's list and counts filtered by status (migration 0021): without it, a member's
+        # rare status walked the workspace's whole history.
+        Index("ix_jobs_workspace_status_created", "workspace_id", "status", text("created_at DESC"),
+              text("id DESC")),
+        # The page filtered by type: its list and per-status counts (migration 0021).
+        Index("ix_jobs_type_status_created", "type", "status", text("created_at DESC"), text("id DESC")),
+        # ... and a workspace member's page filtered by type (migration 0021).
+        Index("ix_jobs_workspace_type_status_created", "workspace_id", "type", "status", text("created_at DESC"),
+              text("id DESC")),
         # The dispatcher only ever looks at pending rows that are not in the broker yet:
         # a partial index keeps it small however many finished jobs the table holds.
         Index(

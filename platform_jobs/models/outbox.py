@@ -18,7 +18,12 @@ from platform_jobs.models.base import Base
 
 class JobOutboxEvent(Base):
     __tablename__ = "job_outbox"
-    __table_args__ = (Index("ix_job_outbox_unrelayed", "id", postgresql_where=text("relayed_at IS NULL")),)
+    __table_args__ = (
+        Index("ix_job_outbox_unrelayed", "id", postgresql_where=text("relayed_at IS NULL")),
+        # The sweep's prune of relayed events by age (migration 0021): it read the whole outbox every sweep,
+        # and the outbox holds one event per finished job of a project for the retention period.
+        Index("ix_job_outbox_relayed", "relayed_at", postgresql_where=text("relayed_at IS NOT NULL")),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
     job_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))

@@ -11,6 +11,7 @@ import psycopg
 from psycopg import errors, sql
 from sqlalchemy.engine import make_url
 
+from platform_jobs.pooling import psycopg_options
 from platform_jobs.settings import get_settings
 
 CONNECT_TIMEOUT = 5
@@ -35,7 +36,9 @@ def conninfo(database: str | None = None, *, user: str | None = None, password: 
 @contextmanager
 def admin_connection(database: str | None = None) -> Iterator[psycopg.Connection]:
     """An autocommit connection as the cluster's admin (CREATE DATABASE cannot run in a transaction)."""
-    with psycopg.connect(conninfo(database), autocommit=True, connect_timeout=CONNECT_TIMEOUT) as conn:
+    # The cluster is DATABASE_URL's unless PJ_TENANT_DATABASE_URL names another: maybe behind the same pooler.
+    options = psycopg_options(get_settings().database)
+    with psycopg.connect(conninfo(database), autocommit=True, connect_timeout=CONNECT_TIMEOUT, **options) as conn:
         yield conn
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import Flask, current_app, has_app_context
 
+from platform_jobs import redis_topology
 from platform_jobs.db import Database, database_for
 from platform_jobs.settings import Settings, add_settings_scope, require_secret_key
 
@@ -96,6 +97,7 @@ def _blueprints() -> list[Any]:
 def create_app(settings: Settings, config: Mapping[str, Any] | None = None) -> Flask:
     """A web app of ``settings``; ``config`` overrides Flask settings (e.g. ``{"TESTING": True}``)."""
     require_secret_key(settings)  # sessions, CSRF and stored webhook secrets all hang on this key
+    limiter_uri, limiter_options = redis_topology.limiter_storage(settings.broker)
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=settings.security.secret_key,
@@ -109,7 +111,8 @@ def create_app(settings: Settings, config: Mapping[str, Any] | None = None) -> F
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
         WTF_CSRF_HEADERS=["X-CSRFToken", "X-CSRF-Token"],
         LOGIN_RATE_LIMIT=settings.web.login_rate_limit,
-        RATELIMIT_STORAGE_URI=settings.broker.redis_url,
+        RATELIMIT_STORAGE_URI=limiter_uri,
+        RATELIMIT_STORAGE_OPTIONS=limiter_options,
         RATELIMIT_KEY_PREFIX="platform_jobs:limits",
         RATELIMIT_HEADERS_ENABLED=True,
         RATELIMIT_SWALLOW_ERRORS=True,  # Redis down: logins still work (unthrottled), and it is logged
@@ -117,7 +120,7 @@ def create_app(settings: Settings, config: Mapping[str, Any] | None = None) -> F
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.config.update(config or {})
-    app.extensions[EXTENSION] = WebPlatform(settings, database_for(settings.database.sqlalchemy_url))
+    app.extensions[EXTENSION] = WebPlatform(settings, database_for(settings.database.sqlalchemy_url, settings.database))
     add_settings_scope(_app_settings)
 
     from platform_jobs.web.auth import init_auth

@@ -21,6 +21,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
+from platform_jobs import redis_topology
 from platform_jobs.celery_config import priority_list
 from platform_jobs.db import session_scope
 from platform_jobs.jobs import stalls
@@ -115,7 +116,7 @@ class LedgerCollector(Collector):
         family = GaugeMetricFamily("platform_jobs_queue_depth", "Messages waiting in each broker queue",
                                    labels=["queue"])
         try:
-            client = redis.Redis.from_url(get_settings().broker.redis_url, socket_timeout=2)
+            client = redis_topology.client(get_settings().broker, socket_timeout=2)
             try:
                 pipe = client.pipeline(transaction=False)
                 names = queue_names()

@@ -77,9 +77,14 @@ def _render_list(principal: Principal, form_state: dict[str, Any] | None = None,
         counts = queries.count_by_status(session, principal.scope, queries.JobFilters(type=filters.type))
         stalled = stalls.stalled_ids(session, page.jobs)
         jobs = [job_summary(job, job.id in stalled) for job in page.jobs]
-        types = sorted(set(job_type_names()) | set(queries.visible_types(session, principal.scope)))
+    # Only registered types: the filter ignores any other (_filters), and listing the ledger's distinct
+    # types read every row of it.
+    types = job_type_names()
+    capped = {status for status, count in counts.items() if count > queries.COUNT_CAP}
+    shown = {status: f"{queries.COUNT_CAP:,}+" if status in capped else str(count) for status, count in counts.items()}
+    total = sum(min(count, queries.COUNT_CAP) for count in counts.values())
     return render_template(
-        "pages/jobs.html", jobs=jobs, counts=counts, total=sum(counts.values()), filters=filters,
+        "pages/jobs.html", jobs=jobs, counts=shown, total=f"{total:,}+" if capped else str(total), filters=filters,
         statuses=[s.value for s in JobStatus], types=types, type_forms=_forms_for(principal),
         form_state=form_state or {}, poll_ms=POLL_MS, page_size=PAGE_SIZE,
         q=request.args.get("q") or "", applied_q=filters.search.text if filters.search else None,

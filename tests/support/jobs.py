@@ -40,3 +40,22 @@ def attempt_outcomes(job_id: str) -> list[tuple[int, str, str | None]]:
 
     with session_scope() as session:
         return [(a.attempt, a.outcome, a.worker) for a in job_attempts(session, uuid.UUID(job_id))]
+
+
+def parked_job(job_type: str, payload: dict[str, object], **kwargs: object) -> str:
+    """A job with a row and no message, due now: enqueued with a long delay (never published), then made due
+    by Postgres' clock, for tests that deliver or claim it by hand (the claim refuses a job not yet due)."""
+    from platform_jobs.jobs.queue import enqueue_job
+
+    job_id = enqueue_job(job_type, payload, delay=3600, **kwargs)  # type: ignore[arg-type]
+    make_due(job_id)
+    return job_id
+
+
+def make_due(job_id: str) -> None:
+    """Make a parked (delayed, unpublished) job due now by Postgres' clock, so a test may claim it by hand."""
+    from sqlalchemy import text
+
+    with session_scope() as session:
+        session.execute(text("UPDATE control_plane.jobs SET scheduled_at = now() WHERE id = :id"),
+                        {"id": uuid.UUID(job_id)})

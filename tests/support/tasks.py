@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,16 @@ def quiet_sleep(task: JobTask, seconds: float = 5.0) -> str:
     time.sleep(seconds)
     record_effect(task.job_id, f"end attempt={task.attempt} t={time.time()}")
     return "slept"
+
+
+@job_task("test_quiet_wait", JobPolicy(max_attempts=3, **FAST))
+def quiet_wait(task: JobTask, seconds: float = 5.0) -> str:
+    """:func:`quiet_sleep` waiting on an event instead of ``time.sleep``: libfaketime (the clock-skew drill,
+    monotonic clock not faked) makes Python's ``time.sleep`` fail with EINVAL; a timed wait is unaffected."""
+    record_effect(task.job_id, f"start attempt={task.attempt} t={time.time()}")
+    threading.Event().wait(seconds)
+    record_effect(task.job_id, f"end attempt={task.attempt} t={time.time()}")
+    return "waited"
 
 
 def outage_flag() -> Path:

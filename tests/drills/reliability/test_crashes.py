@@ -35,23 +35,30 @@ def _running_children(worker) -> dict[int, uuid.UUID]:
     return running
 
 
-def test_fifty_child_kills_lose_nothing_and_duplicate_nothing(stack, capsys) -> None:
-    worker = stack.worker(concurrency=2)
-    ids = enqueue_many([JobRequest("test_idempotent", {"seconds": 0.6}) for _ in range(40)])
-    kills, kills_per_job = 0, {}
-    deadline = time.monotonic() + 240
-    while kills < 50 and time.monotonic() < deadline:
+def kill_running_children(worker, kills: int, per_job: int, timeout: float) -> dict[str, int]:
+    """SIGKILL the worker's children while they run jobs, one at a time and at most ``per_job`` times per job,
+    until ``kills`` happened or ``timeout`` seconds passed; returns the kills per job."""
+    kills_per_job: dict[str, int] = {}
+    deadline = time.monotonic() + timeout
+    while sum(kills_per_job.values()) < kills and time.monotonic() < deadline:
         for pid, job_id in _running_children(worker).items():
-            if kills_per_job.get(job_id, 0) >= 3:
+            if kills_per_job.get(job_id, 0) >= per_job:
                 continue
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 continue
-            kills += 1
             kills_per_job[job_id] = kills_per_job.get(job_id, 0) + 1
             break
         time.sleep(0.15)
+    return kills_per_job
+
+
+def test_fifty_child_kills_lose_nothing_and_duplicate_nothing(stack, capsys) -> None:
+    worker = stack.worker(concurrency=2)
+    ids = enqueue_many([JobRequest("test_idempotent", {"seconds": 0.6}) for _ in range(40)])
+    kills_per_job = kill_running_children(worker, 50, per_job=3, timeout=240)
+    kills = sum(kills_per_job.values())
     assert kills >= 50, f"only {kills} kills happened"
     for job_id in ids:
         wait_status(job_id, "completed", timeout=240)

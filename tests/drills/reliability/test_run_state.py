@@ -22,7 +22,7 @@ from platform_jobs.jobs.lifecycle import LIFECYCLE as lifecycle
 from platform_jobs.jobs.queue import cancel_job, enqueue_job, retry_job
 from platform_jobs.models import Job, JobLog
 from platform_jobs.settings import get_settings
-from tests.support.jobs import job_row, wait_status
+from tests.support.jobs import job_row, parked_job, wait_status
 from tests.support.stack import wait_for
 from tests.support.tasks import outage_flag, read_effects
 from tests.support.tasks import record as record_task
@@ -162,7 +162,7 @@ def _reap(job_id: str) -> None:
 
 def test_late_writes_of_a_reaped_or_reclaimed_run_never_move_the_row(services) -> None:
     postgres = _embedded_postgres(services)
-    job_id = enqueue_job("test_record", {}, delay=3600, max_attempts=3)  # never published
+    job_id = parked_job("test_record", {}, max_attempts=3)  # never published
     old = _claim(job_id)  # attempt 1, owner: this process
     _reap(job_id)
     requeued = _snapshot(job_id)
@@ -246,7 +246,7 @@ def test_a_claim_survives_a_postgres_crash(services) -> None:
     """A claim committed asynchronously could vanish in a crash: the job ran, yet the ledger showed it
     pending with one attempt fewer, so a poison job could outrun max_attempts."""
     postgres = _embedded_postgres(services)
-    ids = [enqueue_job("test_record", {}, delay=3600) for _ in range(5)]
+    ids = [parked_job("test_record", {}) for _ in range(5)]
     with session_scope() as session:  # a durable commit: the rows themselves are on disk now
         session.execute(text("UPDATE control_plane.jobs SET updated_at = now() WHERE id = :id"), {"id": ids[0]})
     for job_id in ids:

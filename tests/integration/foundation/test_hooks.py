@@ -15,8 +15,7 @@ from celery.exceptions import Retry
 
 from platform_jobs.jobs.context import run_context
 from platform_jobs.jobs.lifecycle import LIFECYCLE as lifecycle
-from platform_jobs.jobs.queue import enqueue_job
-from tests.support.jobs import job_row
+from tests.support.jobs import job_row, parked_job
 
 
 class FakeTask:
@@ -29,7 +28,7 @@ class FakeTask:
 
 
 def _new_job() -> tuple[str, FakeTask]:
-    job_id = enqueue_job("test_record", {}, delay=3600, max_attempts=3)  # never published
+    job_id = parked_job("test_record", {}, max_attempts=3)  # never published
     return job_id, FakeTask("platform_jobs.test_record")
 
 
@@ -39,7 +38,8 @@ def _prerun(task: FakeTask, job_id: str) -> None:
 
 
 def _retry(task: FakeTask, request: SimpleNamespace) -> None:
-    lifecycle.on_retry(sender=task, request=request, reason=Retry(exc=RuntimeError("boom"), when=1))
+    # Due at once (when=0): the test delivers the job again by hand, and the claim refuses a job not yet due.
+    lifecycle.on_retry(sender=task, request=request, reason=Retry(exc=RuntimeError("boom"), when=0))
 
 
 def _success(task: FakeTask, request: SimpleNamespace) -> None:

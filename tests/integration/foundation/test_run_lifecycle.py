@@ -19,8 +19,8 @@ from celery.exceptions import Retry
 from sqlalchemy import Engine, event
 
 from platform_jobs.celery import app
-from platform_jobs.jobs.queue import cancel_job, enqueue_job
-from tests.support.jobs import job_row
+from platform_jobs.jobs.queue import cancel_job
+from tests.support.jobs import job_row, parked_job
 
 TASK_NAME = "platform_jobs.test_record"
 
@@ -59,7 +59,7 @@ def delivered(job_id: str, queue: str) -> Iterator[Any]:
 
 
 def test_a_retry_is_written_once_and_before_its_message_leaves(services) -> None:
-    job_id = enqueue_job("test_record", {}, delay=3600, max_attempts=3)  # a row, no message
+    job_id = parked_job("test_record", {}, max_attempts=3)  # a row, no message
     queue = f"pj_test_nowhere_{uuid.uuid4().hex[:8]}"  # no worker consumes it
     broker = redis.Redis.from_url(services.redis_url)
     status_when_published: list[str] = []
@@ -99,7 +99,7 @@ def test_a_retry_is_written_once_and_before_its_message_leaves(services) -> None
 def test_a_retry_the_handler_raised_itself_is_written_once_for_the_dispatcher(services) -> None:
     """Celery sends no message for a bare ``raise Retry(...)``: the row says unpublished, so the
     dispatcher publishes the job when due (before, it was marked published and waited for the republisher)."""
-    job_id = enqueue_job("test_record", {}, delay=3600, max_attempts=3)
+    job_id = parked_job("test_record", {}, max_attempts=3)
     try:
         with delivered(job_id, "pj_test_unused") as task, updates_of(job_id) as updates:
             reason = Retry(exc=RuntimeError("raised"), when=1)

@@ -65,10 +65,10 @@ TRANSITIONS: dict[str, list[Scenario]] = {
                                       "host": OWNER.split(":")[0]}, target=status)
         for status in (JobStatus.FAILED, JobStatus.CANCELED)
     ],
-    "retry_run": [Scenario(lambda i: {**run_ref(i), "error": "e", "retry_at": None, "published": True,
+    "retry_run": [Scenario(lambda i: {**run_ref(i), "error": "e", "delay": None, "published": True,
                                       "traceback": None},
                            target=JobStatus.PENDING)],
-    "release_run": [Scenario(lambda i: {**run_ref(i), "error": "outage", "retry_at": None},
+    "release_run": [Scenario(lambda i: {**run_ref(i), "error": "outage", "delay": None},
                              target=JobStatus.PENDING)],
     "cancel_pending": [Scenario(lambda i: {"id": i, "reason": "r"}, target=JobStatus.CANCELED)],
     "cancel_expired": [Scenario(lambda i: {"id": i, "reason": "r"}, {"attempts": "0"}, JobStatus.CANCELED)],

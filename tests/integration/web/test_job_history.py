@@ -10,6 +10,7 @@ from flask.testing import FlaskClient
 
 from platform_jobs.db import session_scope
 from platform_jobs.jobs import ledger
+from tests.support.jobs import make_due
 from tests.support.web import World, bearer, login, parked_job
 
 
@@ -24,6 +25,7 @@ def _run(job_id: str, worker: str, lines: list[str]) -> ledger.RunRef:
 
 def _two_attempts(world: World) -> str:
     job_id = parked_job(world.workspace_a, "demo", max_attempts=3)
+    make_due(job_id)  # claimed by hand below: the claim refuses a job before its time
     first = _run(job_id, "host-a:4101", [f"first {n}" for n in range(3)])
     with session_scope() as session:
         ledger.mark_retry(session, first, "DemoFailure: one", None, False,

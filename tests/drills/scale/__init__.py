@@ -1,0 +1,1 @@
+"""Fleet scale: many hosts, a transaction pooler, Redis failover, a big ledger (issue 21)."""
