@@ -125,7 +125,7 @@ def create_app(settings: Settings, config: Mapping[str, Any] | None = None) -> F
 
     from platform_jobs.web.auth import init_auth
     from platform_jobs.web.errors import register_error_handlers
-    from platform_jobs.web.extensions import limiter
+    from platform_jobs.web.rate_limits import init_rate_limits
     from platform_jobs.web.security_headers import init_security_headers
     from platform_jobs.web.templating import init_templating
     from platform_jobs.web.users import stand_in_hash
@@ -133,9 +133,9 @@ def create_app(settings: Settings, config: Mapping[str, Any] | None = None) -> F
     stand_in_hash()  # made now, so the first login with an unknown email costs no extra hash
     init_security_headers(app, secure=settings.web.secure_cookies)
     init_auth(app)
-    limiter.init_app(app)
     register_error_handlers(app)
     init_templating(app)
     for blueprint in _blueprints():
         app.register_blueprint(blueprint)
+    init_rate_limits(app)
     return app

@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, StringField
@@ -16,7 +16,6 @@ from platform_jobs.db import session_scope
 from platform_jobs.models import User
 from platform_jobs.web import users
 from platform_jobs.web.auth import LoginUser
-from platform_jobs.web.extensions import limiter
 
 bp = Blueprint("auth", __name__)
 
@@ -42,12 +41,7 @@ def safe_next(target: str | None, default: str = "/jobs") -> str:
     return target if not parts.scheme and not parts.netloc else default
 
 
-def _login_limit() -> str:
-    return str(current_app.config["LOGIN_RATE_LIMIT"])
-
-
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"], deduct_when=lambda response: response.status_code == 401)
 def login() -> Any:
     form = LoginForm()
     if request.method == "GET":
