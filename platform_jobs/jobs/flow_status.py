@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from sqlalchemy import ColumnElement, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
+from platform_jobs.jobs.db_clock import db_now
 from platform_jobs.jobs.states import JobStatus
 from platform_jobs.models import Job
 
@@ -74,7 +75,7 @@ def wait_seconds(wait: Wait | None, median_run_seconds: float | None, now: datet
     if wait is None:
         return 0.0
     if wait.reason == "rate_limit" and wait.until is not None:
-        return max(0.0, (wait.until - (now or datetime.now(UTC))).total_seconds())
+        return max(0.0, (wait.until - (now or db_now())).total_seconds())
     if wait.reason == "slot" and median_run_seconds is not None:
         return math.ceil(((wait.ahead or 0) + 1) / max(1, wait.limit or 1)) * median_run_seconds
     return 0.0

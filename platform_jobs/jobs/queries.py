@@ -23,6 +23,7 @@ from sqlalchemy import func, literal, select, tuple_, union_all
 from sqlalchemy.orm import Session
 
 from platform_jobs.jobs import flow_status, search, stalls
+from platform_jobs.jobs.db_clock import db_now
 from platform_jobs.jobs.eta import Estimate, estimate_remaining
 from platform_jobs.jobs.states import JobStatus
 from platform_jobs.models import Job
@@ -247,7 +248,7 @@ def job_estimate(session: Session, job: Job, wait: Any = _LOOK_UP) -> Estimate |
         return None
     if wait is _LOOK_UP:
         wait = flow_status.wait_of(session, job)
-    now, since_report = datetime.now(UTC), 0.0
+    now, since_report = db_now(), 0.0
     elapsed = elapsed_at_report(job)
     if elapsed is not None and job.started_at is not None:
         if job.progress > 0:

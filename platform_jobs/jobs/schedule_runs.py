@@ -18,7 +18,7 @@ its ``created_by`` (``{"schedule": {"id", "name", "tick"}, "template": {...}}``)
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from platform_jobs.db import session_scope
 from platform_jobs.errors import PlatformJobsError
 from platform_jobs.jobs import schedule_times, schedules, session_enqueue, templates
+from platform_jobs.jobs.db_clock import db_now
 from platform_jobs.jobs.new_rows import NewJob
 from platform_jobs.models import JobSchedule, JobTemplate, ScheduleRun
 
@@ -41,7 +42,7 @@ MAX_ERROR = 2000
 def materialise_due(now: datetime | None = None) -> int:
     """Make the jobs of every due tick; the number of jobs made. Publishing follows the commit."""
     made: list[NewJob] = []
-    moment = now or datetime.now(UTC)
+    moment = now or db_now()
     with session_scope() as session:
         due = session.scalars(
             select(JobSchedule).where(JobSchedule.enabled, JobSchedule.next_run_at <= moment)

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import CroniterBadDateError, croniter
 
 from platform_jobs.errors import InvalidJob
+from platform_jobs.jobs.db_clock import db_now
 
 MIN_EVERY_SECONDS = 1  # sub-minute specs exist for tests and drills; cron's finest step is a minute
 MAX_EVERY_SECONDS = 366 * 24 * 3600
@@ -64,12 +65,12 @@ def checked_spec(cron: object, every_seconds: object, timezone: object, anchor: 
         if (isinstance(every_seconds, bool) or not isinstance(every_seconds, int)
                 or not MIN_EVERY_SECONDS <= every_seconds <= MAX_EVERY_SECONDS):
             raise InvalidJob(f"every_seconds must be a whole number from {MIN_EVERY_SECONDS} to {MAX_EVERY_SECONDS}")
-        return Spec(every_seconds=every_seconds, timezone=timezone, anchor=anchor or datetime.now(UTC))
+        return Spec(every_seconds=every_seconds, timezone=timezone, anchor=anchor or db_now())
     if not isinstance(cron, str) or len(cron) > 120 or len(cron.split()) != 5 or not croniter.is_valid(cron):
         raise InvalidJob("cron must be a valid five-field expression (minute hour day month weekday), "
                          "e.g. '30 2 * * *'")
     spec = Spec(cron=" ".join(cron.split()), timezone=timezone)
-    next_tick(spec, datetime.now(UTC))  # an expression that never matches (31 February) is refused here
+    next_tick(spec, db_now())  # an expression that never matches (31 February) is refused here
     return spec
 
 

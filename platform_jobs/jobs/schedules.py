@@ -9,7 +9,7 @@ session and never commit.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from platform_jobs.errors import Conflict, InvalidJob, NotFound
 from platform_jobs.jobs import authority, schedule_times
+from platform_jobs.jobs.db_clock import db_now
 from platform_jobs.jobs.templates import NAME_RE, checked_name
 from platform_jobs.models import JobSchedule, JobTemplate, ScheduleRun
 
@@ -67,7 +68,7 @@ def create(session: Session, actor: authority.Actor, workspace_id: uuid.UUID, na
         raise InvalidJob(f"template_version must be one of the template's versions (1 to {template.version})")
     if not isinstance(enabled, bool):
         raise InvalidJob("enabled must be true or false")
-    now = datetime.now(UTC)
+    now = db_now()
     spec = schedule_times.checked_spec(cron, every_seconds, timezone, anchor=now)
     if spec.every_seconds is not None and spec.every_seconds < MEMBER_MIN_EVERY_SECONDS and not actor.is_operator:
         raise InvalidJob(f"every_seconds below {MEMBER_MIN_EVERY_SECONDS} is for operators only")
@@ -92,7 +93,7 @@ def set_enabled(session: Session, schedule: JobSchedule, enabled: bool) -> bool:
     disabled are not run."""
     if schedule.enabled == enabled:
         return False
-    now = datetime.now(UTC)
+    now = db_now()
     schedule.enabled = enabled
     schedule.next_run_at = schedule_times.next_tick(spec_of(schedule), now) if enabled else None
     schedule.updated_at = now

@@ -13,7 +13,6 @@ import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -21,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from platform_jobs.errors import Conflict, InvalidJob, NotFound
 from platform_jobs.jobs import authority
+from platform_jobs.jobs.db_clock import db_now
 from platform_jobs.jobs.payloads import validated_payload
 from platform_jobs.jobs.queue import MAX_ATTEMPTS_LIMIT, MAX_PRIORITY, MIN_PRIORITY, JobRequest
 from platform_jobs.jobs.registry import get_job_type
@@ -156,7 +156,7 @@ def edit(session: Session, template: JobTemplate, config: Config,
          created_by: dict[str, Any]) -> JobTemplateVersion:
     """A new version (the template row is locked by the caller's find(lock=True))."""
     template.version += 1
-    template.updated_at = datetime.now(UTC)
+    template.updated_at = db_now()
     return _add_version(session, template, template.version, config, created_by)
 
 

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from platform_jobs.jobs.db_clock import db_now
 from platform_jobs.settings import get_settings
 
 WINDOW_SQL = text("""
@@ -58,7 +59,7 @@ class Finding:
 def detect(session: Session, project_id: uuid.UUID, now: datetime | None = None,
            thresholds: Thresholds | None = None) -> list[Finding]:
     """The abuse rules the project breaks right now (empty: no evidence)."""
-    now = now or datetime.now(UTC)
+    now = now or db_now()
     t = thresholds or Thresholds.from_settings()
     since = now - timedelta(seconds=t.window_seconds)
     row = session.execute(WINDOW_SQL, {"since": since, "now": now, "project_id": project_id}).first()

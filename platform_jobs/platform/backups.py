@@ -18,7 +18,6 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from sqlalchemy import update
 
 from platform_jobs.db import session_scope
 from platform_jobs.errors import PlatformJobsError
+from platform_jobs.jobs.db_clock import db_now
 from platform_jobs.models.outbound import Backup
 from platform_jobs.platform import pg_tools
 from platform_jobs.platform.outbound_projects import ProjectTarget, notify_project_owner, project_target
@@ -139,7 +139,7 @@ def _close_stale(job_id: uuid.UUID | None) -> None:
     with session_scope() as session:
         session.execute(
             update(Backup).where(Backup.job_id == job_id, Backup.status == "running")
-            .values(status="failed", error="the run was interrupted (worker lost)", completed_at=datetime.now(UTC))
+            .values(status="failed", error="the run was interrupted (worker lost)", completed_at=db_now())
         )
 
 
@@ -147,7 +147,7 @@ def _fail(backup_id: uuid.UUID, error: str, started: float) -> None:
     with session_scope() as session:
         session.execute(
             update(Backup).where(Backup.id == backup_id, Backup.status == "running")
-            .values(status="failed", error=error[:4000], completed_at=datetime.now(UTC),
+            .values(status="failed", error=error[:4000], completed_at=db_now(),
                     duration_ms=int((time.monotonic() - started) * 1000))
         )
 
@@ -180,7 +180,7 @@ def export_backup(project_id: uuid.UUID, *, job_id: uuid.UUID | None = None,
         sha256 = writer.total.hexdigest()
         manifest = {
             "version": 1, "backup_id": str(backup_id), "project_id": str(project_id),
-            "schema": target.schema_name, "format": FORMAT, "created_at": datetime.now(UTC).isoformat(),
+            "schema": target.schema_name, "format": FORMAT, "created_at": db_now().isoformat(),
             "total_bytes": writer.size, "sha256": sha256,
         }
 
@@ -193,7 +193,7 @@ def export_backup(project_id: uuid.UUID, *, job_id: uuid.UUID | None = None,
             session.execute(
                 update(Backup).where(Backup.id == backup_id, Backup.status == "running")
                 .values(status="completed", size_bytes=writer.size, sha256=sha256, parts=stored.parts,
-                        location=stored.location, duration_ms=duration_ms, completed_at=datetime.now(UTC))
+                        location=stored.location, duration_ms=duration_ms, completed_at=db_now())
             )
             notify_project_owner(
                 session, project_id, kind="backup_completed", subject="Backup completed",

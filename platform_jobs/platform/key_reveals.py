@@ -21,7 +21,7 @@ import os
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
@@ -32,6 +32,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from platform_jobs.jobs.db_clock import db_now
 from platform_jobs.models import KeyReveal
 from platform_jobs.settings import get_settings
 
@@ -116,7 +117,7 @@ def _expiry(now: datetime) -> datetime:
 
 def register(session: Session, public_hex: str, project_id: uuid.UUID, role: str, job_id: uuid.UUID) -> None:
     """The rotate request's row (waiting for its job); the job may have written it first."""
-    now = datetime.now(UTC)
+    now = db_now()
     session.execute(
         insert(KeyReveal).values(public_key=public_hex, project_id=project_id, role=role, job_id=job_id,
                                  created_at=now, expires_at=_expiry(now))
@@ -128,7 +129,7 @@ def register(session: Session, public_hex: str, project_id: uuid.UUID, role: str
 def store(session: Session, public_hex: str, project_id: uuid.UUID, role: str, version: int, prefix: str,
           plaintext: str) -> None:
     """The job's part: the new key, sealed to the requester's public key."""
-    now = datetime.now(UTC)
+    now = db_now()
     sealed = seal(public_hex, plaintext, _aad(project_id, role, version))
     # The reveal's window starts when the key exists (a provisioning may wait for its retries first).
     values = {"version": version, "prefix": prefix, "sealed": sealed, "expires_at": _expiry(now)}
@@ -148,7 +149,7 @@ def take(session: Session, token: str, project_id: uuid.UUID) -> Revealed | NotR
     public = public_key_of(token)
     if public is None:
         return None
-    now = datetime.now(UTC)
+    now = db_now()
     row = session.scalar(select(KeyReveal).where(KeyReveal.public_key == public, KeyReveal.project_id == project_id,
                                                  KeyReveal.expires_at > now).with_for_update())
     if row is None:
@@ -163,5 +164,5 @@ def take(session: Session, token: str, project_id: uuid.UUID) -> Revealed | NotR
 
 
 def purge_expired(session: Session, now: datetime | None = None) -> int:
-    result = session.execute(delete(KeyReveal).where(KeyReveal.expires_at <= (now or datetime.now(UTC))))
+    result = session.execute(delete(KeyReveal).where(KeyReveal.expires_at <= (now or db_now())))
     return int(getattr(result, "rowcount", 0) or 0)

@@ -12,13 +12,14 @@ import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from platform_jobs.db import session_scope
 from platform_jobs.errors import PlatformJobsError
+from platform_jobs.jobs.db_clock import db_now
 from platform_jobs.models import ApiKey, Project, ProjectStatus
 from platform_jobs.settings import get_settings
 
@@ -71,7 +72,7 @@ def issue_key(session: Session, project_id: uuid.UUID, role: str, now: datetime 
     plaintext = _new_plaintext(role)
     row = ApiKey(
         id=uuid.uuid4(), project_id=project_id, role=role, version=version,
-        prefix=plaintext[:PREFIX_CHARS], key_hash=hash_key(plaintext), created_at=now or datetime.now(UTC),
+        prefix=plaintext[:PREFIX_CHARS], key_hash=hash_key(plaintext), created_at=now or db_now(),
     )
     session.add(row)
     session.flush()
@@ -86,7 +87,7 @@ def has_keys(session: Session, project_id: uuid.UUID) -> bool:
 def rotate(session: Session, project_id: uuid.UUID, role: str, now: datetime | None = None,
            grace: timedelta | None = None) -> IssuedKey:
     """New version now; every older live version of this role expires after the grace period."""
-    now = now or datetime.now(UTC)
+    now = now or db_now()
     grace = grace if grace is not None else timedelta(seconds=get_settings().tenants.key_grace_seconds)
     project = session.get(Project, project_id, with_for_update=True)  # serializes concurrent rotations
     if project is None:
@@ -102,12 +103,12 @@ def rotate(session: Session, project_id: uuid.UUID, role: str, now: datetime | N
 
 def revoke(session: Session, key_id: uuid.UUID, now: datetime | None = None) -> None:
     session.execute(update(ApiKey).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
-                    .values(revoked_at=now or datetime.now(UTC)))
+                    .values(revoked_at=now or db_now()))
 
 
 def sweep_expired(session: Session, now: datetime | None = None) -> int:
     """Mark keys whose grace period is over; returns how many were marked."""
-    now = now or datetime.now(UTC)
+    now = now or db_now()
     result = session.execute(
         update(ApiKey).where(ApiKey.expires_at <= now, ApiKey.expired_at.is_(None)).values(expired_at=now)
     )
@@ -115,7 +116,7 @@ def sweep_expired(session: Session, now: datetime | None = None) -> int:
 
 
 def check_key(session: Session, plaintext: str, now: datetime | None = None) -> VerifiedKey | None:
-    now = now or datetime.now(UTC)
+    now = now or db_now()
     if not isinstance(plaintext, str) or len(plaintext) < PREFIX_CHARS:
         return None
     row = session.execute(

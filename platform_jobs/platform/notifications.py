@@ -18,7 +18,6 @@ import logging
 import smtplib
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
 
@@ -26,6 +25,7 @@ from sqlalchemy import false, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from platform_jobs.errors import PlatformJobsError
+from platform_jobs.jobs.db_clock import db_now
 from platform_jobs.models import Notification
 from platform_jobs.settings import get_settings
 
@@ -97,7 +97,7 @@ def notify(
         email_body = body if secret is None else f"{body}\n\n{secret}\n\nThis is shown once and is not stored."
         try:
             send_email(config, recipient, subject, email_body)
-            row.emailed_at = datetime.now(UTC)
+            row.emailed_at = db_now()
         except (OSError, smtplib.SMTPException) as exc:
             if secret is not None:
                 raise NotificationFailed(f"could not email {recipient}: {exc}") from exc

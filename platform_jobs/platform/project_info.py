@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import psycopg
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from platform_jobs.jobs.db_clock import db_now
 from platform_jobs.models import ApiKey, Plan, Project, ProjectStatus, Suspension
 from platform_jobs.platform import tenant_db
 from platform_jobs.platform.quotas import METRICS, THRESHOLDS
@@ -123,7 +124,7 @@ def key_state(key: ApiKey, now: datetime) -> str:
 def keys_of(session: Session, project: Project) -> list[dict[str, Any]]:
     """Every key version, newest first; ``accepted`` says whether it verifies right now (a suspended
     project's keys are all refused, and accepted again when the suspension is lifted)."""
-    now = datetime.now(UTC)
+    now = db_now()
     rows = session.scalars(select(ApiKey).where(ApiKey.project_id == project.id)
                            .order_by(ApiKey.role, ApiKey.version.desc()))
     project_live = project.status is ProjectStatus.ACTIVE

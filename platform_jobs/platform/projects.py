@@ -12,12 +12,12 @@ import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
 from platform_jobs.db import session_scope
 from platform_jobs.errors import PlatformJobsError
+from platform_jobs.jobs.db_clock import db_now
 from platform_jobs.models import Project, ProjectStatus
 from platform_jobs.platform import key_reveals, keys, services, tenant_db
 from platform_jobs.platform.notifications import notify
@@ -55,7 +55,7 @@ def create_project(session: Session, *, workspace_id: uuid.UUID, name: str, slug
         id=project_id, workspace_id=workspace_id, name=name, slug=slug, owner_email=owner_email,
         owner_user_id=owner_user_id, plan_id=plan_id, status=ProjectStatus.PROVISIONING,
         db_name=f"pjdb_{project_id.hex}", schema_name=slug.replace("-", "_"), role_name=f"pjr_{project_id.hex}",
-        billing_period_start=datetime.now(UTC),
+        billing_period_start=db_now(),
     )
     session.add(project)
     session.flush()
@@ -157,7 +157,7 @@ def provision(project_id: uuid.UUID, report_progress: Reporter | None = None,
         project = _load(session, project_id)
         project.status = ProjectStatus.ACTIVE
         project.status_reason = None
-        project.updated_at = datetime.now(UTC)
+        project.updated_at = db_now()
     return report
 
 
@@ -167,4 +167,4 @@ def mark(project_id: uuid.UUID, status: ProjectStatus, reason: str | None) -> No
         if project is not None and project.status is not ProjectStatus.SUSPENDED:
             project.status = status
             project.status_reason = reason
-            project.updated_at = datetime.now(UTC)
+            project.updated_at = db_now()

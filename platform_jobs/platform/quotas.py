@@ -12,13 +12,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from platform_jobs.jobs.db_clock import db_now
 from platform_jobs.models import UsageWarning
 from platform_jobs.platform import keys, tenant_db
 from platform_jobs.platform.notifications import notify
@@ -142,7 +143,7 @@ def _over_cap(usage: ProjectUsage) -> dict[str, Any] | None:
 
 
 def check_usage_limits(session: Session, now: datetime | None = None) -> CheckReport:
-    now = now or datetime.now(UTC)
+    now = now or db_now()
     report = CheckReport()
     report.keys_expired = keys.sweep_expired(session, now)
     report.periods_rolled = roll_billing_periods(session, now)

@@ -12,12 +12,13 @@ import argparse
 import json
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, insert, select
 
 from platform_jobs.db import session_scope
+from platform_jobs.jobs.db_clock import db_now
 from platform_jobs.models import Notification, Plan, Project, ProjectStatus, UsageEvent, Workspace
 from platform_jobs.platform.quotas import check_usage_limits
 
@@ -26,7 +27,7 @@ QUOTA = 1_000_000
 
 
 def _seed(projects: int, events: int) -> tuple[uuid.UUID, list[uuid.UUID]]:
-    now = datetime.now(UTC)
+    now = db_now()
     workspace_id = uuid.uuid4()
     ids = [uuid.uuid4() for _ in range(projects)]
     with session_scope() as session:

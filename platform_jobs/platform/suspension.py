@@ -10,13 +10,13 @@ Keys themselves are never touched by either (their versions, expiries and revoca
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from platform_jobs.errors import Conflict
+from platform_jobs.jobs.db_clock import db_now
 from platform_jobs.models import Project, ProjectStatus, Suspension
 from platform_jobs.platform import tenant_db
 from platform_jobs.platform.notifications import notify
@@ -41,7 +41,7 @@ def suspend(session: Session, project_id: uuid.UUID, *, source: str, reason: str
     previous = project.status
     project.status = ProjectStatus.SUSPENDED
     project.status_reason = reason
-    project.updated_at = datetime.now(UTC)
+    project.updated_at = db_now()
     suspension = Suspension(id=uuid.uuid4(), project_id=project.id, source=source, reason=reason,
                             evidence=evidence, previous_status=previous.value)
     session.add(suspension)
@@ -80,7 +80,7 @@ def unsuspend(session: Session, project_id: uuid.UUID, *, by: str, reason: str |
             # As suspend does: an earlier unsuspend that stopped half-way leaves no locked role behind.
             tenant_db.set_role_login(project.role_name, allowed=True)
         return False
-    now = datetime.now(UTC)
+    now = db_now()
     project.status = _restored_status(session, project_id)
     project.status_reason = None
     project.updated_at = now

@@ -12,7 +12,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert
@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from platform_jobs.errors import InvalidJob
+from platform_jobs.jobs.db_clock import db_now
 from platform_jobs.models.usage import API_REQUESTS, EGRESS_BYTES, UsageBatch, UsageEvent
 
 STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx")
@@ -75,7 +76,7 @@ def parse_occurred_at(value: Any) -> datetime | None:
         raise InvalidJob(f"occurred_at must be an ISO 8601 timestamp, got {value!r}") from None
     if when.tzinfo is None:
         raise InvalidJob("occurred_at must carry a time zone")
-    if when > datetime.now(UTC) + MAX_FUTURE:
+    if when > db_now() + MAX_FUTURE:
         raise InvalidJob("occurred_at is in the future")
     return when
 

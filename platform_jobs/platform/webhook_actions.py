@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from platform_jobs.errors import Conflict
 from platform_jobs.jobs import audit, new_rows
 from platform_jobs.jobs.authority import Actor
+from platform_jobs.jobs.db_clock import db_now
 from platform_jobs.jobs.queries import Scope
 from platform_jobs.jobs.states import JobStatus
 from platform_jobs.models import Job, WebhookEndpoint, WebhookMessage
@@ -105,7 +106,7 @@ def _job_of(session: Session, message: WebhookMessage) -> Job | None:
 
 def _deliver(session: Session, endpoint: WebhookEndpoint, messages: Sequence[WebhookMessage], actor: Actor,
              max_attempts: int | None = None) -> list[uuid.UUID]:
-    now = datetime.now(UTC)
+    now = db_now()
     jobs = [webhooks.delivery_job(endpoint, message.id, now, max_attempts=max_attempts,
                                   created_by=actor.created_by) for message in messages]
     for message, job in zip(messages, jobs, strict=True):

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from platform_jobs.errors import NotFound
+from platform_jobs.jobs.db_clock import db_now
 from platform_jobs.jobs.queries import Scope
 from platform_jobs.jobs.states import JobStatus
 from platform_jobs.models import Job, Project, WebhookAttempt, WebhookEndpoint, WebhookMessage
@@ -93,7 +94,7 @@ def _iso(value: datetime | None) -> str | None:
 
 def endpoint_json(endpoint: WebhookEndpoint, counts: dict[str, int] | None = None) -> dict[str, Any]:
     """Never the secret: it is shown once, in the answer of the action that made it."""
-    now = datetime.now(UTC)
+    now = db_now()
     grace = endpoint.previous_secret_expires_at
     data: dict[str, Any] = {
         "id": str(endpoint.id), "project_id": str(endpoint.project_id),

@@ -10,15 +10,15 @@ import email.utils
 import enum
 import json
 import logging
-import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from platform_jobs.db import session_scope
+from platform_jobs.jobs.db_clock import db_now
 from platform_jobs.models.outbound import WebhookAttempt, WebhookEndpoint, WebhookMessage
 from platform_jobs.platform import webhook_http, webhook_secrets, webhooks
 from platform_jobs.platform.ssrf import DestinationRefused, resolve_target
@@ -62,13 +62,13 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
             return None
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
-        seconds = when.timestamp() - (now if now is not None else time.time())
+        seconds = when.timestamp() - (now if now is not None else db_now().timestamp())
     return max(0.0, min(seconds, get_settings().webhooks.max_retry_after))
 
 
 def build_request(message: WebhookMessage, secrets_in_use: list[str]) -> tuple[bytes, dict[str, str]]:
     body = json.dumps(message.payload, separators=(",", ":"), sort_keys=True).encode()
-    timestamp = int(time.time())
+    timestamp = int(db_now().timestamp())  # Postgres' clock: the one the platform keeps
     headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
@@ -162,7 +162,7 @@ def deliver_message(message_id: str, *, job_id: str | None = None, job_attempt: 
             return Delivery(Outcome.SKIPPED, error=f"endpoint disabled: {endpoint.disabled_reason}")
         if job_id is not None and message.job_id is None:
             message.job_id = uuid.UUID(job_id)
-        secrets_in_use = webhooks.signing_secrets(endpoint, datetime.now(UTC))
+        secrets_in_use = webhooks.signing_secrets(endpoint, db_now())
         url, endpoint_id = endpoint.url, endpoint.id
         body, headers = build_request(message, secrets_in_use)
 

@@ -13,7 +13,7 @@ import secrets as pysecrets
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -21,6 +21,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from platform_jobs.errors import Invalid, NotFound
+from platform_jobs.jobs.db_clock import db_now
 from platform_jobs.models.outbound import WebhookEndpoint, WebhookMessage
 from platform_jobs.platform import webhook_secrets
 from platform_jobs.platform.ssrf import validate_url
@@ -116,7 +117,7 @@ def update_endpoint(
         endpoint.event_types = _event_types(event_types)
     if description is not None:
         endpoint.description = description
-    endpoint.updated_at = datetime.now(UTC)
+    endpoint.updated_at = db_now()
     return endpoint
 
 
@@ -131,7 +132,7 @@ def enable_endpoint(session: Session, endpoint_id: uuid.UUID) -> WebhookEndpoint
     endpoint.disabled_reason = None
     endpoint.disabled_at = None
     endpoint.consecutive_failures = 0
-    endpoint.updated_at = datetime.now(UTC)
+    endpoint.updated_at = db_now()
     return endpoint
 
 
@@ -152,15 +153,15 @@ def rotate_secret(
     endpoint = get_endpoint(session, endpoint_id, for_update=True)
     secret = webhook_secrets.generate_secret()
     endpoint.previous_secret_encrypted = endpoint.secret_encrypted
-    endpoint.previous_secret_expires_at = datetime.now(UTC) + grace
+    endpoint.previous_secret_expires_at = db_now() + grace
     endpoint.secret_encrypted = webhook_secrets.encrypt_secret(secret)
-    endpoint.updated_at = datetime.now(UTC)
+    endpoint.updated_at = db_now()
     return secret
 
 
 def signing_secrets(endpoint: WebhookEndpoint, now: datetime | None = None) -> list[str]:
     """The secrets that sign a delivery now: the current one, plus the previous during its grace."""
-    now = now or datetime.now(UTC)
+    now = now or db_now()
     in_use = [webhook_secrets.decrypt_secret(endpoint.secret_encrypted)]
     expires = endpoint.previous_secret_expires_at
     if endpoint.previous_secret_encrypted and expires is not None and expires > now:
@@ -174,7 +175,7 @@ def new_message_id() -> str:
 
 def envelope(event_type: str, data: Mapping[str, Any], at: datetime | None = None) -> dict[str, Any]:
     """The JSON body of every delivery (the Standard Webhooks shape)."""
-    return {"type": event_type, "timestamp": (at or datetime.now(UTC)).isoformat(), "data": dict(data)}
+    return {"type": event_type, "timestamp": (at or db_now()).isoformat(), "data": dict(data)}
 
 
 def create_message(
@@ -230,7 +231,7 @@ def create_deliveries(
     """
     from platform_jobs.jobs import new_rows
 
-    now = datetime.now(UTC)
+    now = db_now()
     jobs: list[new_rows.NewJob] = []
     for endpoint in subscribed_endpoints(session, project_id, event_type):
         message_id = new_message_id()

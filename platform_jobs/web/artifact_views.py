@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import IO, Any
 
 from flask import Blueprint, Response, current_app, stream_with_context, url_for
@@ -20,6 +20,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from platform_jobs.db import session_scope
 from platform_jobs.jobs import artifacts
 from platform_jobs.jobs.audit import record_action
+from platform_jobs.jobs.db_clock import db_now
 from platform_jobs.models import Job, JobArtifact
 from platform_jobs.settings import get_settings
 from platform_jobs.web import actions
@@ -100,7 +101,7 @@ def make_link(job_id: str, name: str) -> Any:
     artifact = _find(job_id, name)
     seconds = get_settings().artifacts.link_seconds
     token = _serializer().dumps({"a": artifact.id, "j": str(artifact.job_id), "s": artifact.sha256[:16]})
-    expires_at = datetime.now(UTC) + timedelta(seconds=seconds)
+    expires_at = db_now() + timedelta(seconds=seconds)
     with session_scope() as session:
         workspace_id = session.get(Job, artifact.job_id).workspace_id  # type: ignore[union-attr]
         record_action(session, principal.actor, "artifact.link", resource_kind="artifact",

@@ -7,7 +7,6 @@ one. Marking is audited in the transaction of the change.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, abort, render_template, request
@@ -15,6 +14,7 @@ from flask_login import login_required
 
 from platform_jobs.db import session_scope
 from platform_jobs.jobs.audit import record_action
+from platform_jobs.jobs.db_clock import db_now
 from platform_jobs.models import Notification
 from platform_jobs.platform import notifications
 from platform_jobs.web.auth import Principal, api_login_required, current_principal, require_principal
@@ -71,7 +71,7 @@ def _mark(notification_id: str, read: bool) -> Any:
             raise ApiError(404, "not_found", "no such notification")
         before = {"read_at": row.read_at.isoformat() if row.read_at else None}
         if read and row.read_at is None:
-            row.read_at = datetime.now(UTC)
+            row.read_at = db_now()
         elif not read:
             row.read_at = None
         session.flush()

@@ -10,7 +10,7 @@ import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from functools import cache
 
 from sqlalchemy import func, select, update
@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from platform_jobs.db import session_scope
+from platform_jobs.jobs.db_clock import db_now
 from platform_jobs.models import ApiToken, Membership, User, Workspace
 
 TOKEN_SCHEME = "pjt"
@@ -162,7 +163,7 @@ def resolve_token(session: Session, token: str) -> ApiToken | None:
         select(ApiToken).where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None))
     ).one_or_none()
     if row is not None and (row.last_used_at is None
-                            or row.last_used_at < datetime.now(UTC) - TOKEN_USE_RECORD_INTERVAL):
+                            or row.last_used_at < db_now() - TOKEN_USE_RECORD_INTERVAL):
         session.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=func.now()))
     return row
 
