@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import IO, Any
 
 from flask import Blueprint, Response, current_app, stream_with_context, url_for
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
 from platform_jobs.db import session_scope
 from platform_jobs.jobs import artifacts
@@ -77,8 +77,16 @@ def _send(artifact: JobArtifact) -> Response:
     return response
 
 
+class _PostgresTimeSigner(TimestampSigner):
+    """Links are stamped and aged on Postgres' clock, so a link made on one web host and opened on another
+    whose clock is off lives its PJ_ARTIFACT_LINK_SECONDS, no more, no less."""
+
+    def get_timestamp(self) -> int:
+        return int(db_now().timestamp())
+
+
 def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=LINK_SALT)
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=LINK_SALT, signer=_PostgresTimeSigner)
 
 
 @bp.get("/jobs/<job_id>/artifacts")
