@@ -150,19 +150,28 @@ def _check_broker(report: SweepReport) -> None:
             log.warning("could not mark the broker: %s", exc)
 
 
-def prune_expired(older_than: timedelta, batch: int, budget_seconds: float) -> int:
-    """Prune finished jobs past retention in batches of ``batch``, each committed on its own, until none is
-    left or ``budget_seconds`` have passed (the rest waits for the next sweep). Bounded so that a backlog
-    (the first sweep after raising retention, a day of a million rows) never holds locks for long, never
-    grows one huge transaction, and never keeps the next sweep's reaper waiting."""
-    deadline = time.monotonic() + budget_seconds
+def prune_in_batches(prune_batch: Callable[[Session, int], int], batch: int, deadline: float) -> int:
+    """Run ``prune_batch`` (delete up to ``batch`` rows past retention), each batch committed on its own,
+    until a batch comes back short or ``deadline`` (time.monotonic) has passed; the rest waits for the next
+    sweep. Bounded so that a backlog (the first sweep after raising retention, a day of a million rows)
+    never holds locks for long, never grows one huge transaction, and never keeps the next reaper waiting."""
     total = 0
     while True:
         with session_scope() as session:
-            pruned = sweep_queries.prune_finished(session, older_than, batch)
+            pruned = prune_batch(session, batch)
         total += pruned
         if pruned < batch or time.monotonic() >= deadline:
             return total
+
+
+def prune_expired(older_than: timedelta, batch: int, budget_seconds: float) -> int:
+    """Prune finished jobs past retention, then the outbox events relayed before it, within one budget.
+    Returns the jobs pruned."""
+    deadline = time.monotonic() + budget_seconds
+    jobs = prune_in_batches(lambda session, limit: sweep_queries.prune_finished(session, older_than, limit),
+                            batch, deadline)
+    prune_in_batches(lambda session, limit: outbox.prune_relayed(session, older_than, limit), batch, deadline)
+    return jobs
 
 
 def sweep() -> SweepReport:
@@ -182,8 +191,6 @@ def sweep() -> SweepReport:
     report.dispatched = dispatch_due()
     report.pruned = prune_expired(timedelta(days=settings.runs.retention_days), settings.runs.prune_batch,
                                   settings.runs.prune_budget_seconds)
-    with session_scope() as session:
-        outbox.prune_relayed(session, timedelta(days=settings.runs.retention_days))
     report.stats = stats_sweep.run()
     report.logs_archived = log_archive.archive_finished()
     report.artifact_files_deleted = artifacts.sweep_garbage()

@@ -59,9 +59,14 @@ def mark_relayed(session: Session, event_ids: Sequence[int]) -> None:
     session.execute(update(JobOutboxEvent).where(JobOutboxEvent.id.in_(event_ids)).values(relayed_at=func.now()))
 
 
-def prune_relayed(session: Session, older_than: timedelta) -> int:
-    result = session.execute(delete(JobOutboxEvent).where(
-        JobOutboxEvent.relayed_at.is_not(None), JobOutboxEvent.relayed_at < func.now() - older_than))
+def prune_relayed(session: Session, older_than: timedelta, limit: int) -> int:
+    """Delete up to ``limit`` events relayed before retention, oldest first (ix_job_outbox_relayed), in one
+    short statement; the sweep runs batches until fewer than ``limit`` come back or its budget is spent
+    (maintenance.prune_in_batches), as for the jobs themselves. Rows someone holds are skipped."""
+    doomed = (select(JobOutboxEvent.id)
+              .where(JobOutboxEvent.relayed_at.is_not(None), JobOutboxEvent.relayed_at < func.now() - older_than)
+              .order_by(JobOutboxEvent.relayed_at).limit(limit).with_for_update(skip_locked=True))
+    result = session.execute(delete(JobOutboxEvent).where(JobOutboxEvent.id.in_(doomed.scalar_subquery())))
     return int(getattr(result, "rowcount", 0) or 0)
 
 
