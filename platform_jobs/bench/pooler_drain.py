@@ -6,7 +6,7 @@ synchronous_commit per transaction costs by itself), and through a PgBouncer sta
 Postgres with the setting (what the pooler's hop adds on top). The drains' jobs are enqueued directly; only
 the worker's connections go through the pooler. Before the drains, the same three ways for a client calling
 ``enqueue_job`` one job at a time (a fast one-statement insert: behind the pooler a short transaction with
-``SET LOCAL``, see platform_jobs.db).
+``SET LOCAL``, see platform_jobs.db), and for one calling ``enqueue_many`` with batches of MANY_BATCH.
 """
 
 from __future__ import annotations
@@ -29,17 +29,24 @@ from platform_jobs.settings import get_settings
 # they are really shared, enough that the drain does not queue for them.
 POOL_SIZE = 8
 POOLED = {"PJ_DATABASE_POOLER": "transaction"}
-# A client enqueueing one job at a time (each a fast one-statement insert and a publish), in a process of its
-# own so that it reads its settings as a user's service does; prints its rate.
-ENQUEUE_CLIENT = """
+# A client enqueueing jobs in a process of its own, so that it reads its settings as a user's service does:
+# one job at a time with enqueue_job (each a fast one-statement insert and a publish), or MANY_BATCH at a time
+# with enqueue_many (one multi-row insert and one pipelined publish per batch); prints its rate.
+MANY_BATCH = 100
+ENQUEUE_CLIENT = f"""
 import sys, time, uuid
-from platform_jobs.jobs.queue import enqueue_job
-run, n = uuid.uuid4().hex, int(sys.argv[1])
-for _ in range(50):
-    enqueue_job("bench_noop", {"run": run})
+from platform_jobs.jobs.queue import JobRequest, enqueue_job, enqueue_many
+run, n, many = uuid.uuid4().hex, int(sys.argv[1]), sys.argv[2] == "many"
+def enqueue(count):
+    if many:
+        for start in range(0, count, {MANY_BATCH}):
+            enqueue_many([JobRequest("bench_noop", {{"run": run}}) for _ in range(min({MANY_BATCH}, count - start))])
+    else:
+        for _ in range(count):
+            enqueue_job("bench_noop", {{"run": run}})
+enqueue(50)
 started = time.perf_counter()
-for _ in range(n):
-    enqueue_job("bench_noop", {"run": run})
+enqueue(n)
 print(n / (time.perf_counter() - started))
 """
 
@@ -58,18 +65,19 @@ def pooler_figures(n: int, log_dir: Path, concurrencies: Iterable[int] = (worker
     concurrencies = list(concurrencies)
     with running_pgbouncer(get_settings().database.sqlalchemy_url, pool_size=POOL_SIZE) as bouncer:
         variants = {"direct": {}, "setting": POOLED, "pgbouncer": {**POOLED, "DATABASE_URL": bouncer.url()}}
-        enqueued = {name: 0.0 for name in variants}
-        for round_ in range(rounds):
-            for name in variants if round_ % 2 == 0 else reversed(variants):
-                enqueued[name] = max(enqueued[name], enqueue_rate(n, variants[name]))
-        _forget_enqueued()
-        figures += [
-            Figure("enqueue_job direct (baseline of the pooler figures)", enqueued["direct"], "jobs/s"),
-            Figure("enqueue_job direct, PJ_DATABASE_POOLER=transaction", enqueued["setting"], "jobs/s",
-                   enqueued["direct"]),
-            Figure("enqueue_job through PgBouncer (transaction mode)", enqueued["pgbouncer"], "jobs/s",
-                   enqueued["direct"]),
-        ]
+        for mode, label in (("one", "enqueue_job"), ("many", f"enqueue_many ({MANY_BATCH} a call)")):
+            enqueued = {name: 0.0 for name in variants}
+            for round_ in range(rounds):
+                for name in variants if round_ % 2 == 0 else reversed(variants):
+                    enqueued[name] = max(enqueued[name], enqueue_rate(n, variants[name], mode))
+            _forget_enqueued()
+            figures += [
+                Figure(f"{label} direct (baseline of the pooler figures)", enqueued["direct"], "jobs/s"),
+                Figure(f"{label} direct, PJ_DATABASE_POOLER=transaction", enqueued["setting"], "jobs/s",
+                       enqueued["direct"]),
+                Figure(f"{label} through PgBouncer (transaction mode)", enqueued["pgbouncer"], "jobs/s",
+                       enqueued["direct"]),
+            ]
         for concurrency in concurrencies:
             best: dict[str, drain.Drained] = {}
             for round_ in range(rounds):
@@ -96,9 +104,10 @@ def pooler_figures(n: int, log_dir: Path, concurrencies: Iterable[int] = (worker
     return figures
 
 
-def enqueue_rate(n: int, env: dict[str, str]) -> float:
-    """Jobs per second of one client calling ``enqueue_job`` ``n`` times with ``env`` (after a warm-up)."""
-    out = subprocess.run([sys.executable, "-c", ENQUEUE_CLIENT, str(n)], env={**os.environ, **env},
+def enqueue_rate(n: int, env: dict[str, str], mode: str = "one") -> float:
+    """Jobs per second of one client enqueueing ``n`` jobs with ``env`` (after a warm-up): ``mode`` "one"
+    calls ``enqueue_job`` per job, "many" calls ``enqueue_many`` per MANY_BATCH jobs."""
+    out = subprocess.run([sys.executable, "-c", ENQUEUE_CLIENT, str(n), mode], env={**os.environ, **env},
                          capture_output=True, text=True, check=True).stdout
     return float(out.strip().splitlines()[-1])
 

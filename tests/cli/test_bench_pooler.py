@@ -17,6 +17,8 @@ POOLER_FIGURES = {
     "drain through PgBouncer (transaction mode) -c 2",
     "enqueue_job direct (baseline of the pooler figures)",
     "enqueue_job through PgBouncer (transaction mode)",
+    "enqueue_many (100 a call) direct (baseline of the pooler figures)",
+    "enqueue_many (100 a call) through PgBouncer (transaction mode)",
 }
 
 
@@ -33,6 +35,8 @@ def test_the_drain_runs_through_pgbouncer_scaled_down(services, tmp_path) -> Non
     assert all(figures[name]["value"] > 0 for name in POOLER_FIGURES)
     pooled = figures["drain through PgBouncer (transaction mode) -c 2"]
     enqueue = figures["enqueue_job through PgBouncer (transaction mode)"]
+    many = figures["enqueue_many (100 a call) through PgBouncer (transaction mode)"]
     print(f"\n[pooler] bench, 60 jobs: drain through pgbouncer {pooled['value']:.0f} jobs/s, "
           f"{pooled['ratio']:.2f}x the direct drain; enqueue_job through pgbouncer {enqueue['value']:.0f} jobs/s, "
-          f"{enqueue['ratio']:.2f}x direct")
+          f"{enqueue['ratio']:.2f}x direct; enqueue_many through pgbouncer {many['value']:.0f} jobs/s, "
+          f"{many['ratio']:.2f}x direct")
