@@ -124,6 +124,18 @@ class SentinelRedis:
                     return int(address[1])
         raise AssertionError("no sentinel answers")
 
+    def sentinels_agree_on(self, port: int) -> bool:
+        """Every sentinel names the master on ``port``, and flags it neither subjectively nor objectively down."""
+        for node in self.sentinels:
+            try:
+                state = node.client().sentinel_masters().get(MASTER_NAME)
+            except redis.RedisError:
+                return False
+            if (not state or int(state["port"]) != port or not state["is_master"] or state["is_sdown"]
+                    or state["is_odown"]):
+                return False
+        return True
+
     def cut_replication(self) -> None:
         """The replica stops receiving the master's writes (and cannot reconnect)."""
         assert self.master is not None and self.replica is not None
@@ -168,6 +180,8 @@ def wait_promoted(topology: SentinelRedis, timeout: float = 30) -> float:
     """Wait until the sentinels name the replica as master; returns time.monotonic() then."""
     assert topology.replica is not None
     replica = topology.replica
-    wait_for(lambda: topology.master_port() == replica.port
+    # Every sentinel must name it, and not as down: a client's discovery (redis-py's discover_master) asks the
+    # sentinels in turn and refuses a master flagged down, so until they all agree a client may find none.
+    wait_for(lambda: topology.sentinels_agree_on(replica.port)
              and replica.client().info("replication").get("role") == "master", timeout, 0.05, "the promotion")
     return time.monotonic()
