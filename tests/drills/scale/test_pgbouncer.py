@@ -61,11 +61,9 @@ def test_killed_children_lose_and_duplicate_nothing_through_pgbouncer(through_pg
     assert kills == CHILD_KILLS, f"only {kills} kills happened"
     for job_id in ids:
         wait_status(job_id, "completed", timeout=90)
-    lost = sum(not done_once(job_id) for job_id in ids)
-    duplicated = sum(len([line for line in read_effects(job_id) if line == "effect applied=True"]) != 1
-                     for job_id in ids)
+    lost, duplicated, unrecorded = crashes.effect_tally([str(job_id) for job_id in ids])
     print(f"\n[pooler] child kills through pgbouncer: jobs={len(ids)} kills={kills} lost={lost} "
-          f"duplicated={duplicated}")
+          f"duplicated={duplicated} (killed between the effect and its record: {unrecorded})")
     assert (lost, duplicated) == (0, 0)
 
 
